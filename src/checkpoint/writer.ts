@@ -1,0 +1,101 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeFolderAtomically } from './atomic';
+import type { ManifestGroup, ManifestWeight, ModelJson } from './model-json';
+
+export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
+
+/** One weight to write: its manifest entry and a way to get its (already converted) data. */
+export interface WeightToWrite {
+  spec: ManifestWeight;
+  /** Bytes exactly as they go into the shard (float32/int32 little-endian, or quantized). */
+  bytes: () => Promise<Uint8Array> | Uint8Array;
+}
+
+export interface WriteOptions {
+  shardBytes?: number;
+  force?: boolean;
+  /** Called after each weight is written, for progress bars. */
+  onWeight?: (done: number, total: number, bytesWritten: number) => void;
+}
+
+export function manifestBytes(spec: ManifestWeight): number {
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  const q = spec.quantization?.dtype;
+  if (q) return n * (q === 'uint8' ? 1 : 2);
+  return n * (spec.dtype === 'bool' ? 1 : 4);
+}
+
+/**
+ * Writes a tfjs layers-model folder: model.json plus shards `group1-shardKofN.bin` of at most
+ * `shardBytes` each. Weights stream through one at a time; the whole model is never in memory.
+ * Like tensorflowjs_converter, a weight may straddle two shards (tfjs concatenates them on load).
+ */
+export async function writeLayersModel(
+  outDir: string,
+  model: Omit<ModelJson, 'weightsManifest'>,
+  weights: WeightToWrite[],
+  options: WriteOptions = {},
+): Promise<{ files: string[]; totalBytes: number }> {
+  const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
+  if (!Number.isSafeInteger(shardBytes) || shardBytes < 1) throw new RangeError(`shard size must be a positive integer, got ${shardBytes}`);
+  const totalBytes = weights.reduce((s, w) => s + manifestBytes(w.spec), 0);
+  const shardCount = Math.max(1, Math.ceil(totalBytes / shardBytes));
+  const paths = Array.from({ length: shardCount }, (_, i) => `group1-shard${i + 1}of${shardCount}.bin`);
+  const files: string[] = [];
+
+  await writeFolderAtomically(outDir, options.force ?? false, async (tmp) => {
+    let shard = 0;
+    let fd = fs.openSync(path.join(tmp, paths[0]), 'w');
+    let inShard = 0;
+    let written = 0;
+    try {
+      for (let i = 0; i < weights.length; i++) {
+        const w = weights[i];
+        const bytes = await w.bytes();
+        const expected = manifestBytes(w.spec);
+        if (bytes.byteLength !== expected) throw new Error(`internal: weight ${w.spec.name} has ${bytes.byteLength} bytes, manifest says ${expected}`);
+        let off = 0;
+        while (off < bytes.byteLength) {
+          if (inShard === shardBytes) {
+            fs.closeSync(fd);
+            shard++;
+            fd = fs.openSync(path.join(tmp, paths[shard]), 'w');
+            inShard = 0;
+          }
+          const n = Math.min(bytes.byteLength - off, shardBytes - inShard);
+          writeAll(fd, bytes, off, n);
+          off += n;
+          inShard += n;
+          written += n;
+        }
+        options.onWeight?.(i + 1, weights.length, written);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    const manifest: ManifestGroup[] = [{ paths, weights: weights.map((w) => w.spec) }];
+    const doc: ModelJson = {
+      format: 'layers-model',
+      generatedBy: model.generatedBy,
+      convertedBy: model.convertedBy,
+      modelTopology: model.modelTopology,
+      weightsManifest: manifest,
+    };
+    if (model.trainingConfig !== undefined) doc.trainingConfig = model.trainingConfig;
+    if (model.userDefinedMetadata !== undefined) doc.userDefinedMetadata = model.userDefinedMetadata;
+    fs.writeFileSync(path.join(tmp, 'model.json'), JSON.stringify(doc));
+    files.push('model.json', ...paths);
+  });
+  return { files, totalBytes };
+}
+
+function writeAll(fd: number, bytes: Uint8Array, offset: number, length: number): void {
+  let done = 0;
+  while (done < length) done += fs.writeSync(fd, bytes, offset + done, length - done);
+}
+
+/** Little-endian bytes of a typed array, without copying. */
+export function bytesOf(data: Float32Array | Int32Array | Uint8Array | Uint16Array): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}

@@ -1,0 +1,116 @@
+import * as fs from 'fs';
+import type { Command } from 'commander';
+import { convert, ConvertReport, reportJson } from '../../convert';
+import { GraftError } from '../../errors';
+import type { Convention } from '../../formats/types';
+import { shapeText, table, bytesText } from '../format';
+import { collect, runCommand } from '../run';
+
+interface ConvertFlags {
+  out?: string;
+  target?: string;
+  map?: string;
+  from?: string;
+  include?: string[];
+  exclude?: string[];
+  freeze?: string[];
+  report?: string;
+  force?: boolean;
+  dryRun?: boolean;
+  key?: string;
+  shardSize?: string;
+  strict?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/** Parses `4MB`, `512k`, `1048576`, `1GiB` into bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(i?b)?$/i.exec(text.trim());
+  if (!m) throw new GraftError('USAGE', `--shard-size ${JSON.stringify(text)} is not a size like 4MB or 1048576`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const bytes = Math.floor(Number(m[1]) * unit);
+  if (bytes < 1024) throw new GraftError('USAGE', '--shard-size must be at least 1 KiB');
+  return bytes;
+}
+
+export function registerConvert(program: Command): void {
+  program
+    .command('convert')
+    .description('Graft the weights of a source file onto a tfjs layers-model and write model.json + shards')
+    .argument('<source>', 'source weight file (or TF checkpoint prefix)')
+    .option('-o, --out <dir>', 'output folder (written atomically; must be empty or absent unless --force)')
+    .option('-t, --target <model.json>', 'target tfjs layers-model JSON, with or without weightsManifest (not needed when the source carries a topology: Keras .h5/.keras, tfjs)')
+    .option('-m, --map <table>', 'mapping table (JSON or YAML): rename, scopes, tensors, ignore')
+    .option('--from <convention>', 'source naming/layout convention: torch | keras | tf (default: inferred)')
+    .option('--include <re>', 'restore only target variables matching this regex (repeatable)', collect)
+    .option('--exclude <re>', 'do not restore target variables matching this regex (repeatable)', collect)
+    .option('--freeze <re>', 'mark layers whose names match as trainable: false (repeatable)', collect)
+    .option('--report <file>', 'write a JSON report: assigned, missing, unused, skipped')
+    .option('--key <key>', 'for nested PyTorch checkpoints: the key holding the state dict')
+    .option('--shard-size <size>', 'maximum shard size, e.g. 4MB (default 4MB)')
+    .option('--strict', 'fail when a selected target variable has no source')
+    .option('-f, --force', 'replace a non-empty output folder')
+    .option('-n, --dry-run', 'print the plan and write nothing')
+    .option('-q, --quiet', 'print nothing on success')
+    .action((source: string, flags: ConvertFlags) =>
+      runCommand(async () => {
+        if (flags.from && !['torch', 'keras', 'tf'].includes(flags.from)) {
+          throw new GraftError('USAGE', `--from must be torch, keras or tf, not ${JSON.stringify(flags.from)}`);
+        }
+        if (!flags.out && !flags.dryRun) throw new GraftError('USAGE', 'convert needs --out <dir> (or --dry-run)');
+        const report = await convert({
+          source,
+          out: flags.out,
+          target: flags.target,
+          map: flags.map,
+          from: flags.from as Convention | undefined,
+          include: flags.include,
+          exclude: flags.exclude,
+          freeze: flags.freeze,
+          key: flags.key,
+          shardBytes: flags.shardSize ? parseSize(flags.shardSize) : undefined,
+          force: flags.force,
+          dryRun: flags.dryRun,
+          strict: flags.strict,
+        });
+        if (flags.report) fs.writeFileSync(flags.report, `${JSON.stringify(reportJson(report), null, 2)}\n`);
+        if (flags.dryRun) process.stdout.write(`${planText(report)}\n`);
+        else if (!flags.quiet) process.stdout.write(`${summaryText(report)}\n`);
+      }),
+    );
+}
+
+export function planText(r: ConvertReport): string {
+  const lines: string[] = [`plan: ${r.source} (${r.format}, ${r.convention} convention) → ${r.target}`];
+  const rows = r.plan.assignments.map((a) => [a.sources.join(' + '), a.sourceShapes.map(shapeText).join(' + '), a.transform.kind, a.target, shapeText(a.targetShape)]);
+  if (rows.length) lines.push(table(rows, ['source', 'shape', 'transform', 'target', 'shape']));
+  lines.push(...listing(r));
+  for (const e of r.plan.errors) lines.push(`error: ${e.message}`);
+  lines.push('(dry run: nothing written)');
+  return lines.join('\n');
+}
+
+function listing(r: ConvertReport): string[] {
+  const out: string[] = [];
+  const show = (label: string, items: string[]): void => {
+    if (items.length) out.push(`${label} (${items.length}): ${items.join(', ')}`);
+  };
+  show('missing', r.missing);
+  show('unused', r.unused);
+  show('skipped', r.skipped);
+  show('ignored', r.ignored);
+  show('frozen', r.frozen);
+  return out;
+}
+
+export function summaryText(r: ConvertReport): string {
+  const lines = [
+    `restored ${r.assigned.length} variable(s) from ${r.source} (${r.format}, ${r.convention} convention) into ${r.out}`,
+    table(r.assigned.map((a) => [a.target, '←', a.source, a.transform === 'identity' ? '' : `(${a.transform})`])),
+    ...listing(r),
+    `wrote ${r.files?.join(', ')} (${bytesText(r.bytes ?? 0)})`,
+  ];
+  if (r.needsLayers) lines.push(`note: this model uses layers from tfjs-graft/layers: import 'tfjs-graft/layers' before tf.loadLayersModel`);
+  return lines.filter(Boolean).join('\n');
+}

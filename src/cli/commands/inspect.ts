@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { openWeights } from '../../formats';
+import { bytesText, shapeText, table } from '../format';
+import { runCommand } from '../run';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('List the tensors of a weight file: name, dtype, shape, bytes')
+    .argument('<file>', 'weight file (.npy .npz .safetensors .pt .pth .bin .onnx .h5 .keras model.json, or a TF checkpoint prefix)')
+    .option('--json', 'print {"format", "tensors": [{"name", "dtype", "shape", "bytes"}]} as JSON')
+    .option('--key <key>', 'for nested PyTorch checkpoints: the key holding the state dict')
+    .action((file: string, opts: { json?: boolean; key?: string }) =>
+      runCommand(async () => {
+        const reader = await openWeights(file, { key: opts.key });
+        try {
+          const tensors = reader.list();
+          if (opts.json) {
+            const doc: Record<string, unknown> = {
+              format: reader.format,
+              convention: reader.convention ?? null,
+              hasTopology: reader.topology !== undefined,
+              tensors: tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteSize })),
+            };
+            if (reader.metadata) doc.metadata = reader.metadata;
+            process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+            return;
+          }
+          const total = tensors.reduce((s, t) => s + t.byteSize, 0);
+          const lines = [
+            `${file}: ${reader.format}${reader.convention ? ` (${reader.convention} names)` : ''}, ${tensors.length} tensors, ${bytesText(total)}${reader.topology ? ', with model topology' : ''}`,
+            table(tensors.map((t) => [t.name, t.dtype, shapeText(t.shape), bytesText(t.byteSize)]), ['name', 'dtype', 'shape', 'bytes']),
+          ];
+          process.stdout.write(`${lines.join('\n')}\n`);
+        } finally {
+          await reader.close();
+        }
+      }),
+    );
+}

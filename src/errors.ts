@@ -1,0 +1,51 @@
+/**
+ * Every failure a user can cause (bad file, bad flag, mismatched shapes) is a GraftError:
+ * the CLI prints its one-line message and exits non-zero without a stack trace.
+ * Anything else reaching the CLI is a bug in graft and is reported as such.
+ */
+export type GraftErrorCode =
+  | 'USAGE' // bad flags or arguments (exit 2)
+  | 'NOT_FOUND' // a file that does not exist
+  | 'UNKNOWN_FORMAT' // the registry recognises no reader for a file
+  | 'CORRUPT' // a file whose bytes contradict themselves (truncated, bad offsets, bad checksums)
+  | 'UNSUPPORTED' // a valid file using a feature graft does not handle (a dtype, a layer class)
+  | 'UNSAFE' // a file that asks for something graft refuses on principle (pickle globals, path escapes)
+  | 'SHAPE_MISMATCH' // a source tensor that cannot be made to fit its target variable
+  | 'MAPPING' // a mapping table that is malformed or names tensors that do not exist
+  | 'OUTPUT' // the output folder cannot be written safely
+  | 'VERIFY'; // graft verify found outputs outside tolerance
+
+export interface GraftErrorContext {
+  file?: string;
+  tensor?: string;
+}
+
+export class GraftError extends Error {
+  readonly code: GraftErrorCode;
+  readonly file?: string;
+  readonly tensor?: string;
+
+  constructor(code: GraftErrorCode, message: string, context: GraftErrorContext = {}) {
+    super(formatMessage(message, context));
+    this.name = 'GraftError';
+    this.code = code;
+    this.file = context.file;
+    this.tensor = context.tensor;
+  }
+}
+
+function formatMessage(message: string, { file, tensor }: GraftErrorContext): string {
+  const where = [file, tensor ? `tensor '${tensor}'` : undefined].filter(Boolean).join(': ');
+  return where ? `${where}: ${message}` : message;
+}
+
+export function isGraftError(e: unknown): e is GraftError {
+  return e instanceof GraftError;
+}
+
+/** Wraps an unexpected low-level failure (RangeError from a truncated buffer, …) as CORRUPT. */
+export function asCorrupt(e: unknown, context: GraftErrorContext): GraftError {
+  if (e instanceof GraftError) return e;
+  const reason = e instanceof Error ? e.message : String(e);
+  return new GraftError('CORRUPT', `cannot be read (${reason})`, context);
+}

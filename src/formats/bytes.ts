@@ -1,0 +1,149 @@
+import * as fs from 'fs';
+import { GraftError } from '../errors';
+import { DTYPE_BYTES, DType, RawTensor, TensorInfo } from './types';
+
+/** Largest element count graft accepts for one tensor (2^46 elements, far beyond any real model). */
+const MAX_ELEMENTS = 2 ** 46;
+
+/**
+ * Product of dimensions, refusing negative, fractional, or absurd values read from a file.
+ * Every reader calls this before trusting a shape.
+ */
+export function elementCount(shape: readonly number[], context: { file?: string; tensor?: string } = {}): number {
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new GraftError('CORRUPT', `invalid dimension ${String(d)} in shape [${shape.join(', ')}]`, context);
+    }
+    n *= d;
+    if (n > MAX_ELEMENTS) {
+      throw new GraftError('CORRUPT', `shape [${shape.join(', ')}] is implausibly large`, context);
+    }
+  }
+  return n;
+}
+
+export function tensorInfo(name: string, dtype: DType, shape: number[], file?: string): TensorInfo {
+  const count = elementCount(shape, { file, tensor: name });
+  return { name, dtype, shape, byteSize: count * DTYPE_BYTES[dtype] };
+}
+
+/**
+ * Random access to a file through a descriptor: reads only what is asked, after checking the
+ * range against the real file size (never against sizes the file claims about itself).
+ */
+export class FileSource {
+  readonly path: string;
+  readonly size: number;
+  private fd: number | null;
+
+  private constructor(path: string, fd: number, size: number) {
+    this.path = path;
+    this.fd = fd;
+    this.size = size;
+  }
+
+  static open(path: string): FileSource {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (e) {
+      throw fileOpenError(path, e);
+    }
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) {
+      fs.closeSync(fd);
+      throw new GraftError('NOT_FOUND', 'is not a regular file', { file: path });
+    }
+    return new FileSource(path, fd, stat.size);
+  }
+
+  /** Reads `length` bytes at `offset`; a range past the end of the file is a CORRUPT error. */
+  read(offset: number, length: number, tensor?: string): Uint8Array {
+    if (this.fd === null) throw new Error(`FileSource ${this.path} used after close`);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new GraftError('CORRUPT', `data range ${offset}+${length} lies outside the file (size ${this.size}); the file is truncated or damaged`, { file: this.path, tensor });
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const chunk = Math.min(length - done, 1 << 30);
+      const n = fs.readSync(this.fd, out, done, chunk, offset + done);
+      if (n <= 0) throw new GraftError('CORRUPT', 'unexpected end of file', { file: this.path, tensor });
+      done += n;
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.fd !== null) {
+      fs.closeSync(this.fd);
+      this.fd = null;
+    }
+  }
+}
+
+export function fileOpenError(path: string, e: unknown): GraftError {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return new GraftError('NOT_FOUND', 'no such file', { file: path });
+  if (code === 'EISDIR') return new GraftError('NOT_FOUND', 'is a directory, not a file', { file: path });
+  if (code === 'EACCES') return new GraftError('NOT_FOUND', 'permission denied', { file: path });
+  return new GraftError('NOT_FOUND', `cannot open (${(e as Error)?.message ?? String(e)})`, { file: path });
+}
+
+/** Reads up to `n` bytes from the start of a file; fewer when the file is shorter. */
+export function readHead(path: string, n = 512): Uint8Array {
+  const src = FileSource.open(path);
+  try {
+    return src.read(0, Math.min(n, src.size));
+  } finally {
+    src.close();
+  }
+}
+
+/** Reverses the byte order of each element in place (big-endian sources). */
+export function byteSwapInPlace(data: Uint8Array, elementBytes: number): void {
+  if (elementBytes === 1) return;
+  for (let i = 0; i + elementBytes <= data.length; i += elementBytes) {
+    for (let a = i, b = i + elementBytes - 1; a < b; a++, b--) {
+      const t = data[a];
+      data[a] = data[b];
+      data[b] = t;
+    }
+  }
+}
+
+/**
+ * Turns Fortran-order (column-major) element data into C order. Pure and O(n) over elements.
+ */
+export function fortranToC(data: Uint8Array, shape: readonly number[], elementBytes: number): Uint8Array {
+  const rank = shape.length;
+  if (rank < 2) return data;
+  const n = data.length / elementBytes;
+  const out = new Uint8Array(data.length);
+  // Column-major strides (in elements) for each axis.
+  const fStride: number[] = new Array(rank);
+  let s = 1;
+  for (let k = 0; k < rank; k++) {
+    fStride[k] = s;
+    s *= shape[k];
+  }
+  const idx = new Array(rank).fill(0);
+  for (let c = 0; c < n; c++) {
+    let f = 0;
+    for (let k = 0; k < rank; k++) f += idx[k] * fStride[k];
+    out.set(data.subarray(f * elementBytes, (f + 1) * elementBytes), c * elementBytes);
+    for (let k = rank - 1; k >= 0; k--) {
+      if (++idx[k] < shape[k]) break;
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
+export function rawTensor(info: TensorInfo, data: Uint8Array, file?: string): RawTensor {
+  if (data.length !== info.byteSize) {
+    throw new GraftError('CORRUPT', `holds ${data.length} bytes where its shape [${info.shape.join(', ')}] of ${info.dtype} needs ${info.byteSize}`, { file, tensor: info.name });
+  }
+  return { ...info, data };
+}

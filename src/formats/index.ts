@@ -1,0 +1,17 @@
+/**
+ * Every built-in reader, registered on import. Order does not matter: each handler sniffs magic
+ * bytes and claims only its own files.
+ */
+import { registerFormat } from './registry';
+import { NpyHandler } from './npy';
+import { NpzHandler } from './npz';
+import { tfCheckpointFormat } from './tf-checkpoint';
+import { SafetensorsHandler } from './safetensors';
+
+registerFormat(NpyHandler);
+registerFormat(NpzHandler);
+registerFormat(tfCheckpointFormat);
+registerFormat(SafetensorsHandler);
+
+export { openWeights, registerFormat, registeredFormats, detectFormat } from './registry';
+export type { DType, TensorInfo, RawTensor, WeightReader, FormatHandler, Convention, SourceOp, OpenOptions } from './types';

@@ -1,0 +1,249 @@
+import * as tf from '@tensorflow/tfjs';
+import { GraftError } from '../errors';
+
+/**
+ * Translates a Keras model config (Keras 2 `model_config` or Keras 3 `config.json`) into the
+ * Keras-2-shaped JSON that tfjs `model.json` holds under `modelTopology`, loadable by
+ * `tf.models.modelFromJSON({ modelTopology })`. Anything tfjs cannot represent is refused with
+ * an UNSUPPORTED GraftError naming the layer and its class.
+ */
+
+type Json = Record<string, unknown>;
+
+/** Container classes whose config holds a `layers` list. */
+const MODEL_CLASSES = new Set(['Sequential', 'Model', 'Functional']);
+
+/** Classes refused whatever tfjs registers: they carry Python code or TF ops, not a config. */
+const CODE_CLASSES = new Set(['Lambda', 'TFOpLambda', 'SlicingOpLambda', 'TensorFlowOpLayer']);
+
+/** Keys Keras 3 adds to serialized objects that tfjs does not know. */
+const KERAS3_OBJECT_KEYS = ['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id'];
+
+export function isModelClass(className: unknown): boolean {
+  return typeof className === 'string' && MODEL_CLASSES.has(className);
+}
+
+export interface TopologyOptions {
+  /** Backend attribute to record; Keras files carry it, Keras 3 configs do not. */
+  backend?: string;
+  /** File name for error messages. */
+  file?: string;
+}
+
+export function toTfjsTopology(config: object, kerasVersion: string, options: TopologyOptions = {}): Record<string, unknown> {
+  const ctx = { file: options.file };
+  if (!isObject(config) || typeof config.class_name !== 'string') {
+    throw new GraftError('CORRUPT', 'model config is not a Keras model description (no class_name)', ctx);
+  }
+  const model = translateLayer(config, [], ctx);
+  if (!isModelClass(model.class_name)) {
+    throw new GraftError('UNSUPPORTED', `model class '${String(config.class_name)}' is not a Sequential or Functional model; subclassed models carry no layer graph tfjs can rebuild (re-create the model in tfjs and use --target)`, ctx);
+  }
+  return {
+    class_name: model.class_name,
+    config: model.config,
+    keras_version: kerasVersion.startsWith('tfjs') ? kerasVersion : `${kerasVersion}`,
+    backend: options.backend ?? 'tensorflow',
+  };
+}
+
+/** Translates one serialized layer (possibly a nested model) in place of a copy. */
+function translateLayer(layer: Json, path: string[], ctx: { file?: string }): Json {
+  const className = String(layer.class_name);
+  // Keras 2.0–2.1 wrote a Sequential's config as a bare list of layers.
+  const cfg = isObject(layer.config) ? layer.config : className === 'Sequential' && Array.isArray(layer.config) ? { layers: layer.config } : undefined;
+  const name = typeof layer.name === 'string' ? layer.name : typeof cfg?.name === 'string' ? cfg.name : '?';
+  const where = [...path, name].join('/');
+  const refuse = (why: string): never => {
+    throw new GraftError('UNSUPPORTED', `layer '${where}' (${className}): ${why}`, ctx);
+  };
+
+  if (CODE_CLASSES.has(className)) {
+    refuse('holds Python code (marshalled bytecode or TF ops) that graft will not decode or run; replace it with a built-in or custom tfjs layer and use --target');
+  }
+  if (cfg === undefined) {
+    if (isModelClass(className) || className === 'Functional') refuse('has no config');
+    refuse('has no config; it is a subclassed or custom layer that tfjs cannot rebuild');
+  }
+  if (typeof layer.registered_name === 'string' && layer.registered_name.includes('>')) {
+    refuse(`is a custom registered class ('${layer.registered_name}') unknown to tfjs`);
+  }
+
+  const outClass = className === 'Functional' ? 'Model' : className;
+  const out: Json = { class_name: outClass };
+  let config: Json;
+  if (isModelClass(className)) {
+    config = translateModelConfig(cfg as Json, className, [...path, name], ctx);
+  } else {
+    config = translateLayerConfig(cfg as Json, where, className, ctx);
+    if (!isModelClass(className) && !tfjsKnows(className)) {
+      refuse('is not a layer class tfjs knows (custom or unsupported); register a tfjs implementation or use --target');
+    }
+  }
+  out.config = config;
+  if (typeof layer.name === 'string') out.name = layer.name;
+  if (layer.inbound_nodes !== undefined) out.inbound_nodes = translateInboundNodes(layer.inbound_nodes, where, className, ctx);
+  return out;
+}
+
+function translateModelConfig(cfg: Json, className: string, path: string[], ctx: { file?: string }): Json {
+  const out: Json = {};
+  if (cfg.name !== undefined) out.name = cfg.name;
+  const layers = cfg.layers;
+  if (!Array.isArray(layers)) {
+    throw new GraftError('UNSUPPORTED', `model '${path.join('/')}' (${className}) has no layer list; subclassed models cannot be rebuilt by tfjs`, ctx);
+  }
+  const translated = layers.map((l, i) => {
+    if (!isObject(l)) throw new GraftError('CORRUPT', `layer ${i} of model '${path.join('/')}' is not an object`, ctx);
+    return translateLayer(l, path, ctx);
+  });
+  out.layers = translated;
+  if (className !== 'Sequential') {
+    const inboundCounts = new Map<string, { count: number; nested: boolean }>();
+    for (const l of translated) {
+      if (typeof l.name === 'string') {
+        const nodes = Array.isArray(l.inbound_nodes) ? l.inbound_nodes.length : 0;
+        inboundCounts.set(l.name, { count: Math.max(1, nodes), nested: isModelClass(l.class_name) });
+      }
+    }
+    out.input_layers = translateEndpoints(cfg.input_layers, inboundCounts, path, ctx);
+    out.output_layers = translateEndpoints(cfg.output_layers, inboundCounts, path, ctx);
+  } else if (cfg.build_input_shape !== undefined && translated.length > 0) {
+    // A Keras 3 Sequential keeps its input shape on an InputLayer; tfjs needs it on the first layer.
+    const first = translated[0];
+    const fc = first.config as Json;
+    if (first.class_name !== 'InputLayer' && fc.batch_input_shape === undefined && Array.isArray(cfg.build_input_shape)) {
+      fc.batch_input_shape = cfg.build_input_shape;
+    }
+  }
+  return out;
+}
+
+/**
+ * `input_layers` / `output_layers`: Keras 3 writes a single endpoint flat (`[name, 0, 0]`) and
+ * counts a nested model's built-in node in the node index, which tfjs does not have.
+ */
+function translateEndpoints(value: unknown, counts: Map<string, { count: number; nested: boolean }>, path: string[], ctx: { file?: string }): unknown[] {
+  if (!Array.isArray(value)) {
+    throw new GraftError('CORRUPT', `model '${path.join('/')}' lists no input/output layers`, ctx);
+  }
+  const list = value.length > 0 && typeof value[0] === 'string' ? [value] : value;
+  return list.map((e) => {
+    if (!Array.isArray(e) || typeof e[0] !== 'string') {
+      throw new GraftError('CORRUPT', `model '${path.join('/')}' has a malformed input/output entry ${JSON.stringify(e)}`, ctx);
+    }
+    const [name, node, tensor] = e as [string, number, number];
+    const info = counts.get(name);
+    let nodeIndex = Number(node ?? 0);
+    if (info?.nested && nodeIndex >= info.count && nodeIndex > 0) nodeIndex -= 1;
+    return [name, nodeIndex, Number(tensor ?? 0)];
+  });
+}
+
+function translateInboundNodes(nodes: unknown, where: string, className: string, ctx: { file?: string }): unknown[] {
+  if (!Array.isArray(nodes)) return [];
+  return nodes.map((node) => {
+    if (Array.isArray(node)) return node; // Keras 2 format already
+    if (!isObject(node)) {
+      throw new GraftError('CORRUPT', `layer '${where}' (${className}) has a malformed inbound node`, ctx);
+    }
+    // Keras 3: { args: [...], kwargs: {...} } with tensors as __keras_tensor__ objects.
+    const tensors: [string, number, number][] = [];
+    collectKerasTensors(node.args, tensors);
+    const kwargs: Json = {};
+    if (isObject(node.kwargs)) {
+      for (const [k, v] of Object.entries(node.kwargs)) {
+        const inner: [string, number, number][] = [];
+        collectKerasTensors(v, inner);
+        if (inner.length > 0) {
+          throw new GraftError('UNSUPPORTED', `layer '${where}' (${className}) is called with a tensor keyword argument '${k}', which tfjs model JSON cannot express`, ctx);
+        }
+        if (v !== null && !(Array.isArray(v) && v.every((x) => x === null)) && k !== 'mask') kwargs[k] = v;
+      }
+    }
+    return tensors.map(([layer, n, t], i) => [layer, n, t, i === 0 ? kwargs : {}]);
+  });
+}
+
+function collectKerasTensors(value: unknown, out: [string, number, number][]): void {
+  if (Array.isArray(value)) {
+    for (const v of value) collectKerasTensors(v, out);
+    return;
+  }
+  if (!isObject(value)) return;
+  if (value.class_name === '__keras_tensor__' && isObject(value.config)) {
+    const h = value.config.keras_history;
+    if (Array.isArray(h) && typeof h[0] === 'string') out.push([h[0], Number(h[1] ?? 0), Number(h[2] ?? 0)]);
+    return;
+  }
+  for (const v of Object.values(value)) collectKerasTensors(v, out);
+}
+
+function translateLayerConfig(cfg: Json, where: string, className: string, ctx: { file?: string }): Json {
+  const out = stripKeras3(cfg) as Json;
+  if (out.batch_shape !== undefined && out.batch_input_shape === undefined) {
+    out.batch_input_shape = out.batch_shape;
+    delete out.batch_shape;
+  }
+  if (out.dtype !== undefined) out.dtype = plainDtype(out.dtype, where, className, ctx);
+  // Keras 3 InputLayer may give `shape` (without batch) instead of batch_shape.
+  if (className === 'InputLayer' && out.batch_input_shape === undefined && Array.isArray(out.shape)) {
+    out.batch_input_shape = [null, ...out.shape];
+    delete out.shape;
+  }
+  // Wrapped layers (Bidirectional, TimeDistributed) nest a full layer object.
+  for (const key of ['layer', 'backward_layer']) {
+    const inner = out[key];
+    if (isObject(inner) && typeof inner.class_name === 'string') {
+      out[key] = translateLayer(inner, [where], ctx);
+      delete (out[key] as Json).name;
+    }
+  }
+  return out;
+}
+
+/** Keras 3 dtype policies ({class_name: 'DTypePolicy', config: {name}}) → the variable dtype. */
+function plainDtype(dtype: unknown, where: string, className: string, ctx: { file?: string }): unknown {
+  let name = dtype;
+  if (isObject(dtype)) {
+    const c = isObject(dtype.config) ? dtype.config : {};
+    name = c.name ?? dtype.name;
+  }
+  if (typeof name !== 'string') return 'float32';
+  // Mixed-precision policies keep float32 variables; tfjs computes in float32 throughout.
+  if (name.startsWith('mixed_')) return 'float32';
+  if (['float32', 'int32', 'bool', 'string', 'complex64'].includes(name)) return name;
+  if (name === 'float16' || name === 'bfloat16' || name === 'float64') return 'float32';
+  if (name.startsWith('int') || name.startsWith('uint')) return 'int32';
+  throw new GraftError('UNSUPPORTED', `layer '${where}' (${className}) uses dtype '${name}', which tfjs cannot hold`, ctx);
+}
+
+/** Drops Keras 3 serialization keys from every nested object (initializers, regularizers, …). */
+function stripKeras3(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripKeras3);
+  if (!isObject(value)) return value;
+  const out: Json = {};
+  const serialized = typeof value.class_name === 'string';
+  for (const [k, v] of Object.entries(value)) {
+    if (serialized && KERAS3_OBJECT_KEYS.includes(k)) continue;
+    out[k] = stripKeras3(v);
+  }
+  if (serialized && isObject(out.config) && typeof out.class_name === 'string') {
+    // Keras 3 initializers carry `seed: null`, as Keras 2 did; nothing more to rename.
+    if (out.class_name === '__tensor__') return out;
+  }
+  return out;
+}
+
+function tfjsKnows(className: string): boolean {
+  try {
+    const map = tf.serialization.SerializationMap.getMap().classNameMap as Record<string, unknown>;
+    return className in map;
+  } catch {
+    return true;
+  }
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

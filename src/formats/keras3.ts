@@ -1,0 +1,417 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { GraftError } from '../errors';
+import { FileSource, rawTensor, readHead, tensorInfo } from './bytes';
+import { Hdf5File, hdf5MagicOffset } from './hdf5';
+import { KerasH5Reader, kerasHdf5Layout } from './keras-h5';
+import { isModelClass, toTfjsTopology } from './keras-topology';
+import { startsWith } from './registry';
+import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
+import { ZipArchive } from './zip';
+
+/**
+ * Keras 3 weights: `model.save_weights('x.weights.h5')` and the `.keras` zip (config.json,
+ * metadata.json, model.weights.h5). Keras 3 stores each layer's variables as
+ * `<container>/<snake_case(class)>[_k]/vars/<i>` (trainable first, then non-trainable), where
+ * the group name comes from the class and its rank among same-class siblings, not from the
+ * layer's name; RNN layers keep theirs under `cell/vars`, wrappers under `layer/`,
+ * `forward_layer/`, `backward_layer/`.
+ *
+ * With a config, tensors are named `<layer>/<weight>` (tfjs' variable names) using each class's
+ * weight order; without one (bare .weights.h5), `<layer group>/<index>` (nested models keep
+ * their group path: `functional/conv2d/0`).
+ */
+
+interface Entry {
+  info: TensorInfo;
+  datasetPath: string;
+}
+
+/** Weight names in Keras 3 variable order, for the classes whose order is fixed. */
+function weightNamesFor(className: string, cfg: Record<string, unknown>): string[] | undefined {
+  const bias = cfg.use_bias === false ? [] : ['bias'];
+  switch (className) {
+    case 'Dense':
+    case 'Conv1D':
+    case 'Conv2D':
+    case 'Conv3D':
+    case 'Conv1DTranspose':
+    case 'Conv2DTranspose':
+    case 'Conv3DTranspose':
+      return ['kernel', ...bias];
+    case 'DepthwiseConv1D':
+    case 'DepthwiseConv2D':
+      return ['depthwise_kernel', ...bias];
+    case 'SeparableConv1D':
+    case 'SeparableConv2D':
+      return ['depthwise_kernel', 'pointwise_kernel', ...bias];
+    case 'BatchNormalization':
+      return [...(cfg.scale === false ? [] : ['gamma']), ...(cfg.center === false ? [] : ['beta']), 'moving_mean', 'moving_variance'];
+    case 'LayerNormalization':
+      return [...(cfg.scale === false ? [] : ['gamma']), ...(cfg.center === false ? [] : ['beta'])];
+    case 'Embedding':
+      return ['embeddings'];
+    case 'PReLU':
+      return ['alpha'];
+    case 'LSTM':
+    case 'GRU':
+    case 'SimpleRNN':
+    case 'ConvLSTM1D':
+    case 'ConvLSTM2D':
+    case 'ConvLSTM3D':
+      return ['kernel', 'recurrent_kernel', ...bias];
+    default:
+      return undefined;
+  }
+}
+
+const RNN_CLASSES = new Set(['LSTM', 'GRU', 'SimpleRNN', 'ConvLSTM1D', 'ConvLSTM2D', 'ConvLSTM3D']);
+
+/** Keras' `to_snake_case`, which names the weight groups. */
+export function toSnakeCase(name: string): string {
+  let s = name.replace(/\W+/g, '');
+  s = s.replace(/(.)([A-Z][a-z]+)/g, '$1_$2');
+  s = s.replace(/([a-z])([A-Z])/g, '$1_$2');
+  return s.toLowerCase();
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Numeric children of a `vars` group, in index order. */
+function varIndices(h5: Hdf5File, varsPath: string): string[] {
+  return h5
+    .keys(varsPath)
+    .filter((k) => /^\d+$/.test(k))
+    .sort((a, b) => Number(a) - Number(b));
+}
+
+class NameBuilder {
+  readonly entries: Entry[] = [];
+  readonly claimed = new Set<string>();
+  readonly notes: string[] = [];
+  constructor(
+    private readonly h5: Hdf5File,
+    private readonly file: string,
+  ) {}
+
+  add(name: string, datasetPath: string): void {
+    if (this.claimed.has(datasetPath)) return;
+    const { dtype, shape } = this.h5.datasetInfo(datasetPath);
+    this.entries.push({ info: tensorInfo(name, dtype, shape, this.file), datasetPath });
+    this.claimed.add(datasetPath);
+  }
+
+  /** Names one layer's `vars` group by its class's weight order, or by index. */
+  addVars(layerName: string, varsPath: string, names: string[] | undefined, prefix = ''): void {
+    const idx = varIndices(this.h5, varsPath);
+    if (idx.length === 0) return;
+    const usable = names && names.length === idx.length;
+    if (names && !usable) this.notes.push(`${layerName}: ${idx.length} variables where ${names.length} (${names.join(', ')}) were expected; named by index`);
+    idx.forEach((k, i) => this.add(`${layerName}/${prefix}${usable ? names[i] : k}`, `${varsPath}/${k}`));
+  }
+
+  /** Walks a model config's layers alongside their weight groups under `base`. */
+  walkModel(layers: unknown[], base: string, outerName: string): void {
+    const used = new Map<string, number>();
+    for (const layer of layers) {
+      if (!isObject(layer) || typeof layer.class_name !== 'string') continue;
+      const className = layer.class_name;
+      const cfg = isObject(layer.config) ? layer.config : {};
+      const name = typeof cfg.name === 'string' ? cfg.name : typeof layer.name === 'string' ? layer.name : className;
+      const groupPath = `${base}/${this.groupName(className, used)}`;
+      if (isModelClass(className) && Array.isArray(cfg.layers)) {
+        this.walkModel(cfg.layers, this.containerOf(groupPath), name);
+        continue;
+      }
+      this.walkLayer(className, cfg, name, groupPath);
+    }
+    void outerName;
+  }
+
+  private walkLayer(className: string, cfg: Json, name: string, groupPath: string): void {
+    if (className === 'Bidirectional') {
+      const inner = isObject(cfg.layer) ? cfg.layer : {};
+      const innerClass = String(inner.class_name ?? '');
+      const innerCfg = isObject(inner.config) ? inner.config : {};
+      const innerName = typeof innerCfg.name === 'string' ? innerCfg.name : toSnakeCase(innerClass);
+      const back = isObject(cfg.backward_layer) ? cfg.backward_layer : inner;
+      const backCfg = isObject(back.config) ? back.config : innerCfg;
+      this.walkCell(`${groupPath}/forward_layer`, innerClass, innerCfg, name, `forward_${innerName}/`);
+      this.walkCell(`${groupPath}/backward_layer`, String(back.class_name ?? innerClass), backCfg, name, `backward_${innerName}/`);
+      return;
+    }
+    if (className === 'TimeDistributed') {
+      const inner = isObject(cfg.layer) ? cfg.layer : {};
+      const innerClass = String(inner.class_name ?? '');
+      const innerCfg = isObject(inner.config) ? inner.config : {};
+      this.walkCell(`${groupPath}/layer`, innerClass, innerCfg, name, '');
+      return;
+    }
+    this.walkCell(groupPath, className, cfg, name, '');
+  }
+
+  private walkCell(groupPath: string, className: string, cfg: Json, layerName: string, prefix: string): void {
+    const names = weightNamesFor(className, cfg);
+    if (RNN_CLASSES.has(className) && this.h5.kind(`${groupPath}/cell/vars`) === 'group') {
+      this.addVars(layerName, `${groupPath}/cell/vars`, names, prefix);
+    }
+    if (this.h5.kind(`${groupPath}/vars`) === 'group') this.addVars(layerName, `${groupPath}/vars`, names, prefix);
+  }
+
+  private groupName(className: string, used: Map<string, number>): string {
+    const snake = toSnakeCase(className);
+    const n = used.get(snake);
+    used.set(snake, n === undefined ? 0 : n + 1);
+    return n === undefined ? snake : `${snake}_${n + 1}`;
+  }
+
+  containerOf(groupPath: string): string {
+    if (this.h5.kind(`${groupPath}/layers`) === 'group') return `${groupPath}/layers`;
+    if (this.h5.kind(`${groupPath}/_layer_checkpoint_dependencies`) === 'group') return `${groupPath}/_layer_checkpoint_dependencies`;
+    return `${groupPath}/layers`;
+  }
+
+  /** Every `vars` group no config layer claimed, named by its path (`functional/conv2d/0`). */
+  addUnclaimed(base: string, depth = 0): void {
+    if (depth > 12) return;
+    for (const key of this.h5.keys(base)) {
+      if (base === '/' && (key === 'optimizer' || key === 'metrics')) continue;
+      const p = base === '/' ? key : `${base}/${key}`;
+      if (this.h5.kind(p) !== 'group') continue;
+      if (key === 'vars') {
+        const label = p
+          .split('/')
+          .filter((s) => !['layers', 'vars', '_layer_checkpoint_dependencies', 'cell', 'layer'].includes(s))
+          .join('/');
+        for (const k of varIndices(this.h5, p)) this.add(`${label || 'model'}/${k}`, `${p}/${k}`);
+      } else {
+        this.addUnclaimed(p, depth + 1);
+      }
+    }
+  }
+}
+
+export class Keras3Reader implements WeightReader {
+  readonly format = 'keras3';
+  readonly path: string;
+  readonly convention: Convention = 'keras';
+  readonly metadata: Record<string, unknown>;
+  private readonly h5: Hdf5File;
+  private readonly entries: Entry[];
+  private readonly byName: Map<string, Entry>;
+  private readonly topologyValue?: Record<string, unknown>;
+  private readonly topologyError?: GraftError;
+  private readonly tempDir?: string;
+
+  private constructor(path: string, h5: Hdf5File, entries: Entry[], metadata: Record<string, unknown>, topology: { value?: Record<string, unknown>; error?: GraftError }, tempDir?: string) {
+    this.path = path;
+    this.h5 = h5;
+    this.entries = entries;
+    this.byName = new Map(entries.map((e) => [e.info.name, e]));
+    this.metadata = metadata;
+    this.topologyValue = topology.value;
+    this.topologyError = topology.error;
+    this.tempDir = tempDir;
+  }
+
+  /** See KerasH5Reader.topology: throws the GraftError when the config cannot be represented. */
+  get topology(): Record<string, unknown> | undefined {
+    if (this.topologyError) throw this.topologyError;
+    return this.topologyValue;
+  }
+
+  static fromWeightsH5(
+    filePath: string,
+    h5: Hdf5File,
+    config: Json | undefined,
+    zipInfo: { metadata: Json; tempDir: string } | undefined,
+  ): Keras3Reader {
+    const builder = new NameBuilder(h5, filePath);
+    const rootKeys = h5.keys('/');
+    const container = rootKeys.includes('layers') ? 'layers' : rootKeys.includes('_layer_checkpoint_dependencies') ? '_layer_checkpoint_dependencies' : 'layers';
+    const cfg = config && isObject(config.config) ? config.config : undefined;
+    const representable = config !== undefined && isModelClass(config.class_name) && Array.isArray(cfg?.layers);
+    if (representable) {
+      // The model's own variables (rare) sit in a root `vars` group.
+      builder.addVars(String(cfg?.name ?? 'model'), 'vars', undefined);
+      builder.walkModel(cfg?.layers as unknown[], container, String(cfg?.name ?? ''));
+    }
+    builder.addUnclaimed('/');
+    const seen = new Set<string>();
+    for (const e of builder.entries) {
+      if (seen.has(e.info.name)) throw new GraftError('CORRUPT', `two variables resolve to the same name (second at '${e.datasetPath}')`, { file: filePath, tensor: e.info.name });
+      seen.add(e.info.name);
+    }
+    const kerasVersion = typeof zipInfo?.metadata.keras_version === 'string' ? zipInfo.metadata.keras_version : undefined;
+    const metadata: Record<string, unknown> = {
+      kind: zipInfo ? 'keras' : 'weights',
+      keras_version: kerasVersion,
+      date_saved: zipInfo?.metadata.date_saved,
+      layout: container,
+    };
+    if (builder.notes.length) metadata.naming_notes = builder.notes;
+    const topology: { value?: Record<string, unknown>; error?: GraftError } = {};
+    if (config) {
+      try {
+        topology.value = toTfjsTopology(config, kerasVersion ?? '3', { file: filePath });
+      } catch (e) {
+        if (!(e instanceof GraftError)) throw e;
+        topology.error = e;
+        metadata.topology_error = e.message;
+      }
+    }
+    return new Keras3Reader(filePath, h5, builder.entries, metadata, topology, zipInfo?.tempDir);
+  }
+
+  /** Opens a `.keras` zip: reads its JSON members and extracts the weights to a private file. */
+  static async openZip(filePath: string): Promise<WeightReader> {
+    const zip = ZipArchive.open(filePath);
+    let tempDir: string | undefined;
+    try {
+      const readJson = (member: string, required: boolean): Json | undefined => {
+        const entry = zip.entry(member);
+        if (!entry) {
+          if (required) throw new GraftError('CORRUPT', `.keras archive has no '${member}'`, { file: filePath });
+          return undefined;
+        }
+        if (entry.uncompressedSize > 256 * 1024 * 1024) throw new GraftError('CORRUPT', `'${member}' is implausibly large (${entry.uncompressedSize} bytes)`, { file: filePath });
+        try {
+          const parsed: unknown = JSON.parse(new TextDecoder().decode(zip.read(entry)));
+          if (!isObject(parsed)) throw new Error('not a JSON object');
+          return parsed;
+        } catch (e) {
+          if (e instanceof GraftError) throw e;
+          throw new GraftError('CORRUPT', `'${member}' is not valid JSON (${(e as Error).message})`, { file: filePath });
+        }
+      };
+      const config = readJson('config.json', true);
+      const metadata = readJson('metadata.json', false) ?? {};
+      const weights = zip.entry('model.weights.h5');
+      if (!weights) throw new GraftError('CORRUPT', ".keras archive has no 'model.weights.h5'", { file: filePath });
+      tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-keras-'));
+      const weightsPath = path.join(tempDir, 'model.weights.h5');
+      extractEntry(zip, filePath, weights, weightsPath);
+      const h5 = await Hdf5File.open(weightsPath);
+      try {
+        if (kerasHdf5Layout(h5) === 'legacy') {
+          // A .keras zip holding a legacy HDF5 inside: read it as such.
+          const reader = KerasH5Reader.fromHdf5(filePath, h5);
+          return withCleanup(reader, tempDir);
+        }
+        return Keras3Reader.fromWeightsH5(filePath, h5, config, { metadata, tempDir });
+      } catch (e) {
+        h5.close();
+        throw e;
+      }
+    } catch (e) {
+      if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+      throw e;
+    } finally {
+      zip.close();
+    }
+  }
+
+  list(): TensorInfo[] {
+    return this.entries.map((e) => e.info);
+  }
+
+  async read(name: string): Promise<RawTensor> {
+    const entry = this.byName.get(name);
+    if (!entry) throw new GraftError('MAPPING', 'no such tensor in this file', { file: this.path, tensor: name });
+    return rawTensor(entry.info, this.h5.readRaw(entry.datasetPath), this.path);
+  }
+
+  async close(): Promise<void> {
+    this.h5.close();
+    if (this.tempDir) fs.rmSync(this.tempDir, { recursive: true, force: true });
+  }
+}
+
+/** Copies a zip member to disk; stored members are copied in chunks without holding them whole. */
+function extractEntry(zip: ZipArchive, filePath: string, entry: NonNullable<ReturnType<ZipArchive['entry']>>, dest: string): void {
+  const CHUNK = 64 * 1024 * 1024;
+  if (entry.method === 0 && entry.uncompressedSize > CHUNK) {
+    if (entry.compressedSize !== entry.uncompressedSize) {
+      throw new GraftError('CORRUPT', `stored zip member '${entry.name}' has differing sizes`, { file: filePath });
+    }
+    const start = zip.dataOffset(entry);
+    const src = FileSource.open(filePath);
+    const fd = fs.openSync(dest, 'w', 0o600);
+    try {
+      for (let done = 0; done < entry.uncompressedSize; done += CHUNK) {
+        const n = Math.min(CHUNK, entry.uncompressedSize - done);
+        fs.writeSync(fd, src.read(start + done, n, entry.name));
+      }
+    } finally {
+      fs.closeSync(fd);
+      src.close();
+    }
+    return;
+  }
+  fs.writeFileSync(dest, zip.read(entry), { mode: 0o600 });
+}
+
+function withCleanup(reader: WeightReader, tempDir: string): WeightReader {
+  const close = reader.close.bind(reader);
+  Object.defineProperty(reader, 'close', {
+    value: async () => {
+      await close();
+      fs.rmSync(tempDir, { recursive: true, force: true });
+    },
+  });
+  return reader;
+}
+
+const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
+const KERAS_MEMBERS = ['metadata.json', 'config.json', 'model.weights.h5', 'assets/', 'variables.h5'];
+
+/** True for a zip whose first member is one Keras writes (the name sits at offset 30). */
+function looksLikeKerasZip(head: Uint8Array): boolean {
+  if (!startsWith(head, ZIP_MAGIC) || head.length < 30) return false;
+  const nameLength = head[26] | (head[27] << 8);
+  const name = new TextDecoder().decode(head.subarray(30, Math.min(head.length, 30 + nameLength)));
+  return KERAS_MEMBERS.some((m) => name === m || name.startsWith(m));
+}
+
+/** HDF5 signature at 0 or after a user block; looks past a short head when the extension hints HDF5. */
+export function sniffHdf5(head: Uint8Array, filePath: string): boolean {
+  if (hdf5MagicOffset(head) !== undefined) return true;
+  if (!/\.(h5|hdf5|keras)$/i.test(filePath) || head.length < 512) return false;
+  try {
+    return hdf5MagicOffset(readHead(filePath, 8192)) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+export async function openKeras3(filePath: string): Promise<WeightReader> {
+  let head: Uint8Array;
+  try {
+    head = readHead(filePath, 512);
+  } catch (e) {
+    throw e instanceof GraftError ? e : new GraftError('NOT_FOUND', 'cannot be read', { file: filePath });
+  }
+  if (startsWith(head, ZIP_MAGIC)) return Keras3Reader.openZip(filePath);
+  // Not a zip: an HDF5 file, whichever Keras wrote it (a `.keras` name does not make it a zip).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { openKerasHdf5 } = require('./keras-h5') as typeof import('./keras-h5');
+  return openKerasHdf5(filePath);
+}
+
+export const keras3Format: FormatHandler = {
+  format: 'keras3',
+  extensions: ['.keras', '.weights.h5'],
+  sniff(head: Uint8Array, filePath: string): boolean {
+    if (looksLikeKerasZip(head)) return true;
+    if (startsWith(head, ZIP_MAGIC)) return filePath.toLowerCase().endsWith('.keras');
+    return filePath.toLowerCase().endsWith('.weights.h5') && sniffHdf5(head, filePath);
+  },
+  open(filePath: string): Promise<WeightReader> {
+    return openKeras3(filePath);
+  },
+};

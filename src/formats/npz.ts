@@ -1,0 +1,107 @@
+import { GraftError } from '../errors';
+import { rawTensor } from './bytes';
+import { NPY_PREFIX_V2, NpyHeader, infoOf, normalizeNpyData, npyHeaderEnd, parseNpyHeader } from './npy';
+import { FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
+import { METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } from './zip';
+
+/**
+ * NumPy .npz: a zip (stored by np.savez, deflated by np.savez_compressed, zip64 extras always)
+ * of .npy members. Listing reads only each member's header; data is read on demand.
+ */
+
+interface Member {
+  entry: ZipEntry;
+  header: NpyHeader;
+}
+
+class NpzReader implements WeightReader {
+  readonly format = 'npz';
+  readonly path: string;
+  readonly metadata: Record<string, unknown>;
+  private readonly zip: ZipArchive;
+  private readonly members: Map<string, Member>;
+
+  constructor(path: string, zip: ZipArchive, members: Map<string, Member>) {
+    this.path = path;
+    this.zip = zip;
+    this.members = members;
+    const compressed = [...members.values()].some((m) => m.entry.method !== METHOD_STORED);
+    this.metadata = { arrays: members.size, compressed };
+  }
+
+  list(): TensorInfo[] {
+    return [...this.members.entries()].map(([name, m]) => infoOf(name, m.header));
+  }
+
+  async read(name: string): Promise<RawTensor> {
+    const m = this.members.get(name);
+    if (!m) throw new GraftError('NOT_FOUND', `has no array named '${name}'`, { file: this.path, tensor: name });
+    let data: Uint8Array;
+    try {
+      data = this.zip.readRange(m.entry, m.header.dataOffset, m.header.byteSize);
+    } catch (e) {
+      if (e instanceof GraftError) throw new GraftError(e.code, stripFile(e.message, this.path), { file: this.path, tensor: name });
+      throw e;
+    }
+    return rawTensor(infoOf(name, m.header), normalizeNpyData(m.header, data), this.path);
+  }
+
+  async close(): Promise<void> {
+    this.zip.close();
+  }
+}
+
+function stripFile(message: string, file: string): string {
+  return message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;
+}
+
+/** Reads just enough of a member to parse its npy header. */
+function readMemberHeader(zip: ZipArchive, entry: ZipEntry, name: string): NpyHeader {
+  const ctx = { file: zip.path, tensor: name };
+  const prefix = zip.read(entry, NPY_PREFIX_V2);
+  const end = npyHeaderEnd(prefix, ctx);
+  if (end > entry.uncompressedSize) {
+    throw new GraftError('CORRUPT', `npy member '${entry.name}' is truncated: header needs ${end} bytes, member holds ${entry.uncompressedSize}`, ctx);
+  }
+  const header = parseNpyHeader(zip.read(entry, end), ctx);
+  if (header.dataOffset + header.byteSize > entry.uncompressedSize) {
+    throw new GraftError('CORRUPT', `npy member '${entry.name}' is truncated: shape [${header.shape.join(', ')}] of ${header.dtype} needs ${header.byteSize} bytes of data, member holds ${entry.uncompressedSize - header.dataOffset}`, ctx);
+  }
+  return header;
+}
+
+export const NpzHandler: FormatHandler = {
+  format: 'npz',
+  extensions: ['.npz'],
+  sniff(head: Uint8Array, filePath: string): boolean {
+    if (!looksLikeZip(head)) return false;
+    // The first local header's name: numpy writes '<key>.npy'. PyTorch ('<prefix>/data.pkl')
+    // and Keras ('metadata.json', 'config.json') zips never start with a .npy member.
+    if (head.length >= 30) {
+      const nameLength = head[26] | (head[27] << 8);
+      if (30 + nameLength <= head.length) {
+        const first = new TextDecoder().decode(head.subarray(30, 30 + nameLength));
+        return first.endsWith('.npy');
+      }
+    }
+    return /\.npz$/i.test(filePath);
+  },
+  async open(filePath: string): Promise<WeightReader> {
+    const zip = ZipArchive.open(filePath);
+    try {
+      const members = new Map<string, Member>();
+      for (const entry of zip.entries) {
+        if (!entry.name.endsWith('.npy')) continue;
+        const name = entry.name.slice(0, -4);
+        members.set(name, { entry, header: readMemberHeader(zip, entry, name) });
+      }
+      if (members.size === 0 && zip.entries.length > 0) {
+        throw new GraftError('UNKNOWN_FORMAT', `is a zip archive without .npy members (entries: ${zip.entries.slice(0, 5).map((e) => e.name).join(', ')}), not an .npz`, { file: filePath });
+      }
+      return new NpzReader(filePath, zip, members);
+    } catch (e) {
+      zip.close();
+      throw e;
+    }
+  },
+};

@@ -1,0 +1,83 @@
+import * as path from 'path';
+import { GraftError } from '../errors';
+import { readHead } from './bytes';
+import type { FormatHandler, OpenOptions, WeightReader } from './types';
+
+const handlers: FormatHandler[] = [];
+
+/** Adds a format. Later registrations are tried first, so a plug-in can override a built-in. */
+export function registerFormat(handler: FormatHandler): void {
+  const existing = handlers.findIndex((h) => h.format === handler.format);
+  if (existing >= 0) handlers.splice(existing, 1);
+  handlers.unshift(handler);
+}
+
+export function registeredFormats(): readonly FormatHandler[] {
+  return handlers;
+}
+
+/**
+ * Picks the reader for a file by its first bytes; the extension only breaks ties for formats
+ * with no magic number of their own.
+ */
+export function detectFormat(filePath: string, head: Uint8Array): FormatHandler | undefined {
+  for (const h of handlers) {
+    let hit = false;
+    try {
+      hit = h.sniff(head, filePath);
+    } catch {
+      hit = false;
+    }
+    if (hit) return h;
+  }
+  return undefined;
+}
+
+/** Opens any supported weight file. `format` forces a reader by its id. */
+export async function openWeights(filePath: string, options: OpenOptions & { format?: string } = {}): Promise<WeightReader> {
+  if (options.format) {
+    const forced = handlers.find((h) => h.format === options.format);
+    if (!forced) {
+      throw new GraftError('USAGE', `unknown format '${options.format}' (known: ${handlers.map((h) => h.format).join(', ')})`);
+    }
+    return forced.open(filePath, options);
+  }
+  const head = headFor(filePath);
+  const handler = detectFormat(filePath, head);
+  if (!handler) {
+    const ext = path.extname(filePath);
+    throw new GraftError('UNKNOWN_FORMAT', `not a weight file graft recognises${ext ? ` (extension '${ext}')` : ''}; supported: ${handlers.map((h) => h.format).join(', ')}`, { file: filePath });
+  }
+  return handler.open(filePath, options);
+}
+
+/**
+ * The first bytes of a source. A TensorFlow checkpoint is named by its prefix (`model.ckpt`),
+ * which is not a file itself: then the head is empty and handlers sniff by sibling files.
+ */
+function headFor(filePath: string): Uint8Array {
+  try {
+    return readHead(filePath, 512);
+  } catch (e) {
+    if (e instanceof GraftError && e.code === 'NOT_FOUND' && !/directory/.test(e.message)) {
+      // Let prefix-named formats claim it; everything else reports NOT_FOUND below.
+      const h = handlers.find((x) => safeSniff(x, new Uint8Array(0), filePath));
+      if (h) return new Uint8Array(0);
+    }
+    throw e;
+  }
+}
+
+function safeSniff(h: FormatHandler, head: Uint8Array, p: string): boolean {
+  try {
+    return h.sniff(head, p);
+  } catch {
+    return false;
+  }
+}
+
+export function startsWith(head: Uint8Array, magic: ArrayLike<number>): boolean {
+  if (head.length < magic.length) return false;
+  for (let i = 0; i < magic.length; i++) if (head[i] !== magic[i]) return false;
+  return true;
+}

@@ -1,0 +1,293 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { GraftError } from '../errors';
+import { FileSource, fileOpenError, rawTensor, tensorInfo } from './bytes';
+import { DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
+
+/**
+ * safetensors: u64 little-endian header length N, N bytes of JSON (tensor name → dtype, shape,
+ * data_offsets relative to the data section; optional __metadata__ string map), then data.
+ * Opening reads the header only; tensor bytes are read on demand.
+ */
+
+/** The reference implementation caps headers at 100 MB; a larger claim is damage. */
+export const MAX_HEADER_BYTES = 100_000_000;
+const INDEX_SUFFIX = '.safetensors.index.json';
+
+const DTYPES: Record<string, DType> = {
+  F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16',
+  I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8',
+  U64: 'uint64', U32: 'uint32', U16: 'uint16', U8: 'uint8',
+  BOOL: 'bool',
+};
+
+interface Entry {
+  info: TensorInfo;
+  /** Absolute file offset of the tensor's first byte. */
+  offset: number;
+}
+
+/** One parsed .safetensors file. */
+class SafetensorsFile {
+  readonly path: string;
+  readonly metadata?: Record<string, string>;
+  readonly entries: Map<string, Entry>;
+  private readonly source: FileSource;
+
+  private constructor(p: string, source: FileSource, entries: Map<string, Entry>, metadata?: Record<string, string>) {
+    this.path = p;
+    this.source = source;
+    this.entries = entries;
+    this.metadata = metadata;
+  }
+
+  static open(p: string): SafetensorsFile {
+    const source = FileSource.open(p);
+    try {
+      const { entries, metadata } = parseHeader(source);
+      return new SafetensorsFile(p, source, entries, metadata);
+    } catch (e) {
+      source.close();
+      throw e;
+    }
+  }
+
+  read(name: string): RawTensor {
+    const entry = this.entries.get(name);
+    if (!entry) throw new GraftError('NOT_FOUND', `has no tensor named '${name}'`, { file: this.path, tensor: name });
+    const data = this.source.read(entry.offset, entry.info.byteSize, name);
+    return rawTensor(entry.info, data, this.path);
+  }
+
+  close(): void {
+    this.source.close();
+  }
+}
+
+function parseHeader(source: FileSource): { entries: Map<string, Entry>; metadata?: Record<string, string> } {
+  const file = source.path;
+  const corrupt = (why: string, tensor?: string) => new GraftError('CORRUPT', `safetensors ${why}`, { file, tensor });
+  if (source.size < 8) throw corrupt(`file is truncated (${source.size} bytes, no header length)`);
+  const lengthBytes = source.read(0, 8);
+  const view = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8);
+  const headerLength = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
+  if (headerLength > source.size - 8) {
+    throw corrupt(`header claims ${headerLength} bytes but the file holds only ${source.size - 8} after the length; the file is truncated or not safetensors`);
+  }
+  if (headerLength > MAX_HEADER_BYTES) throw corrupt(`header claims ${headerLength} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
+  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let header: unknown;
+  try {
+    header = JSON.parse(text.decode(source.read(8, headerLength)));
+  } catch (e) {
+    throw corrupt(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (!isPlainObject(header)) throw corrupt('header is not a JSON object');
+  const dataStart = 8 + headerLength;
+  const dataSize = source.size - dataStart;
+  let metadata: Record<string, string> | undefined;
+  const spans: Array<{ name: string; begin: number; end: number }> = [];
+  const infos = new Map<string, TensorInfo>();
+  for (const [name, value] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {
+        throw corrupt('__metadata__ is not a map of strings to strings');
+      }
+      metadata = { ...(value as Record<string, string>) };
+      continue;
+    }
+    if (!isPlainObject(value)) throw corrupt('header entry is not an object', name);
+    const { dtype: code, shape, data_offsets: offsets } = value as Record<string, unknown>;
+    if (typeof code !== 'string') throw corrupt('has no dtype string', name);
+    const dtype = DTYPES[code];
+    if (!dtype) {
+      if (/^F8_/.test(code) || /^F[46]_/.test(code) || code === 'E8M0') {
+        throw new GraftError('UNSUPPORTED', `safetensors dtype ${code} (8-bit or smaller float) is not supported; convert the checkpoint to F16/BF16/F32 first`, { file, tensor: name });
+      }
+      throw new GraftError('UNSUPPORTED', `safetensors dtype '${code}' is not supported`, { file, tensor: name });
+    }
+    if (!Array.isArray(shape)) throw corrupt('shape is not an array', name);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      throw corrupt(`data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`, name);
+    }
+    const info = tensorInfo(name, dtype, shape as number[], file);
+    const [begin, end] = offsets as number[];
+    if (end < begin) throw corrupt(`data_offsets [${begin}, ${end}] end before they begin`, name);
+    if (end > dataSize) {
+      throw corrupt(`data_offsets [${begin}, ${end}] lie beyond the data section (${dataSize} bytes); the file is truncated or damaged`, name);
+    }
+    if (end - begin !== info.byteSize) {
+      throw corrupt(`data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${info.shape.join(', ')}] of ${code} needs ${info.byteSize}`, name);
+    }
+    spans.push({ name, begin, end });
+    infos.set(name, info);
+  }
+  // File order is data order; overlapping tensors mean a damaged (or malicious) header.
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i].begin < spans[i - 1].end) {
+      throw corrupt(`tensor data of '${spans[i].name}' [${spans[i].begin}, ${spans[i].end}] overlaps '${spans[i - 1].name}' [${spans[i - 1].begin}, ${spans[i - 1].end}]`, spans[i].name);
+    }
+  }
+  const entries = new Map<string, Entry>();
+  for (const s of spans) entries.set(s.name, { info: infos.get(s.name)!, offset: dataStart + s.begin });
+  return { entries, metadata };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function copyInfo(info: TensorInfo): TensorInfo {
+  return { ...info, shape: info.shape.slice() };
+}
+
+class SafetensorsReader implements WeightReader {
+  readonly format = 'safetensors';
+  readonly path: string;
+  readonly metadata?: Record<string, unknown>;
+  private readonly file: SafetensorsFile;
+
+  constructor(file: SafetensorsFile) {
+    this.file = file;
+    this.path = file.path;
+    this.metadata = file.metadata;
+  }
+
+  list(): TensorInfo[] {
+    return [...this.file.entries.values()].map((e) => copyInfo(e.info));
+  }
+
+  async read(name: string): Promise<RawTensor> {
+    return this.file.read(name);
+  }
+
+  async close(): Promise<void> {
+    this.file.close();
+  }
+}
+
+/** One reader over the shards named by a `*.safetensors.index.json`. */
+class ShardedSafetensorsReader implements WeightReader {
+  readonly format = 'safetensors';
+  readonly path: string;
+  readonly metadata: Record<string, unknown>;
+  private readonly shards: SafetensorsFile[];
+  private readonly owner: Map<string, SafetensorsFile>;
+  private readonly order: TensorInfo[];
+
+  constructor(indexPath: string, shards: SafetensorsFile[], owner: Map<string, SafetensorsFile>, indexMetadata: unknown) {
+    this.path = indexPath;
+    this.shards = shards;
+    this.owner = owner;
+    this.order = [];
+    for (const shard of shards) {
+      for (const [name, entry] of shard.entries) if (owner.get(name) === shard) this.order.push(entry.info);
+    }
+    this.metadata = {
+      shards: shards.map((s) => path.basename(s.path)),
+      ...(isPlainObject(indexMetadata) ? { index: indexMetadata } : {}),
+      ...(shards[0]?.metadata ? { shardMetadata: shards[0].metadata } : {}),
+    };
+  }
+
+  list(): TensorInfo[] {
+    return this.order.map(copyInfo);
+  }
+
+  async read(name: string): Promise<RawTensor> {
+    const shard = this.owner.get(name);
+    if (!shard) throw new GraftError('NOT_FOUND', `weight_map has no tensor named '${name}'`, { file: this.path, tensor: name });
+    return shard.read(name);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.shards) s.close();
+  }
+}
+
+/**
+ * Resolves a file name taken from a manifest inside `dir`, refusing anything that could point
+ * elsewhere: absolute paths, '..', backslashes, and symlinks whose target leaves the folder.
+ */
+export function resolveInside(dir: string, name: unknown, manifest: string): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new GraftError('CORRUPT', `names a file that is not a non-empty string (${JSON.stringify(name)})`, { file: manifest });
+  }
+  if (path.isAbsolute(name) || /^[A-Za-z]:/.test(name) || name.includes('\\') || name.includes('\0') || name.split('/').includes('..')) {
+    throw new GraftError('UNSAFE', `refers to '${name}', outside its own folder; only plain relative names are allowed`, { file: manifest });
+  }
+  const resolved = path.resolve(dir, name);
+  let real: string;
+  let realDir: string;
+  try {
+    realDir = fs.realpathSync(dir);
+    real = fs.realpathSync(resolved);
+  } catch (e) {
+    throw fileOpenError(resolved, e);
+  }
+  const rel = path.relative(realDir, real);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new GraftError('UNSAFE', `refers to '${name}', which resolves (through a symlink) outside the folder ${realDir}`, { file: manifest });
+  }
+  return resolved;
+}
+
+function readJsonFile(p: string, what: string): unknown {
+  const source = FileSource.open(p);
+  try {
+    if (source.size > MAX_HEADER_BYTES) throw new GraftError('CORRUPT', `${what} is ${source.size} bytes, implausibly large`, { file: p });
+    const text = new TextDecoder('utf-8').decode(source.read(0, source.size));
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new GraftError('CORRUPT', `${what} is not valid JSON (${(e as Error).message})`, { file: p });
+    }
+  } finally {
+    source.close();
+  }
+}
+
+async function openIndex(indexPath: string): Promise<WeightReader> {
+  const index = readJsonFile(indexPath, 'safetensors index');
+  if (!isPlainObject(index) || !isPlainObject(index.weight_map)) {
+    throw new GraftError('CORRUPT', 'safetensors index has no weight_map object', { file: indexPath });
+  }
+  const dir = path.dirname(indexPath);
+  const weightMap = index.weight_map as Record<string, unknown>;
+  const shardsByName = new Map<string, SafetensorsFile>();
+  const owner = new Map<string, SafetensorsFile>();
+  try {
+    for (const [tensor, shardName] of Object.entries(weightMap)) {
+      let shard = shardsByName.get(shardName as string);
+      if (!shard) {
+        shard = SafetensorsFile.open(resolveInside(dir, shardName, indexPath));
+        shardsByName.set(shardName as string, shard);
+      }
+      if (!shard.entries.has(tensor)) {
+        throw new GraftError('CORRUPT', `weight_map places tensor '${tensor}' in ${String(shardName)}, which does not hold it`, { file: indexPath, tensor });
+      }
+      owner.set(tensor, shard);
+    }
+  } catch (e) {
+    for (const s of shardsByName.values()) s.close();
+    throw e;
+  }
+  return new ShardedSafetensorsReader(indexPath, [...shardsByName.values()], owner, index.metadata);
+}
+
+export const SafetensorsHandler: FormatHandler = {
+  format: 'safetensors',
+  extensions: ['.safetensors', INDEX_SUFFIX],
+  sniff(head: Uint8Array, filePath: string): boolean {
+    if (filePath.endsWith(INDEX_SUFFIX)) return true;
+    if (head.length < 9) return false;
+    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+    const n = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
+    return n >= 2 && n <= MAX_HEADER_BYTES && head[8] === 0x7b; // '{'
+  },
+  async open(filePath: string): Promise<WeightReader> {
+    if (filePath.endsWith(INDEX_SUFFIX)) return openIndex(filePath);
+    return new SafetensorsReader(SafetensorsFile.open(filePath));
+  },
+};

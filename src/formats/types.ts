@@ -1,0 +1,91 @@
+import type { GraftError } from '../errors';
+
+/** Element types graft can read. Readers convert anything else into a clear UNSUPPORTED error. */
+export type DType =
+  | 'float16' | 'bfloat16' | 'float32' | 'float64'
+  | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64'
+  | 'bool';
+
+export const DTYPE_BYTES: Record<DType, number> = {
+  float16: 2, bfloat16: 2, float32: 4, float64: 8,
+  int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8,
+  bool: 1,
+};
+
+/** Which framework's names and memory layouts a source uses. */
+export type Convention = 'torch' | 'keras' | 'tf';
+
+/** What a reader knows about one tensor without reading its data. */
+export interface TensorInfo {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Bytes of the decoded tensor: product(shape) * DTYPE_BYTES[dtype]. */
+  byteSize: number;
+}
+
+/**
+ * A tensor's data as read: C-order (row-major), contiguous, little-endian, `dtype` elements.
+ * Readers undo big-endian storage, Fortran order and strided views before returning.
+ */
+export interface RawTensor extends TensorInfo {
+  data: Uint8Array;
+}
+
+/** One open weight file (or set of files: shards, a checkpoint prefix). */
+export interface WeightReader {
+  /** Short format id: 'npy', 'npz', 'safetensors', 'tfjs', 'pytorch', 'onnx', 'keras-h5', 'keras3', 'tf-checkpoint'. */
+  readonly format: string;
+  /** The path the user gave. */
+  readonly path: string;
+  /** Naming/layout convention the format implies, when it is unambiguous. */
+  readonly convention?: Convention;
+  /**
+   * A Keras-style model topology (the JSON tfjs `model.json` holds under `modelTopology`)
+   * when the file carries one, so no `--target` is needed.
+   */
+  readonly topology?: Record<string, unknown>;
+  /** Format-specific facts worth showing in `graft inspect` (versions, metadata). */
+  readonly metadata?: Record<string, unknown>;
+  /**
+   * Extra facts for order-based matching: for each source tensor, which op/module consumes
+   * it and in which role, in graph order. Optional.
+   */
+  readonly opOrder?: SourceOp[];
+  /** All tensors, in the file's own order. */
+  list(): TensorInfo[];
+  /** Reads one tensor's data. Throws GraftError naming file and tensor on bad data. */
+  read(name: string): Promise<RawTensor>;
+  /** Releases file handles. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** A weighted op of a source graph (ONNX node, PyTorch module) with its parameter tensors. */
+export interface SourceOp {
+  /** Op type: 'Conv', 'Gemm', 'MatMul', 'LSTM', 'BatchNormalization', … */
+  type: string;
+  /** Role → tensor name, e.g. { weight: '1', bias: '2' } for a Conv's W and B. */
+  params: Record<string, string>;
+  /** Op attributes that matter to layouts (group, transA/transB, …). */
+  attributes?: Record<string, unknown>;
+}
+
+export interface OpenOptions {
+  /** For nested PyTorch checkpoints: which key holds the state dict. */
+  key?: string;
+}
+
+/** A format: how to recognise its files and open them. */
+export interface FormatHandler {
+  readonly format: string;
+  /** File name endings that suggest this format (used only when sniffing is inconclusive). */
+  readonly extensions: string[];
+  /**
+   * True when the first bytes (at least 64 when the file is that long) and the path identify
+   * this format. Must not throw.
+   */
+  sniff(head: Uint8Array, path: string): boolean;
+  open(path: string, options?: OpenOptions): Promise<WeightReader>;
+}
+
+export type { GraftError };

@@ -1,0 +1,352 @@
+import { Inflate } from 'fflate';
+import { GraftError } from '../errors';
+import { FileSource } from './bytes';
+
+/**
+ * A lazy ZIP reader: parses the central directory only, and reads an entry's bytes when asked.
+ * Used by .npz, PyTorch .pt and Keras .keras readers. Every size and offset in the archive is
+ * checked against the real file size before anything is allocated or read.
+ */
+
+export interface ZipEntry {
+  name: string;
+  /** 0 stored, 8 deflate. */
+  method: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  crc32: number;
+  localHeaderOffset: number;
+}
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_EOCD = 0x06054b50;
+const SIG_EOCD64 = 0x06064b50;
+const SIG_EOCD64_LOCATOR = 0x07064b50;
+const EOCD_SIZE = 22;
+const EOCD64_LOCATOR_SIZE = 20;
+const EOCD64_MIN_SIZE = 56;
+const CENTRAL_HEADER_SIZE = 46;
+const LOCAL_HEADER_SIZE = 30;
+const MAX_COMMENT = 0xffff;
+const U32_MAX = 0xffffffff;
+const U16_MAX = 0xffff;
+const ZIP64_EXTRA_ID = 0x0001;
+const FLAG_ENCRYPTED = 0x0001;
+/** Compressed bytes handed to the inflater at a time, so output overruns are caught early. */
+const INFLATE_CHUNK = 1 << 16;
+
+export const METHOD_STORED = 0;
+export const METHOD_DEFLATE = 8;
+
+/** Thrown from inside the inflate callback to stop once enough output was produced. */
+class StopInflate extends Error {}
+
+export class ZipArchive {
+  readonly path: string;
+  readonly entries: ZipEntry[];
+  private readonly source: FileSource;
+  private readonly byName: Map<string, ZipEntry>;
+  private readonly dataOffsets = new Map<ZipEntry, number>();
+
+  private constructor(path: string, source: FileSource, entries: ZipEntry[]) {
+    this.path = path;
+    this.source = source;
+    this.entries = entries;
+    this.byName = new Map(entries.map((e) => [e.name, e]));
+  }
+
+  static open(path: string): ZipArchive {
+    const source = FileSource.open(path);
+    try {
+      const entries = readCentralDirectory(source);
+      return new ZipArchive(path, source, entries);
+    } catch (e) {
+      source.close();
+      if (e instanceof GraftError) throw e;
+      throw new GraftError('CORRUPT', `zip archive cannot be read (${(e as Error)?.message ?? String(e)})`, { file: path });
+    }
+  }
+
+  /** Size of the underlying file in bytes. */
+  get fileSize(): number {
+    return this.source.size;
+  }
+
+  entry(name: string): ZipEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Absolute offset of the entry's (compressed) data, after checking its local header. */
+  dataOffset(entry: ZipEntry): number {
+    const cached = this.dataOffsets.get(entry);
+    if (cached !== undefined) return cached;
+    const fail = (why: string): never => {
+      throw new GraftError('CORRUPT', `zip entry '${entry.name}': ${why}`, { file: this.path });
+    };
+    if (entry.localHeaderOffset + LOCAL_HEADER_SIZE > this.source.size) fail('local header lies outside the file');
+    const head = this.source.read(entry.localHeaderOffset, LOCAL_HEADER_SIZE);
+    const view = dv(head);
+    if (view.getUint32(0, true) !== SIG_LOCAL) fail('bad local header signature');
+    const method = view.getUint16(8, true);
+    if (method !== entry.method) fail(`local header says method ${method}, central directory says ${entry.method}`);
+    const nameLength = view.getUint16(26, true);
+    const extraLength = view.getUint16(28, true);
+    const offset = entry.localHeaderOffset + LOCAL_HEADER_SIZE + nameLength + extraLength;
+    if (offset + entry.compressedSize > this.source.size) {
+      fail(`data (${entry.compressedSize} bytes at ${offset}) runs past the end of the file (size ${this.source.size}); the archive is truncated`);
+    }
+    const localName = decodeName(this.source.read(entry.localHeaderOffset + LOCAL_HEADER_SIZE, nameLength));
+    if (localName !== entry.name) fail(`local header names '${localName}'`);
+    this.dataOffsets.set(entry, offset);
+    return offset;
+  }
+
+  /**
+   * The entry's uncompressed bytes. With `maxBytes`, stops after that many bytes (a prefix,
+   * e.g. a header); the CRC is then not checked since only part of the data was seen.
+   */
+  read(entry: ZipEntry, maxBytes?: number): Uint8Array {
+    const want = maxBytes === undefined ? entry.uncompressedSize : Math.max(0, Math.min(maxBytes, entry.uncompressedSize));
+    const whole = want === entry.uncompressedSize;
+    const start = this.dataOffset(entry);
+    let out: Uint8Array;
+    if (entry.method === METHOD_STORED) {
+      out = this.source.read(start, want);
+    } else if (entry.method === METHOD_DEFLATE) {
+      out = this.inflate(entry, start, want, whole);
+    } else {
+      throw new GraftError('UNSUPPORTED', `zip entry '${entry.name}' uses compression method ${entry.method}; only stored and deflate are supported`, { file: this.path });
+    }
+    if (whole && crc32(out) !== entry.crc32) {
+      throw new GraftError('CORRUPT', `zip entry '${entry.name}' fails its CRC-32 check`, { file: this.path });
+    }
+    return out;
+  }
+
+  /** `length` bytes at `offset` within the entry's uncompressed data. */
+  readRange(entry: ZipEntry, offset: number, length: number): Uint8Array {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > entry.uncompressedSize) {
+      throw new GraftError('CORRUPT', `range ${offset}+${length} lies outside zip entry '${entry.name}' (${entry.uncompressedSize} bytes)`, { file: this.path });
+    }
+    if (entry.method === METHOD_STORED) {
+      // Lazy read straight from the file: the CRC is not checked for partial reads.
+      return this.source.read(this.dataOffset(entry) + offset, length);
+    }
+    const prefix = this.read(entry, offset + length);
+    return prefix.slice(offset, offset + length);
+  }
+
+  close(): void {
+    this.source.close();
+  }
+
+  private inflate(entry: ZipEntry, start: number, want: number, whole: boolean): Uint8Array {
+    const out = new Uint8Array(want);
+    let produced = 0;
+    let ended = false;
+    const corrupt = (why: string) => new GraftError('CORRUPT', `zip entry '${entry.name}': ${why}`, { file: this.path });
+    const inflater = new Inflate((chunk, final) => {
+      if (produced + chunk.length > want) {
+        if (whole) throw corrupt(`inflates to more than its declared ${entry.uncompressedSize} bytes`);
+        out.set(chunk.subarray(0, want - produced), produced);
+        produced = want;
+        throw new StopInflate();
+      }
+      out.set(chunk, produced);
+      produced += chunk.length;
+      if (final) ended = true;
+      if (!whole && produced === want) throw new StopInflate();
+    });
+    try {
+      if (want > 0 || whole) {
+        let pos = 0;
+        do {
+          const n = Math.min(INFLATE_CHUNK, entry.compressedSize - pos);
+          const chunk = this.source.read(start + pos, n);
+          pos += n;
+          inflater.push(chunk, pos >= entry.compressedSize);
+        } while (pos < entry.compressedSize && !ended);
+      }
+    } catch (e) {
+      if (e instanceof StopInflate) return out;
+      if (e instanceof GraftError) throw e;
+      throw corrupt(`deflate stream is damaged (${(e as Error)?.message ?? String(e)})`);
+    }
+    if (produced < want) {
+      throw corrupt(`inflates to ${produced} bytes, fewer than the ${want} expected`);
+    }
+    return out;
+  }
+}
+
+function dv(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function readU64(view: DataView, at: number): number {
+  const lo = view.getUint32(at, true);
+  const hi = view.getUint32(at + 4, true);
+  const value = hi * 2 ** 32 + lo;
+  if (!Number.isSafeInteger(value)) throw new RangeError(`64-bit value at ${at} exceeds 2^53`);
+  return value;
+}
+
+function decodeName(bytes: Uint8Array): string {
+  // Names are UTF-8 in every writer graft cares about (Python, PyTorch, Keras set or imply it).
+  return new TextDecoder('utf-8').decode(bytes);
+}
+
+/** Names that could escape a destination folder are left out of the listing, never resolved. */
+export function isUnsafeEntryName(name: string): boolean {
+  if (name.length === 0) return true;
+  if (name.includes('\\') || name.includes('\0')) return true;
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) return true;
+  return name.split('/').some((seg) => seg === '..');
+}
+
+function readCentralDirectory(src: FileSource): ZipEntry[] {
+  const file = src.path;
+  const corrupt = (why: string) => new GraftError('CORRUPT', `zip archive ${why}`, { file });
+  if (src.size < EOCD_SIZE) {
+    throw new GraftError('UNKNOWN_FORMAT', `is too short (${src.size} bytes) to be a zip archive`, { file });
+  }
+  // The end-of-central-directory record sits in the last 22 + (up to 65535 comment) bytes.
+  const tailLength = Math.min(src.size, EOCD_SIZE + MAX_COMMENT);
+  const tailStart = src.size - tailLength;
+  const tail = src.read(tailStart, tailLength);
+  const tailView = dv(tail);
+  let eocd = -1;
+  for (let i = tailLength - EOCD_SIZE; i >= 0; i--) {
+    if (tailView.getUint32(i, true) === SIG_EOCD && i + EOCD_SIZE + tailView.getUint16(i + 20, true) <= tailLength) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) {
+    throw new GraftError('UNKNOWN_FORMAT', 'has no zip end-of-central-directory record (not a zip archive, or truncated)', { file });
+  }
+  const eocdAbs = tailStart + eocd;
+  let diskNumber = tailView.getUint16(eocd + 4, true);
+  let cdDisk = tailView.getUint16(eocd + 6, true);
+  let count = tailView.getUint16(eocd + 10, true);
+  let cdSize = tailView.getUint32(eocd + 12, true);
+  let cdOffset = tailView.getUint32(eocd + 16, true);
+
+  // A zip64 locator directly precedes the EOCD when any field overflowed (or the writer forced it).
+  if (eocdAbs >= EOCD64_LOCATOR_SIZE) {
+    const locator = src.read(eocdAbs - EOCD64_LOCATOR_SIZE, EOCD64_LOCATOR_SIZE);
+    const lv = dv(locator);
+    if (lv.getUint32(0, true) === SIG_EOCD64_LOCATOR) {
+      const eocd64Offset = readU64(lv, 8);
+      if (eocd64Offset + EOCD64_MIN_SIZE > eocdAbs - EOCD64_LOCATOR_SIZE) throw corrupt(`zip64 end record offset ${eocd64Offset} is out of range`);
+      const rec = dv(src.read(eocd64Offset, EOCD64_MIN_SIZE));
+      if (rec.getUint32(0, true) !== SIG_EOCD64) throw corrupt('zip64 end record has a bad signature');
+      diskNumber = rec.getUint32(16, true);
+      cdDisk = rec.getUint32(20, true);
+      count = readU64(rec, 32);
+      cdSize = readU64(rec, 40);
+      cdOffset = readU64(rec, 48);
+    }
+  }
+  if (diskNumber !== 0 || cdDisk !== 0) {
+    throw new GraftError('UNSUPPORTED', 'is a multi-part (spanned) zip archive', { file });
+  }
+  if (cdOffset + cdSize > eocdAbs) {
+    throw corrupt(`central directory (${cdSize} bytes at ${cdOffset}) lies outside the file (size ${src.size}); the archive is truncated`);
+  }
+  if (count * CENTRAL_HEADER_SIZE > cdSize) {
+    throw corrupt(`claims ${count} entries but its central directory holds only ${cdSize} bytes`);
+  }
+  const cd = src.read(cdOffset, cdSize);
+  const view = dv(cd);
+  const entries: ZipEntry[] = [];
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    if (p + CENTRAL_HEADER_SIZE > cdSize) throw corrupt(`central directory entry ${i} runs past its end`);
+    if (view.getUint32(p, true) !== SIG_CENTRAL) throw corrupt(`central directory entry ${i} has a bad signature`);
+    const flags = view.getUint16(p + 8, true);
+    const method = view.getUint16(p + 10, true);
+    const crc = view.getUint32(p + 16, true);
+    let compressedSize = view.getUint32(p + 20, true);
+    let uncompressedSize = view.getUint32(p + 24, true);
+    const nameLength = view.getUint16(p + 28, true);
+    const extraLength = view.getUint16(p + 30, true);
+    const commentLength = view.getUint16(p + 32, true);
+    let startDisk = view.getUint16(p + 34, true);
+    let localHeaderOffset = view.getUint32(p + 42, true);
+    const end = p + CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
+    if (end > cdSize) throw corrupt(`central directory entry ${i} runs past its end`);
+    const name = decodeName(cd.subarray(p + CENTRAL_HEADER_SIZE, p + CENTRAL_HEADER_SIZE + nameLength));
+    // Zip64 extra: 8-byte values present only for the fields that hold 0xFFFFFFFF, in this order.
+    let x = p + CENTRAL_HEADER_SIZE + nameLength;
+    const extraEnd = x + extraLength;
+    while (x + 4 <= extraEnd) {
+      const id = view.getUint16(x, true);
+      const size = view.getUint16(x + 2, true);
+      const body = x + 4;
+      if (body + size > extraEnd) throw corrupt(`entry '${name}' has a malformed extra field`);
+      if (id === ZIP64_EXTRA_ID) {
+        let q = body;
+        const take8 = (): number => {
+          if (q + 8 > body + size) throw corrupt(`entry '${name}' has a short zip64 extra field`);
+          const v = readU64(view, q);
+          q += 8;
+          return v;
+        };
+        if (uncompressedSize === U32_MAX) uncompressedSize = take8();
+        if (compressedSize === U32_MAX) compressedSize = take8();
+        if (localHeaderOffset === U32_MAX) localHeaderOffset = take8();
+        if (startDisk === U16_MAX) {
+          if (q + 4 > body + size) throw corrupt(`entry '${name}' has a short zip64 extra field`);
+          startDisk = view.getUint32(q, true);
+        }
+      }
+      x = body + size;
+    }
+    p = end;
+    if (name.endsWith('/') && uncompressedSize === 0) continue; // directory entry
+    if (isUnsafeEntryName(name)) continue;
+    if (flags & FLAG_ENCRYPTED) {
+      throw new GraftError('UNSUPPORTED', `zip entry '${name}' is encrypted`, { file });
+    }
+    if (startDisk !== 0) throw new GraftError('UNSUPPORTED', 'is a multi-part (spanned) zip archive', { file });
+    if (localHeaderOffset + LOCAL_HEADER_SIZE > cdOffset || localHeaderOffset + LOCAL_HEADER_SIZE + compressedSize > cdOffset) {
+      throw corrupt(`entry '${name}' (${compressedSize} bytes at ${localHeaderOffset}) lies outside the file's data area (size ${src.size}); the archive is truncated or damaged`);
+    }
+    if (method === METHOD_STORED && compressedSize !== uncompressedSize) {
+      throw corrupt(`stored entry '${name}' has compressed size ${compressedSize} but uncompressed size ${uncompressedSize}`);
+    }
+    if (method === METHOD_DEFLATE && uncompressedSize > compressedSize * 1032 + 1024) {
+      // Deflate cannot expand data by more than ~1032:1; a larger claim is a lie.
+      throw corrupt(`entry '${name}' claims ${uncompressedSize} bytes from ${compressedSize} compressed bytes`);
+    }
+    entries.push({ name, method, compressedSize, uncompressedSize, crc32: crc, localHeaderOffset });
+  }
+  return entries;
+}
+
+let crcTable: Uint32Array | undefined;
+
+/** CRC-32 (IEEE 802.3, as used by zip). */
+export function crc32(data: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  const table = crcTable;
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** True when the first bytes are a zip local file header (or an empty archive's end record). */
+export function looksLikeZip(head: Uint8Array): boolean {
+  if (head.length < 4) return false;
+  const sig = dv(head).getUint32(0, true);
+  return sig === SIG_LOCAL || sig === SIG_EOCD;
+}

@@ -1,0 +1,28 @@
+/**
+ * tfjs-graft: graft pretrained weights from other frameworks onto TensorFlow.js layers models.
+ *
+ * The data flows one way: source file → reader (formats) → plan (mapping) → assign → checkpoint.
+ */
+export { GraftError, isGraftError } from './errors';
+export type { GraftErrorCode } from './errors';
+export { initBackend, currentBackend } from './backend';
+export type { BackendName } from './backend';
+export { openWeights, registerFormat, registeredFormats, detectFormat } from './formats';
+export type { DType, TensorInfo, RawTensor, WeightReader, FormatHandler, Convention, SourceOp } from './formats';
+export { planGraft } from './mapping/plan';
+export type { Plan, Assignment, PlanError, PlanOptions } from './mapping/plan';
+export type { TargetVariable } from './mapping/targets';
+export { parseMappingTable, aliasOf } from './mapping/table';
+export type { MappingTable } from './mapping/table';
+export { inferConvention } from './mapping/conventions';
+export { applyTransform, transformedShape, describeTransform } from './transforms';
+export type { TransformSpec } from './transforms';
+export { toFloat32, toInt32 } from './transforms/dtype';
+export { assignPlan, convertAssignment } from './assign';
+export { targetVariables, modelFromTopology, loadTargetModel } from './target';
+export { convert, reportJson } from './convert';
+export type { ConvertOptions, ConvertReport } from './convert';
+export { writeLayersModel } from './checkpoint/writer';
+export { freezeLayers } from './checkpoint/freeze';
+export { loadModelArtifacts, readModelJson } from './checkpoint/model-json';
+export { loadLayersModelFromDir } from './checkpoint/load';

@@ -1,0 +1,58 @@
+/** Keras class names whose configs may need graft's layer extensions. */
+export const GRAFT_LAYER_CLASSES: string[] = ['GRU', 'Conv1D', 'Conv2D'];
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A layer entry's class name; Keras 3 may write a registered name like `keras.layers>GRU`. */
+function layerClassName(node: Json): string | undefined {
+  const name = node['class_name'] ?? node['className'];
+  if (typeof name !== 'string') return undefined;
+  const cut = name.lastIndexOf('>');
+  return cut >= 0 ? name.slice(cut + 1) : name;
+}
+
+/** Whether one `{class_name, config}` entry uses an extension tfjs's own class would refuse or ignore. */
+function usesExtension(className: string, config: Json): boolean {
+  if (className === 'GRU') return config['reset_after'] === true || config['resetAfter'] === true;
+  if (className === 'Conv1D' || className === 'Conv2D') {
+    const groups = config['groups'];
+    return typeof groups === 'number' && groups > 1;
+  }
+  return false;
+}
+
+/**
+ * Whether a Keras/tfjs topology (model.json's `modelTopology`, a bare `{class_name, config}`,
+ * or either wrapped in `model_config`) uses a layer only `tfjs-graft/layers` can load: a GRU
+ * with `reset_after: true`, or a Conv1D/Conv2D with `groups > 1`. Walks nested models and
+ * wrappers (Bidirectional, TimeDistributed) by visiting every nested config.
+ */
+export function needsGraftLayers(topology: object): boolean {
+  const seen = new Set<object>();
+  const visit = (node: unknown): boolean => {
+    if (typeof node === 'string') {
+      // HDF5 files hold model_config as JSON text; tolerate it here too.
+      const text = node.trim();
+      if (!text.startsWith('{')) return false;
+      try {
+        return visit(JSON.parse(text));
+      } catch {
+        return false;
+      }
+    }
+    if (typeof node !== 'object' || node === null || seen.has(node)) return false;
+    seen.add(node);
+    if (Array.isArray(node)) return node.some(visit);
+    const className = layerClassName(node as Json);
+    const config = (node as Json)['config'];
+    if (className !== undefined && isObject(config) && usesExtension(className, config)) return true;
+    return Object.entries(node as Json).some(([key, value]) =>
+      // Only model_config may legitimately be JSON text; other strings are names and values.
+      typeof value === 'string' ? key === 'model_config' && visit(value) : visit(value));
+  };
+  return visit(topology);
+}

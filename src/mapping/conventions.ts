@@ -1,0 +1,165 @@
+import type { Convention, TensorInfo } from '../formats/types';
+import type { TransformSpec } from '../transforms';
+import type { TargetVariable } from './targets';
+
+/**
+ * Where a target variable's data comes from under the torch convention: parameter paths relative
+ * to the PyTorch module that matches the target layer (alternatives in order), and the transform.
+ */
+export interface TorchRule {
+  /** One entry per source tensor the transform consumes; each lists alternative relative paths. */
+  params: string[][];
+  transform: TransformSpec;
+}
+
+const T = (kind: TransformSpec['kind']): TransformSpec => ({ kind } as TransformSpec);
+const one = (alternatives: string[] | string, transform: TransformSpec): TorchRule => ({
+  params: [Array.isArray(alternatives) ? alternatives : [alternatives]],
+  transform,
+});
+
+/** Weight name → rule, per tfjs layer class. The heart of the torch convention. */
+function torchRulesFor(v: TargetVariable): Record<string, TorchRule> | undefined {
+  switch (v.className) {
+    case 'Dense': {
+      const fi = v.flattenInput;
+      const spatial = fi && fi.length >= 2 ? fi.slice(0, -1) : undefined;
+      const kernel: TransformSpec = spatial && spatial.some((d) => d > 1)
+        ? { kind: 'dense-after-flatten', channels: fi![fi!.length - 1], spatial }
+        : T('transpose');
+      return { kernel: one('weight', kernel), bias: one('bias', T('identity')) };
+    }
+    case 'Conv1D': case 'Conv2D': case 'Conv3D':
+      return { kernel: one('weight', T('conv')), bias: one('bias', T('identity')) };
+    case 'Conv1DTranspose': case 'Conv2DTranspose': case 'Conv3DTranspose':
+      return { kernel: one('weight', T('conv-transpose')), bias: one('bias', T('identity')) };
+    case 'DepthwiseConv2D': case 'DepthwiseConv1D':
+      return { depthwise_kernel: one('weight', T('depthwise')), bias: one('bias', T('identity')) };
+    case 'SeparableConv1D': case 'SeparableConv2D':
+      return {
+        depthwise_kernel: one(['depthwise.weight', '0.weight', 'conv_dw.weight', 'dw.weight'], T('depthwise')),
+        pointwise_kernel: one(['pointwise.weight', '1.weight', 'conv_pw.weight', 'pw.weight'], T('conv')),
+        bias: one(['pointwise.bias', '1.bias', 'conv_pw.bias', 'pw.bias', 'bias'], T('identity')),
+      };
+    case 'BatchNormalization':
+      return {
+        gamma: one('weight', T('identity')),
+        beta: one('bias', T('identity')),
+        moving_mean: one('running_mean', T('identity')),
+        moving_variance: one('running_var', T('identity')),
+      };
+    case 'LayerNormalization':
+      return { gamma: one('weight', T('identity')), beta: one('bias', T('identity')) };
+    case 'Embedding':
+      return { embeddings: one('weight', T('identity')) };
+    case 'PReLU':
+      return { alpha: one('weight', T('broadcast')) };
+    case 'LSTM': case 'SimpleRNN': {
+      const sfx = v.direction === 'backward' ? '_l0_reverse' : '_l0';
+      return {
+        kernel: one(`weight_ih${sfx}`, T('transpose')),
+        recurrent_kernel: one(`weight_hh${sfx}`, T('transpose')),
+        bias: { params: [[`bias_ih${sfx}`], [`bias_hh${sfx}`]], transform: T('sum') },
+      };
+    }
+    case 'GRU': {
+      const sfx = v.direction === 'backward' ? '_l0_reverse' : '_l0';
+      return {
+        kernel: one(`weight_ih${sfx}`, T('gru-kernel')),
+        recurrent_kernel: one(`weight_hh${sfx}`, T('gru-kernel')),
+        bias: { params: [[`bias_ih${sfx}`], [`bias_hh${sfx}`]], transform: T('gru-bias') },
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
+export function torchRule(v: TargetVariable): TorchRule | undefined {
+  return torchRulesFor(v)?.[v.weight];
+}
+
+/**
+ * The transform for an explicit table pair without one: what the target's class implies under the
+ * convention, falling back to identity (and letting the shape check speak).
+ */
+export function defaultTransform(v: TargetVariable, convention: Convention, sourceCount: number): TransformSpec {
+  if (convention === 'torch') {
+    const rule = torchRule(v);
+    if (rule && rule.params.length === sourceCount) return rule.transform;
+    if (sourceCount > 1) return { kind: 'sum' };
+  }
+  return sourceCount > 1 ? { kind: 'sum' } : { kind: 'identity' };
+}
+
+/** PyTorch module paths and tfjs layer names compare equal across `.`, `/` and `_` separators. */
+export function normalizeModulePath(path: string): string {
+  return path.replace(/[./]/g, '_');
+}
+
+/** Parameters PyTorch keeps in a state dict that are not weights (left out, not reported unused). */
+export const TORCH_NON_WEIGHTS = /(^|\.)num_batches_tracked$/;
+
+/** TF1 and slim variable names that mean the Keras weight names. */
+const TF_WEIGHT_ALIASES: Record<string, string> = {
+  weights: 'kernel',
+  biases: 'bias',
+  w: 'kernel',
+  b: 'bias',
+  embedding: 'embeddings',
+  depthwise_weights: 'depthwise_kernel',
+  pointwise_weights: 'pointwise_kernel',
+};
+
+/**
+ * A Keras/tfjs/TF source name reduced to what identifies a weight: the path of scopes and the
+ * weight name, with `:0`, `/.ATTRIBUTES/VARIABLE_VALUE`, and RNN cell scopes dropped.
+ */
+export interface KerasKey {
+  /** Scope segments, outermost first (the last one is normally the layer name). */
+  scopes: string[];
+  weight: string;
+  /** `layer_with_weights-N` from a TF2 object-graph checkpoint: the N-th layer with weights. */
+  layerOrdinal?: number;
+  /** `<layer>/<i>`: the i-th weight of the layer (Keras 3 files without a config). */
+  weightIndex?: number;
+}
+
+export function kerasKey(name: string, convention: Convention): KerasKey | undefined {
+  let n = name.replace(/:\d+$/, '').replace(/\/\.ATTRIBUTES\/VARIABLE_VALUE$/, '');
+  if (/\.OPTIMIZER_SLOT|(^|\/)optimizer(\/|$)/.test(n)) return undefined;
+  const og = /(?:^|\/)layer_with_weights-(\d+)\/(.+)$/.exec(n);
+  if (og) {
+    const segs = og[2].split('/').filter((s) => s !== 'cell' && !/_cell$/.test(s));
+    return { scopes: [], weight: segs[segs.length - 1], layerOrdinal: Number(og[1]) };
+  }
+  const segs = n.split('/').filter((s) => s.length > 0);
+  if (segs.length < 2) return { scopes: [], weight: segs[0] ?? n };
+  let weight = segs.pop()!;
+  // RNN weights live under a cell scope: `lstm/lstm_cell/kernel` is `lstm/kernel` to tfjs.
+  while (segs.length > 1 && /(^|_)cell(_\d+)?$/.test(segs[segs.length - 1])) segs.pop();
+  // Keras 3 `layers/<name>/vars/<i>` and our `<layer>/<i>` index form.
+  if (/^\d+$/.test(weight)) {
+    if (segs[segs.length - 1] === 'vars') segs.pop();
+    const cleaned = segs.filter((s, i) => !(s === 'layers' && i % 2 === 0) && s !== '_layer_checkpoint_dependencies');
+    return { scopes: cleaned.length ? cleaned : segs, weight, weightIndex: Number(weight) };
+  }
+  if (convention === 'tf' && TF_WEIGHT_ALIASES[weight]) weight = TF_WEIGHT_ALIASES[weight];
+  return { scopes: segs, weight };
+}
+
+/** Infers the convention from tensor names when the format does not imply one. */
+export function inferConvention(tensors: readonly TensorInfo[]): Convention | undefined {
+  let torch = 0;
+  let keras = 0;
+  let tf = 0;
+  for (const t of tensors) {
+    if (/\.(weight|bias|running_mean|running_var|num_batches_tracked|weight_ih_l\d+|weight_hh_l\d+)$/.test(t.name)) torch++;
+    else if (/(^|\/)(kernel|recurrent_kernel|gamma|beta|moving_mean|moving_variance|embeddings)(:\d+)?$/.test(t.name)) keras++;
+    else if (/(^|\/)(weights|biases)(:\d+)?$/.test(t.name)) tf++;
+  }
+  const best = Math.max(torch, keras, tf);
+  if (best === 0) return undefined;
+  if (best === torch) return 'torch';
+  return tf > keras ? 'tf' : 'keras';
+}

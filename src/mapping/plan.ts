@@ -1,0 +1,207 @@
+import type { Convention, TensorInfo } from '../formats/types';
+import { describeTransform, transformedShape, TransformSpec } from '../transforms';
+import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, TORCH_NON_WEIGHTS, torchRule } from './conventions';
+import { aliasOf, EMPTY_TABLE, MappingTable } from './table';
+import type { TargetVariable } from './targets';
+
+/** One target variable and the source tensor(s) that will fill it. */
+export interface Assignment {
+  target: string;
+  layer: string;
+  /** Original source tensor names, in the order the transform consumes them. */
+  sources: string[];
+  transform: TransformSpec;
+  sourceShapes: number[][];
+  targetShape: number[];
+  /** What decided this pairing. */
+  origin: 'table' | 'convention';
+}
+
+/** A pairing that cannot work: shapes that no transform reconciles. */
+export interface PlanError {
+  target: string;
+  layer: string;
+  sources: string[];
+  message: string;
+}
+
+export interface Plan {
+  convention: Convention;
+  assignments: Assignment[];
+  /** Selected target variables that no source feeds (they keep their own or initial values). */
+  missing: string[];
+  /** Source tensors assigned to nothing. */
+  unused: string[];
+  /** Target variables left out by --include/--exclude. */
+  skipped: string[];
+  /** Source tensors left out on purpose (table `ignore`, PyTorch's num_batches_tracked). */
+  ignored: string[];
+  errors: PlanError[];
+}
+
+export interface PlanOptions {
+  convention: Convention;
+  table?: MappingTable;
+  /** Regexes over target variable names; when any is given, only matching targets are restored. */
+  include?: RegExp[];
+  exclude?: RegExp[];
+}
+
+/**
+ * Decides which source feeds which target variable, with which transform, and checks every shape —
+ * without reading any tensor data. Pure: the same inputs always give the same plan.
+ */
+export function planGraft(sources: readonly TensorInfo[], targets: readonly TargetVariable[], options: PlanOptions): Plan {
+  const table = options.table ?? EMPTY_TABLE;
+  const { convention } = options;
+  const byName = new Map(sources.map((s) => [s.name, s]));
+
+  const ignored: string[] = [];
+  const candidates: { info: TensorInfo; alias: string }[] = [];
+  for (const s of sources) {
+    if (table.ignore.some((r) => r.test(s.name)) || (convention === 'torch' && TORCH_NON_WEIGHTS.test(s.name))) ignored.push(s.name);
+    else candidates.push({ info: s, alias: aliasOf(s.name, table) });
+  }
+  const byAlias = new Map<string, TensorInfo>();
+  for (const c of candidates) if (!byAlias.has(c.alias)) byAlias.set(c.alias, c.info);
+
+  const selected = (name: string): boolean =>
+    (!options.include?.length || options.include.some((r) => r.test(name))) && !options.exclude?.some((r) => r.test(name));
+
+  const assignments: Assignment[] = [];
+  const errors: PlanError[] = [];
+  const missing: string[] = [];
+  const skipped: string[] = [];
+  const used = new Set<string>();
+
+  const explicit = new Map(table.tensors.map((p) => [p.target, p]));
+  for (const p of table.tensors) {
+    if (!targets.some((t) => t.name === p.target)) {
+      errors.push({ target: p.target, layer: '', sources: p.sources, message: `mapping table names target '${p.target}', which the target model does not have` });
+    }
+  }
+
+  const resolver = convention === 'torch' ? torchResolver(byAlias) : kerasResolver(byAlias, targets, convention);
+
+  for (const v of targets) {
+    if (!selected(v.name)) {
+      skipped.push(v.name);
+      continue;
+    }
+    let found: { infos: TensorInfo[]; transform: TransformSpec; origin: Assignment['origin'] } | undefined;
+    const pair = explicit.get(v.name);
+    if (pair) {
+      const infos = pair.sources.map((n) => byName.get(n) ?? byAlias.get(n));
+      const absent = pair.sources.filter((_, i) => !infos[i]);
+      if (absent.length) {
+        errors.push({ target: v.name, layer: v.layer, sources: pair.sources, message: `mapping table maps '${absent.join("', '")}' to '${v.name}', but the source has no such tensor` });
+        continue;
+      }
+      found = { infos: infos as TensorInfo[], transform: pair.transform ?? defaultTransform(v, convention, infos.length), origin: 'table' };
+    } else {
+      const r = resolver(v);
+      if (r) found = { ...r, origin: 'convention' };
+    }
+    if (!found) {
+      missing.push(v.name);
+      continue;
+    }
+    const sourceShapes = found.infos.map((i) => i.shape);
+    const names = found.infos.map((i) => i.name);
+    names.forEach((n) => used.add(n));
+    const shape = transformedShape(found.transform, sourceShapes, v.shape);
+    if (typeof shape === 'string' || !sameShape(shape, v.shape)) {
+      const got = typeof shape === 'string' ? shape : `gives [${shape.join(', ')}]`;
+      errors.push({
+        target: v.name,
+        layer: v.layer,
+        sources: names,
+        message: `layer '${v.layer}': source ${names.map((n, i) => `'${n}' [${sourceShapes[i].join(', ')}]`).join(' + ')} does not fit target '${v.name}' [${v.shape.join(', ')}] (tried ${describeTransform(found.transform)}: ${got})`,
+      });
+      continue;
+    }
+    assignments.push({ target: v.name, layer: v.layer, sources: names, transform: found.transform, sourceShapes, targetShape: v.shape, origin: found.origin });
+  }
+
+  const unused = candidates.map((c) => c.info.name).filter((n) => !used.has(n));
+  return { convention, assignments, missing, unused, skipped, ignored, errors };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+type Resolver = (v: TargetVariable) => { infos: TensorInfo[]; transform: TransformSpec } | undefined;
+
+/** Torch convention: module path of the target layer + the parameter names of its class. */
+function torchResolver(byAlias: Map<string, TensorInfo>): Resolver {
+  // (normalized module path, relative parameter path) → tensor, for every split of every name.
+  const index = new Map<string, TensorInfo>();
+  for (const [alias, info] of byAlias) {
+    const parts = alias.split('.');
+    for (let k = 1; k < parts.length; k++) {
+      const key = `${normalizeModulePath(parts.slice(0, k).join('.'))}|${parts.slice(k).join('.')}`;
+      if (!index.has(key)) index.set(key, info);
+    }
+  }
+  return (v) => {
+    const rule = torchRule(v);
+    if (!rule) return undefined;
+    const module = normalizeModulePath(v.layer);
+    const infos: TensorInfo[] = [];
+    for (const alternatives of rule.params) {
+      const hit = alternatives.map((p) => index.get(`${module}|${p}`)).find(Boolean);
+      if (!hit) return undefined;
+      infos.push(hit);
+    }
+    return { infos, transform: rule.transform };
+  };
+}
+
+/**
+ * Keras/tfjs/TF conventions: names already say `<layer>/<weight>` in the target's own layout.
+ * Matches the longest scope suffix; `layer_with_weights-N` and `<layer>/<i>` resolve by position.
+ */
+function kerasResolver(byAlias: Map<string, TensorInfo>, targets: readonly TargetVariable[], convention: Convention): Resolver {
+  const keyed: { key: KerasKey; info: TensorInfo }[] = [];
+  for (const [alias, info] of byAlias) {
+    const key = kerasKey(alias, convention);
+    if (key) keyed.push({ key, info });
+  }
+  const exact = new Map<string, TensorInfo>();
+  for (const [alias, info] of byAlias) exact.set(alias.replace(/:\d+$/, ''), info);
+  const taken = new Set<TensorInfo>();
+  const identity: TransformSpec = { kind: 'identity' };
+  return (v) => {
+    const direct = exact.get(v.name);
+    if (direct && !taken.has(direct)) {
+      taken.add(direct);
+      return { infos: [direct], transform: identity };
+    }
+    const targetScopes = v.name.split('/').slice(0, -1);
+    let best: { info: TensorInfo; score: number } | undefined;
+    for (const { key, info } of keyed) {
+      if (taken.has(info)) continue;
+      let score = 0;
+      if (key.layerOrdinal !== undefined) {
+        if (key.layerOrdinal === v.layerIndex && key.weight === v.weight) score = 1;
+      } else if (key.weightIndex !== undefined) {
+        if (key.weightIndex === v.indexInLayer && key.scopes[key.scopes.length - 1] === v.layer) score = 1;
+      } else if (key.weight === v.weight) {
+        // Count matching scopes from the innermost outwards; the layer itself must match.
+        let i = key.scopes.length - 1;
+        let j = targetScopes.length - 1;
+        while (i >= 0 && j >= 0 && key.scopes[i] === targetScopes[j]) {
+          score++;
+          i--;
+          j--;
+        }
+        if (key.scopes[key.scopes.length - 1] !== targetScopes[targetScopes.length - 1]) score = 0;
+      }
+      if (score > 0 && (!best || score > best.score)) best = { info, score };
+    }
+    if (!best) return undefined;
+    taken.add(best.info);
+    return { infos: [best.info], transform: identity };
+  };
+}

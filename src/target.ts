@@ -1,0 +1,94 @@
+import * as tf from '@tensorflow/tfjs';
+import { GraftError } from './errors';
+import { loadModelArtifacts, ModelJson, readModelJson } from './checkpoint/model-json';
+import type { TargetVariable } from './mapping/targets';
+
+/** Builds a live tfjs model from a topology; variables get tfjs's own initial values. */
+export async function modelFromTopology(topology: Record<string, unknown>, file?: string): Promise<tf.LayersModel> {
+  try {
+    return await tf.models.modelFromJSON({ modelTopology: topology } as unknown as tf.io.ModelJSON);
+  } catch (e) {
+    throw new GraftError('UNSUPPORTED', `tfjs cannot build this topology (${firstLine(e)})`, { file });
+  }
+}
+
+/**
+ * The target model: from a model.json with weights (its own values are kept where nothing is
+ * restored), or from a topology alone (fresh initialisation).
+ */
+export async function loadTargetModel(file: string): Promise<{ model: tf.LayersModel; json: ModelJson; hasWeights: boolean }> {
+  const json = readModelJson(file);
+  const hasWeights = (json.weightsManifest ?? []).some((g) => g.weights.length > 0);
+  if (!hasWeights) return { model: await modelFromTopology(json.modelTopology, file), json, hasWeights };
+  const artifacts = loadModelArtifacts(file);
+  try {
+    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    return { model, json, hasWeights };
+  } catch (e) {
+    throw new GraftError('CORRUPT', `its weights cannot be loaded (${firstLine(e)})`, { file });
+  }
+}
+
+export function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
+type AnyLayer = tf.layers.Layer & {
+  inputShape?: unknown; layers?: AnyLayer[]; forwardLayer?: AnyLayer; backwardLayer?: AnyLayer; inboundNodes?: { inboundLayers: AnyLayer[] }[] };
+
+/** Layers in order, nested models flattened (tfjs names their weights by the inner layer). */
+function flatLayers(model: { layers: AnyLayer[] }): AnyLayer[] {
+  const out: AnyLayer[] = [];
+  for (const l of model.layers) {
+    if (Array.isArray(l.layers) && (l.getClassName() === 'Sequential' || l.getClassName() === 'Model' || l.getClassName() === 'Functional')) out.push(...flatLayers(l as { layers: AnyLayer[] }));
+    else out.push(l);
+  }
+  return out;
+}
+
+/** The variables of a live model as the planner sees them. */
+export function targetVariables(model: tf.LayersModel): TargetVariable[] {
+  const vars: TargetVariable[] = [];
+  let layerIndex = 0;
+  for (const layer of flatLayers(model as unknown as { layers: AnyLayer[] })) {
+    if (layer.weights.length === 0) continue;
+    let className = layer.getClassName();
+    const config = layer.getConfig() as Record<string, unknown>;
+    let inner = config;
+    if (className === 'Bidirectional' && layer.forwardLayer) {
+      className = layer.forwardLayer.getClassName();
+      inner = layer.forwardLayer.getConfig() as Record<string, unknown>;
+    }
+    let flattenInput: number[] | undefined;
+    const producer = layer.inboundNodes?.[0]?.inboundLayers?.[0];
+    if (className === 'Dense' && producer && producer.getClassName() === 'Flatten') {
+      const input = producer.input as unknown as { shape?: (number | null)[] } | undefined;
+      const shape = input?.shape;
+      if (Array.isArray(shape) && shape.slice(1).every((d) => typeof d === 'number')) flattenInput = shape.slice(1) as number[];
+    }
+    layer.weights.forEach((w, indexInLayer) => {
+      const name = w.originalName;
+      const segments = name.split('/');
+      const direction = segments.some((s) => s.startsWith('backward_')) ? 'backward' : segments.some((s) => s.startsWith('forward_')) ? 'forward' : undefined;
+      vars.push({
+        name,
+        layer: layer.name,
+        className,
+        weight: segments[segments.length - 1],
+        shape: [...w.shape] as number[],
+        dtype: w.dtype === 'int32' ? 'int32' : 'float32',
+        indexInLayer,
+        layerIndex,
+        flattenInput,
+        config: {
+          resetAfter: inner.reset_after === true || inner.resetAfter === true ? true : undefined,
+          groups: typeof inner.groups === 'number' ? inner.groups : undefined,
+          units: typeof inner.units === 'number' ? inner.units : undefined,
+        },
+        direction,
+      });
+    });
+    layerIndex++;
+  }
+  return vars;
+}

@@ -1,0 +1,346 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { GraftError } from '../src/errors';
+import { ZipArchive, crc32 } from '../src/formats/zip';
+import { fixture, realworld } from './helpers/realworld';
+
+const expected = JSON.parse(fs.readFileSync(fixture('formats/expected.json'), 'utf8'));
+
+function tmpFile(name: string, bytes: Uint8Array): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-fmt-'));
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, bytes);
+  return p;
+}
+
+function assertCorrupt(fn: () => unknown, file: string, reason?: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof GraftError, `expected GraftError, got ${String(e)}`);
+    assert.equal(e.code, 'CORRUPT', e.message);
+    assert.ok(e.message.includes(file), `message should name the file: ${e.message}`);
+    if (reason) assert.match(e.message, reason);
+    return true;
+  });
+}
+
+// ------------------------------------------------------------------ zip
+
+for (const kind of ['stored', 'deflated', 'forced_zip64', 'zip64']) {
+  test(`zip: reads every member of a ${kind} archive written by Python`, () => {
+    const zip = ZipArchive.open(fixture(`formats/zip/${kind}.zip`));
+    try {
+      const members = expected.zip.members as Record<string, { size: number; crc32: number; hex_head: string }>;
+      assert.deepEqual(zip.entries.map((e) => e.name).sort(), Object.keys(members).sort());
+      for (const [name, facts] of Object.entries(members)) {
+        const entry = zip.entry(name)!;
+        assert.equal(entry.uncompressedSize, facts.size);
+        assert.equal(entry.crc32, facts.crc32);
+        const data = zip.read(entry);
+        assert.equal(data.length, facts.size);
+        assert.equal(crc32(data), facts.crc32);
+        assert.equal(Buffer.from(data.subarray(0, 16)).toString('hex'), facts.hex_head);
+        if (facts.size >= 20) {
+          const part = zip.readRange(entry, 5, 10);
+          assert.deepEqual(Array.from(part), Array.from(data.subarray(5, 15)));
+          assert.deepEqual(Array.from(zip.read(entry, 7)), Array.from(data.subarray(0, 7)));
+        }
+      }
+      assert.equal(Buffer.from(zip.read(zip.entry('a/text.txt')!)).toString('utf8'), expected.zip.text);
+      const off = zip.dataOffset(zip.entry('bytes.bin')!);
+      assert.ok(off > 0 && off < fs.statSync(zip.path).size);
+    } finally {
+      zip.close();
+    }
+  });
+}
+
+test('zip: entries with absolute, drive-letter, backslash or .. names are left out', () => {
+  const zip = ZipArchive.open(fixture('formats/zip/unsafe.zip'));
+  try {
+    assert.deepEqual(zip.entries.map((e) => e.name), expected.zip.unsafe_kept);
+    assert.equal(zip.entry('../escape.txt'), undefined);
+  } finally {
+    zip.close();
+  }
+});
+
+test('zip: not a zip is UNKNOWN_FORMAT; truncation and lies are CORRUPT naming the file', () => {
+  const notZip = tmpFile('plain.zip', new TextEncoder().encode('hello, this is not an archive at all, just text'));
+  assert.throws(() => ZipArchive.open(notZip), (e: unknown) => e instanceof GraftError && e.code === 'UNKNOWN_FORMAT' && e.message.includes(notZip));
+
+  const good = fs.readFileSync(fixture('formats/zip/deflated.zip'));
+  // Cut the archive in half, keeping its end record: the central directory now points past the data.
+  const eocdAt = good.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  const cut = Buffer.concat([good.subarray(0, 100), good.subarray(eocdAt)]);
+  const cutPath = tmpFile('cut.zip', cut);
+  assertCorrupt(() => ZipArchive.open(cutPath), cutPath);
+
+  // Central directory claims an entry a gigabyte long.
+  const huge = Buffer.from(good);
+  const cdAt = huge.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+  huge.writeUInt32LE(0x40000000, cdAt + 20);
+  huge.writeUInt32LE(0x40000000, cdAt + 24);
+  const hugePath = tmpFile('huge.zip', huge);
+  assertCorrupt(() => ZipArchive.open(hugePath), hugePath);
+
+  // A flipped data byte in a deflated entry: inflate error or CRC mismatch, never garbage.
+  const flipped = Buffer.from(good);
+  flipped[60] ^= 0xff;
+  const flippedPath = tmpFile('flipped.zip', flipped);
+  const zip = ZipArchive.open(flippedPath);
+  try {
+    assert.throws(() => zip.entries.forEach((e) => zip.read(e)), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && e.message.includes(flippedPath));
+  } finally {
+    zip.close();
+  }
+
+  // Declared uncompressed size smaller than what the stream holds.
+  const shrunk = Buffer.from(good);
+  const textCd = shrunk.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+  shrunk.writeUInt32LE(100, textCd + 24);
+  const shrunkPath = tmpFile('shrunk.zip', shrunk);
+  const z2 = ZipArchive.open(shrunkPath);
+  try {
+    assertCorrupt(() => z2.read(z2.entry('a/text.txt')!), shrunkPath, /more than its declared/);
+  } finally {
+    z2.close();
+  }
+});
+
+// ------------------------------------------------------------------ npy / npz
+
+import { parse as npyjsParse, float16ToFloat32 } from 'npyjs';
+import { NpyHandler, encodeNpy, parseNpy, parsePyLiteral, PyTuple } from '../src/formats/npy';
+import { NpzHandler } from '../src/formats/npz';
+import type { RawTensor } from '../src/formats/types';
+
+type Expected = { dtype: string; shape: number[]; values: (number | string | boolean)[] };
+
+/** Flat values of a raw tensor in the same JSON-safe form the fixture script wrote. */
+function valuesOf(t: RawTensor): (number | string | boolean)[] {
+  const buf = t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength);
+  switch (t.dtype) {
+    case 'float16': return Array.from(new Uint16Array(buf), float16ToFloat32);
+    case 'bfloat16': return Array.from(new Uint16Array(buf), (h) => new Float32Array(new Uint32Array([h << 16]).buffer)[0]);
+    case 'float32': return Array.from(new Float32Array(buf));
+    case 'float64': return Array.from(new Float64Array(buf));
+    case 'int8': return Array.from(new Int8Array(buf));
+    case 'uint8': return Array.from(new Uint8Array(buf));
+    case 'int16': return Array.from(new Int16Array(buf));
+    case 'uint16': return Array.from(new Uint16Array(buf));
+    case 'int32': return Array.from(new Int32Array(buf));
+    case 'uint32': return Array.from(new Uint32Array(buf));
+    case 'int64': return Array.from(new BigInt64Array(buf), String);
+    case 'uint64': return Array.from(new BigUint64Array(buf), String);
+    case 'bool': return Array.from(new Uint8Array(buf), (b) => b !== 0);
+  }
+}
+
+function assertMatches(t: RawTensor, exp: Expected, label: string): void {
+  assert.equal(t.dtype, exp.dtype, `${label} dtype`);
+  assert.deepEqual(t.shape, exp.shape, `${label} shape`);
+  assert.equal(t.byteSize, t.data.length, `${label} byteSize`);
+  assert.deepEqual(valuesOf(t), exp.values, `${label} values`);
+}
+
+const npyCases = Object.keys(expected).filter((k) => k.startsWith('npy/')).map((k) => k.slice(4));
+
+test('npy: fixture set covers every dtype, big-endian, Fortran order, 0-d, empty, v2 and v3', () => {
+  for (const c of ['le_f2', 'le_f4', 'le_f8', 'le_i1', 'le_i2', 'le_i4', 'le_i8', 'le_u1', 'le_u2', 'le_u4', 'le_u8', 'le_b1',
+    'be_f4', 'be_i8', 'fortran_f4', 'fortran_be_i4', 'scalar_f8', 'empty_f4', 'v2_f4', 'v3_f4']) {
+    assert.ok(npyCases.includes(c), c);
+  }
+});
+
+for (const c of npyCases) {
+  test(`npy: ${c} reads back as numpy wrote it`, async () => {
+    const file = fixture(`formats/npy/${c}.npy`);
+    const head = fs.readFileSync(file);
+    assert.ok(NpyHandler.sniff(head.subarray(0, 64), file));
+    const reader = await NpyHandler.open(file);
+    try {
+      assert.equal(reader.format, 'npy');
+      const [info] = reader.list();
+      assert.equal(info.name, c);
+      const t = await reader.read(c);
+      assertMatches(t, expected[`npy/${c}`], c);
+      // Same result from the in-memory parser.
+      assert.deepEqual(valuesOf(parseNpy(new Uint8Array(head), c, file)), expected[`npy/${c}`].values);
+    } finally {
+      await reader.close();
+    }
+  });
+}
+
+test('npy: agrees with npyjs on little-endian C-order files', async () => {
+  for (const c of ['le_f4', 'le_f8', 'le_i4', 'le_u2', 'v2_f4']) {
+    const file = fixture(`formats/npy/${c}.npy`);
+    const bytes = fs.readFileSync(file);
+    const theirs = npyjsParse(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const ours = parseNpy(new Uint8Array(bytes), c, file);
+    assert.deepEqual(ours.shape, theirs.shape);
+    assert.deepEqual(valuesOf(ours), Array.from(theirs.data as unknown as ArrayLike<number>));
+  }
+});
+
+test('npy: encodeNpy output is read back by our parser and by npyjs, header 64-byte aligned', () => {
+  const f32 = new Float32Array([1.5, -2, 3.25, 0, 7, 8]);
+  const enc = encodeNpy({ dtype: 'float32', shape: [2, 3], data: f32 });
+  assert.equal((enc.length - f32.byteLength) % 64, 0);
+  const back = parseNpy(enc, 'x', 'mem');
+  assert.deepEqual(back.shape, [2, 3]);
+  assert.deepEqual(valuesOf(back), Array.from(f32));
+  const theirs = npyjsParse(enc.buffer.slice(enc.byteOffset, enc.byteOffset + enc.byteLength) as ArrayBuffer);
+  assert.deepEqual(Array.from(theirs.data as Float32Array), Array.from(f32));
+  const i64 = encodeNpy({ dtype: 'int64', shape: [3], data: new BigInt64Array([1n, -(2n ** 62n), 5n]) });
+  assert.deepEqual(valuesOf(parseNpy(i64, 'y', 'mem')), ['1', String(-(2n ** 62n)), '5']);
+  const scalar = encodeNpy({ dtype: 'uint8', shape: [], data: new Uint8Array([9]) });
+  assert.deepEqual(parseNpy(scalar, 'z', 'mem').shape, []);
+  assert.match(new TextDecoder().decode(i64.subarray(10, 70)), /'shape': \(3,\)/);
+});
+
+test('npy: header literal parser is strict and never evaluates', () => {
+  const d = parsePyLiteral("{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 4), }") as Map<string, unknown>;
+  assert.equal(d.get('descr'), '<f4');
+  assert.equal(d.get('fortran_order'), false);
+  assert.deepEqual((d.get('shape') as PyTuple).items, [3, 4]);
+  assert.deepEqual((parsePyLiteral('()') as PyTuple).items, []);
+  assert.equal(parsePyLiteral('(5)'), 5);
+  for (const bad of ["{'a': __import__('os')}", "{'a': 1", "{'a' 1}", "{'a': 1} x", "{'a': 1, 'a': 2}", '{1: 2}']) {
+    assert.throws(() => parsePyLiteral(bad), Error, bad);
+  }
+});
+
+test('npy: bad headers and truncated data are GraftErrors naming the file', async () => {
+  const good = new Uint8Array(fs.readFileSync(fixture('formats/npy/le_f4.npy')));
+  const truncated = tmpFile('trunc.npy', good.subarray(0, good.length - 5));
+  await assert.rejects(NpyHandler.open(truncated), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && e.message.includes(truncated) && /truncated/.test(e.message));
+  const headerCut = tmpFile('headercut.npy', good.subarray(0, 40));
+  await assert.rejects(NpyHandler.open(headerCut), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && e.message.includes(headerCut));
+
+  const withHeader = (h: string) => {
+    const text = h + ' '.repeat(Math.max(0, 118 - h.length)) + '\n';
+    const out = new Uint8Array(10 + text.length + 16);
+    out.set(good.subarray(0, 8));
+    out[8] = text.length & 0xff;
+    out[9] = text.length >> 8;
+    out.set(new TextEncoder().encode(text), 10);
+    return out;
+  };
+  const huge = withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 1000000), }");
+  assert.throws(() => parseNpy(huge, 'h', 'huge.npy'), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && e.message.includes('huge.npy'));
+  const bigClaim = withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 1000), }");
+  const bigPath = tmpFile('big.npy', bigClaim);
+  await assert.rejects(NpyHandler.open(bigPath), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && e.message.includes(bigPath) && /needs 4000000 bytes/.test(e.message));
+  const extraKey = withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'evil': 1}");
+  assert.throws(() => parseNpy(extraKey, 'k', 'k.npy'), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT');
+  const obj = withHeader("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }");
+  assert.throws(() => parseNpy(obj, 'o', 'o.npy'), (e: unknown) => e instanceof GraftError && e.code === 'UNSAFE');
+  const complex = withHeader("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }");
+  assert.throws(() => parseNpy(complex, 'c', 'c.npy'), (e: unknown) => e instanceof GraftError && e.code === 'UNSUPPORTED' && /c8/.test(e.message));
+  const lenLie = good.slice();
+  lenLie[8] = 0xff;
+  lenLie[9] = 0xff;
+  assert.throws(() => parseNpy(lenLie, 'l', 'lie.npy'), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && e.message.includes('lie.npy'));
+});
+
+for (const kind of ['stored', 'deflated', 'zip64']) {
+  test(`npz: ${kind} archive lists and reads every array as numpy wrote it`, async () => {
+    const file = fixture(`formats/npz/${kind}.npz`);
+    assert.ok(NpzHandler.sniff(new Uint8Array(fs.readFileSync(file)).subarray(0, 512), file));
+    const reader = await NpzHandler.open(file);
+    try {
+      assert.equal(reader.format, 'npz');
+      assert.deepEqual(reader.list().map((t) => t.name), expected.npz_order);
+      for (const info of reader.list()) {
+        const exp = expected[`npz/${info.name}`] as Expected;
+        assert.equal(info.dtype, exp.dtype);
+        assert.deepEqual(info.shape, exp.shape);
+        assertMatches(await reader.read(info.name), exp, `${kind}:${info.name}`);
+      }
+      await assert.rejects(reader.read('missing'), (e: unknown) => e instanceof GraftError && e.code === 'NOT_FOUND');
+    } finally {
+      await reader.close();
+    }
+  });
+}
+
+test('npz: sniff claims numpy zips only, not PyTorch or Keras zips', () => {
+  const npz = new Uint8Array(fs.readFileSync(fixture('formats/npz/stored.npz'))).subarray(0, 512);
+  assert.ok(NpzHandler.sniff(npz, 'weights.bin'));
+  const pt = realworld('pytorch/matthieu_mnist_dwconv/best_model.pt');
+  if (pt) assert.equal(NpzHandler.sniff(new Uint8Array(fs.readFileSync(pt)).subarray(0, 512), pt), false);
+  const keras = realworld('keras3/aman21k_fashion_cnn/model.keras');
+  if (keras) assert.equal(NpzHandler.sniff(new Uint8Array(fs.readFileSync(keras)).subarray(0, 512), keras), false);
+  assert.equal(NpzHandler.sniff(new Uint8Array(fs.readFileSync(fixture('formats/npy/le_f4.npy'))), 'x.npz'), false);
+});
+
+test('npz: a member whose data is cut short, or whose header lies, is CORRUPT naming the file', async () => {
+  const good = fs.readFileSync(fixture('formats/npz/stored.npz'));
+  const truncated = tmpFile('trunc.npz', good.subarray(0, good.length - 200));
+  await assert.rejects(NpzHandler.open(truncated), (e: unknown) => e instanceof GraftError && (e.code === 'CORRUPT' || e.code === 'UNKNOWN_FORMAT') && e.message.includes(truncated));
+  // Rewrite the first member's shape to claim far more data than the member holds.
+  const lying = Buffer.from(good);
+  const at = lying.indexOf(Buffer.from("'shape': (4, 3)"));
+  assert.ok(at > 0);
+  lying.write("'shape': (9, 9)", at, 'latin1');
+  const lyingPath = tmpFile('lying.npz', lying);
+  await assert.rejects(NpzHandler.open(lyingPath), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && e.message.includes(lyingPath) && /dense\.kernel/.test(e.message));
+});
+
+const DL4J_DTYPES = ['float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8'];
+
+for (const dt of DL4J_DTYPES) {
+  const p = realworld(`npz/dl4j/numpy_arrays/npz/${dt}.npz`);
+  test(`npz (real, dl4j): ${dt}.npz holds firstArr 3x4 ${dt} and secondArr (3,) float32`, { skip: p ? false : 'realworld folder absent' }, async () => {
+    const reader = await NpzHandler.open(p!);
+    try {
+      const infos = reader.list();
+      assert.deepEqual(infos.map((i) => [i.name, i.dtype, i.shape]).sort(), [['firstArr', dt, [3, 4]], ['secondArr', 'float32', [3]]]);
+      // dl4j wrote np.arange(12).reshape(3, 4) and np.arange(0, 30, 10) (checked with numpy).
+      assert.deepEqual(valuesOf(await reader.read('firstArr')).map(Number), Array.from({ length: 12 }, (_, i) => i));
+      assert.deepEqual(valuesOf(await reader.read('secondArr')), [0, 10, 20]);
+    } finally {
+      await reader.close();
+    }
+  });
+}
+
+const jax = realworld('npz/erees1_jax_dqn/params.npz');
+test('npz (real, JAX DQN): params.0..5 and target_params.0..5 float32, params.0 is (32, 4)', { skip: jax ? false : 'realworld folder absent' }, async () => {
+  const reader = await NpzHandler.open(jax!);
+  try {
+    const infos = reader.list();
+    assert.equal(infos.length, 12);
+    assert.ok(infos.every((i) => i.dtype === 'float32'));
+    const byName = new Map(infos.map((i) => [i.name, i]));
+    assert.deepEqual(byName.get('params.0')?.shape, [32, 4]);
+    assert.deepEqual(byName.get('params.1')?.shape, [32]);
+    assert.deepEqual(byName.get('params.2')?.shape, [32, 32]);
+    for (let i = 0; i < 6; i++) assert.ok(byName.has(`params.${i}`) && byName.has(`target_params.${i}`));
+    const t = await reader.read('params.0');
+    assert.ok(valuesOf(t).every((x) => Number.isFinite(x as number)));
+  } finally {
+    await reader.close();
+  }
+});
+
+const lenet = realworld('npz/obdwinston_numpy_lenet_f64/params.npz');
+test('npz (real, numpy LeNet): float64, W_c1 is (5, 5, 1, 6), costs (9280,)', { skip: lenet ? false : 'realworld folder absent' }, async () => {
+  const reader = await NpzHandler.open(lenet!);
+  try {
+    const byName = new Map(reader.list().map((i) => [i.name, i]));
+    assert.equal(byName.size, 12);
+    assert.deepEqual(byName.get('W_c1')?.shape, [5, 5, 1, 6]);
+    assert.deepEqual(byName.get('costs')?.shape, [9280]);
+    assert.ok([...byName.values()].every((i) => i.dtype === 'float64'));
+    const costs = valuesOf(await reader.read('costs')) as number[];
+    assert.equal(costs.length, 9280);
+    assert.ok(costs.every(Number.isFinite));
+  } finally {
+    await reader.close();
+  }
+});
