@@ -118,6 +118,9 @@ def write_zip64(path, members):
         f.write(out.getvalue())
 
 
+FIXED_TIME = (2024, 1, 1, 0, 0, 0)  # stable bytes across regenerations
+
+
 def make_zips():
     d = fresh('zip')
     text = ('graft zip fixture line\n' * 200).encode()
@@ -126,20 +129,21 @@ def make_zips():
     for label, method in (('stored', zipfile.ZIP_STORED), ('deflated', zipfile.ZIP_DEFLATED)):
         with zipfile.ZipFile(os.path.join(d, f'{label}.zip'), 'w', method) as z:
             for name, data in members:
-                z.writestr(name, data)
+                z.writestr(zipfile.ZipInfo(name, FIXED_TIME), data, compress_type=method)
     # Python's own zip64 local/central extras (sizes in the local header's zip64 field).
     with zipfile.ZipFile(os.path.join(d, 'forced_zip64.zip'), 'w', zipfile.ZIP_DEFLATED) as z:
         for name, data in members:
-            with z.open(name, 'w', force_zip64=True) as f:
+            info = zipfile.ZipInfo(name, FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with z.open(info, 'w', force_zip64=True) as f:
                 f.write(data)
     write_zip64(os.path.join(d, 'zip64.zip'),
                 [(n, b, 8 if i % 2 == 0 else 0) for i, (n, b) in enumerate(members)])
     # Names that could escape an extraction folder: must be left out of the listing.
     with zipfile.ZipFile(os.path.join(d, 'unsafe.zip'), 'w') as z:
-        z.writestr('ok.txt', b'fine')
-        for bad in ('../escape.txt', '/abs.txt', 'dir/../../up.txt', 'C:/drive.txt'):
-            z.writestr(zipfile.ZipInfo(bad), b'bad')
-        z.writestr(zipfile.ZipInfo('back\\slash.txt'), b'bad')
+        z.writestr(zipfile.ZipInfo('ok.txt', FIXED_TIME), b'fine')
+        for bad in ('../escape.txt', '/abs.txt', 'dir/../../up.txt', 'C:/drive.txt', 'back\\slash.txt'):
+            z.writestr(zipfile.ZipInfo(bad, FIXED_TIME), b'bad')
     expected['zip'] = {
         'members': {name: {'size': len(data), 'crc32': zlib.crc32(data) & 0xFFFFFFFF,
                            'hex_head': data[:16].hex()} for name, data in members},
@@ -350,6 +354,25 @@ def make_tfjs():
     expected['tfjs_topology'] = topology
 
 
+def digest_realworld_h5():
+    """SHA-256 of each weight of the Keras .h5 that tensorflowjs_converter turned into the
+    1skyzor model.json, so the tfjs test can check bit-equality without copying the file."""
+    import hashlib
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared', 'realworld',
+                       'tfjs', '1skyzor_mlp', 'model.hdf5')
+    if not os.path.exists(src):
+        print('realworld 1skyzor_mlp/model.hdf5 absent: keeping any previous digests')
+        return
+    import h5py
+    digests = {}
+    with h5py.File(src, 'r') as f:
+        for layer in ('dense_41', 'dense_42', 'dense_43'):
+            for part in ('kernel', 'bias'):
+                a = np.asarray(f[f'model_weights/{layer}/{layer}/{part}:0']).astype('<f4')
+                digests[f'{layer}/{part}'] = hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+    expected['realworld_1skyzor_h5_sha256'] = digests
+
+
 if __name__ == '__main__':
     os.makedirs(ROOT, exist_ok=True)
     make_zips()
@@ -357,6 +380,7 @@ if __name__ == '__main__':
     make_npz()
     make_safetensors()
     make_tfjs()
+    digest_realworld_h5()
     with open(os.path.join(ROOT, 'expected.json'), 'w') as f:
         json.dump(expected, f, indent=None, separators=(',', ':'))
     print('wrote', ROOT)

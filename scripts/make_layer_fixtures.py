@@ -21,8 +21,9 @@ OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtur
 
 def as_json_array(a):
     a = np.asarray(a, dtype=np.float32)
-    # float32 -> Python float is exact, so the JSON text round-trips to the same float32.
-    return {'shape': list(a.shape), 'values': [float(v) for v in a.reshape(-1)]}
+    # numpy prints a float32 as the shortest decimal that rounds back to it; as a double that text
+    # keeps its length in JSON, and Float32Array rounds it back to the same float32.
+    return {'shape': list(a.shape), 'values': [float(str(v)) for v in a.reshape(-1)]}
 
 
 def write_case(name, description, topology, weights, x, y):
@@ -183,7 +184,7 @@ def make_conv1d_case(name, seed, in_channels, filters, kernel, stride, padding, 
 
 
 def make_conv2d_case(name, seed, in_channels, filters, kernel, stride, padding, dilation, groups,
-                     activation='linear', use_bias=True, size=(9, 8), batch=2):
+                     activation='linear', use_bias=True, size=(7, 6), batch=2):
     torch.manual_seed(seed)
     conv = nn.Conv2d(in_channels, filters, kernel, stride=stride, dilation=dilation, groups=groups,
                      bias=use_bias)
@@ -228,22 +229,22 @@ def keras_gates_to_torch(m, units):
     return np.concatenate([r, z, h], axis=-1)
 
 
-def make_realworld_benedict_case():
-    """Input and PyTorch output for benedict_gru/gru_model.h5 (GRU(80, reset_after) -> Dense(40) -> Dense(1)).
+def make_realworld_case(case, rel_path, gru_prefix, dense_prefixes, steps, seed):
+    """Input and PyTorch output for a real Keras model GRU(reset_after) -> linear Dense layers.
 
     Only the input and output are written: the test reads the file's weights itself, so none of
-    that unlicensed file is copied into the project.
+    those unlicensed files is copied into the project.
     """
-    path = os.path.join(REALWORLD_DIR, 'keras2_h5', 'benedict_gru', 'gru_model.h5')
+    path = os.path.join(REALWORLD_DIR, rel_path)
     if not os.path.exists(path):
-        print('skipping realworld_benedict_gru:', path, 'absent')
+        print('skipping', case + ':', path, 'absent')
         return
     import h5py
     with h5py.File(path, 'r') as f:
         w = lambda p: np.array(f['model_weights/' + p])
-        kernel, recurrent, bias = (w('gru/gru/gru_cell/kernel:0'), w('gru/gru/gru_cell/recurrent_kernel:0'),
-                                   w('gru/gru/gru_cell/bias:0'))
-        dense = [(w(f'{n}/{n}/kernel:0'), w(f'{n}/{n}/bias:0')) for n in ('dense_2', 'dense_3')]
+        suffix = ':0' if 'model_weights/' + gru_prefix + 'kernel:0' in f else ''
+        kernel, recurrent, bias = (w(gru_prefix + name + suffix) for name in ('kernel', 'recurrent_kernel', 'bias'))
+        dense = [(w(p + 'kernel' + suffix), w(p + 'bias' + suffix)) for p in dense_prefixes]
     units = recurrent.shape[0]
     gru = nn.GRU(kernel.shape[0], units, batch_first=True)
     with torch.no_grad():
@@ -251,21 +252,28 @@ def make_realworld_benedict_case():
         gru.weight_hh_l0.copy_(torch.from_numpy(keras_gates_to_torch(recurrent, units).T.copy()))
         gru.bias_ih_l0.copy_(torch.from_numpy(keras_gates_to_torch(bias[0], units)))
         gru.bias_hh_l0.copy_(torch.from_numpy(keras_gates_to_torch(bias[1], units)))
-        torch.manual_seed(30)
-        x = torch.randn(3, 7, kernel.shape[0])
+        torch.manual_seed(seed)
+        x = torch.randn(3, steps, kernel.shape[0])
         _, h = gru(x)
         y = h[0]
-        for k, b in dense:  # both Dense layers are linear
+        for k, b in dense:  # the Dense layers of both models are linear
             y = y @ torch.from_numpy(k) + torch.from_numpy(b)
-    write_case('realworld_benedict_gru',
-               'benedict_gru/gru_model.h5 weights run by nn.GRU + two linear Dense layers (input/output only)',
+    write_case(case, f'{rel_path} weights run by nn.GRU + linear Dense layers (input/output only)',
                None, [], x.numpy(), y.numpy())
+
+
+def make_realworld_cases():
+    # Keras 2.10 names weights with a ':0' suffix; Keras 3 nests them under the model's name.
+    make_realworld_case('realworld_benedict_gru', 'keras2_h5/benedict_gru/gru_model.h5', 'gru/gru/gru_cell/',
+                        [f'{n}/{n}/' for n in ('dense_2', 'dense_3')], 7, 30)
+    make_realworld_case('realworld_satwikk908_gru', 'keras2_h5/keras3_written_legacy_h5/satwikk908_gru/gru_model.h5',
+                        'gru/sequential/gru/gru_cell/', ['dense/sequential/dense/'], 20, 31)
 
 
 if __name__ == '__main__':
     os.makedirs(OUT_DIR, exist_ok=True)
     make_gru_cases()
     make_conv_cases()
-    make_realworld_benedict_case()
+    make_realworld_cases()
     for f in sorted(os.listdir(OUT_DIR)):
         print(f, os.path.getsize(os.path.join(OUT_DIR, f)))

@@ -400,6 +400,14 @@ def main():
     save_zip(model, os.path.join(OUT, 'whole_module_main.pt'))
     save_zip(nn.Sequential(nn.Linear(2, 2)), os.path.join(OUT, 'whole_module_sequential.pt'))
 
+    # A damaged archive: the first tensor's storage record is cut short.
+    with zipfile.ZipFile(os.path.join(OUT, 'my_custom_folder.pt')) as zin, \
+            zipfile.ZipFile(os.path.join(OUT, 'corrupt_short_storage.pt'), 'w', zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            rel = info.filename.split('/', 1)[1]
+            zout.writestr('corrupt_short_storage/' + rel, data[:10] if rel == 'data/0' else data)
+
     write_malicious()
     write_big_endian()
     export_onnx()

@@ -29,7 +29,7 @@ function assertCorrupt(fn: () => unknown, file: string, reason?: RegExp): void {
 // ------------------------------------------------------------------ zip
 
 for (const kind of ['stored', 'deflated', 'forced_zip64', 'zip64']) {
-  test(`zip: reads every member of a ${kind} archive written by Python`, () => {
+  test(`zip: reads every member of the ${kind} fixture archive (Python zipfile, or stdlib-built zip64)`, () => {
     const zip = ZipArchive.open(fixture(`formats/zip/${kind}.zip`));
     try {
       const members = expected.zip.members as Record<string, { size: number; crc32: number; hex_head: string }>;

@@ -124,6 +124,10 @@ test('objectGraphKey parses TF2 object-based keys', () => {
   const rnn = objectGraphKey('layer_with_weights-0/cell/recurrent_kernel/.ATTRIBUTES/VARIABLE_VALUE');
   assert.equal(rnn?.weight, 'recurrent_kernel');
   assert.equal(rnn?.weightPath, 'cell/recurrent_kernel');
+  const wrapped = objectGraphKey('layer_with_weights-3/forward_layer/cell/kernel/.ATTRIBUTES/VARIABLE_VALUE');
+  assert.deepEqual([wrapped?.path, wrapped?.weight, wrapped?.weightPath], [[3], 'kernel', 'forward_layer/cell/kernel']);
+  // A layer step below a non-layer attribute would make the indices ambiguous:
+  assert.equal(objectGraphKey('layer_with_weights-0/cell/layer-0/kernel/.ATTRIBUTES/VARIABLE_VALUE'), undefined);
   // Not variables under numbered layers:
   assert.equal(objectGraphKey('hidden1/weights'), undefined);
   assert.equal(objectGraphKey('dense1/kernel/.ATTRIBUTES/VARIABLE_VALUE'), undefined);
@@ -150,13 +154,23 @@ test('parseCheckpointState reads model_checkpoint_path, not the all_ list', () =
 
 // ------------------------------------------------------------------------------------ self-made fixtures
 
-for (const [label, where] of [['prefix', 'saver/model.ckpt'], ['folder with checkpoint file', 'saver'], ['.index path', 'saver/model.ckpt.index'], ['.data path', 'saver/model.ckpt.data-00000-of-00001'], ['two shards', 'sharded/model.ckpt']] as const) {
+const SEED_NAMES = ['hidden1/biases', 'hidden1/weights', 'hidden2/biases', 'hidden2/weights', 'hidden3/biases', 'hidden3/weights',
+  'hidden4/biases', 'hidden4/weights', 'outputs/biases', 'outputs/weights'];
+const SMALL_NAMES = ['hidden1/biases', 'hidden1/weights', 'hidden2/biases', 'hidden2/weights', 'outputs/biases', 'outputs/weights'];
+
+for (const [label, where, names] of [
+  ['prefix', 'saver/model.ckpt', SEED_NAMES],
+  ['folder with checkpoint file', 'saver', SEED_NAMES],
+  ['.index path', 'saver/model.ckpt.index', SEED_NAMES],
+  ['.data path', 'saver/model.ckpt.data-00000-of-00001', SEED_NAMES],
+  ['two shards', 'sharded/model.ckpt', SMALL_NAMES],
+] as const) {
   test(`TF1 Saver fixture via ${label}: weights match the generator's values, slots skipped`, async () => {
     const r = await openTfCheckpoint(fixture(`tf-ckpt/${where}`));
     try {
       assert.equal(r.format, 'tf-checkpoint');
       assert.equal(r.convention, 'tf');
-      assert.deepEqual(r.list().map((t) => t.name), ['hidden1/biases', 'hidden1/weights', 'hidden2/biases', 'hidden2/weights', 'outputs/biases', 'outputs/weights']);
+      assert.deepEqual(r.list().map((t) => t.name), names);
       const expectedDir = fixture(`tf-ckpt/${where.split('/')[0]}/expected`);
       for (const t of r.list()) {
         const exp = loadNpy(path.join(expectedDir, expectedName(t.name)));
@@ -166,17 +180,31 @@ for (const [label, where] of [['prefix', 'saver/model.ckpt'], ['folder with chec
         assert.deepEqual((await r.read(t.name)).data, exp.data, t.name);
       }
       if (where.startsWith('saver')) {
-        assert.deepEqual([...(r.metadata!.skipped as string[])].sort(), ['beta1_power', 'beta2_power', 'global_step', 'hidden1/weights/Adam', 'hidden1/weights/Adam_1']);
+        assert.deepEqual([...(r.metadata!.skipped as string[])].sort(), ['beta1_power', 'beta2_power', 'global_step', 'outputs/weights/Adam', 'outputs/weights/Adam_1']);
       } else {
         assert.equal((r.metadata!.shards as string[]).length, 2);
       }
-      await rejectsWith(r.read('global_step'), 'NOT_FOUND', /no such tensor/, undefined, 'global_step');
+      await rejectsWith(r.read(where.startsWith('saver') ? 'global_step' : 'nope'), 'NOT_FOUND', where.startsWith('saver') ? /is not a weight/ : /no such tensor/);
     } finally {
       await r.close();
       await r.close(); // twice is safe
     }
   });
 }
+
+test("the Saver fixture holds the seed network's trained weights (tfjs reference values)", async () => {
+  const reference = JSON.parse(fs.readFileSync(fixture('torch/seed_mlp/reference_tfjs_weights.json'), 'utf8')) as Record<string, { shape: number[]; values: number[] }>;
+  const r = await openTfCheckpoint(fixture('tf-ckpt/saver'));
+  for (const t of r.list()) {
+    const [layer, kind] = t.name.split('/');
+    const ref = reference[`${layer === 'outputs' ? 'output' : layer}/${kind === 'weights' ? 'kernel' : 'bias'}`];
+    assert.deepEqual(t.shape, ref.shape, t.name);
+    const raw = await r.read(t.name);
+    const values = new Float32Array(raw.data.buffer.slice(raw.data.byteOffset, raw.data.byteOffset + raw.data.byteLength));
+    assert.deepEqual(Array.from(values), ref.values.map(Math.fround), t.name);
+  }
+  await r.close();
+});
 
 test('every weight dtype reads back bit-exact; strings left out; complex and partitioned refused by name', async () => {
   const r = await openTfCheckpoint(fixture('tf-ckpt/dtypes/model.ckpt'));
@@ -248,8 +276,12 @@ test('openWeights finds a checkpoint by its prefix through the registry', async 
   registerFormat(tfCheckpointFormat);
   const r = await openWeights(fixture('tf-ckpt/saver/model.ckpt'));
   assert.equal(r.format, 'tf-checkpoint');
-  assert.equal(r.list().length, 6);
+  assert.equal(r.list().length, 10);
   await r.close();
+  const viaFolder = await openWeights(fixture('tf-ckpt/saver'));
+  assert.equal(viaFolder.format, 'tf-checkpoint');
+  assert.equal((viaFolder.metadata!.prefix as string), fixture('tf-ckpt/saver/model.ckpt'));
+  await viaFolder.close();
 });
 
 // ------------------------------------------------------------------------------------ damaged and odd inputs
@@ -270,7 +302,7 @@ test('an absolute model_checkpoint_path from another machine resolves inside the
   const dir = scratchCopy('tf-ckpt/saver');
   fs.writeFileSync(path.join(dir, 'checkpoint'), 'model_checkpoint_path: "/home/someone/run7/model.ckpt"\n');
   const r = await openTfCheckpoint(dir);
-  assert.equal(r.list().length, 6);
+  assert.equal(r.list().length, 10);
   await r.close();
 });
 
@@ -327,9 +359,9 @@ test('damaged tensor data fails its CRC on read, naming shard and tensor; other 
   const r0 = await openTfCheckpoint(path.join(dir, 'model.ckpt'));
   const before = await readAll(r0);
   await r0.close();
-  // The generator writes global_step (8 bytes), hidden1/weights/Adam (128), then hidden1/weights.
+  // The generator writes global_step (8 bytes), outputs/weights/Adam (24*5*4), then hidden1/weights.
   const bytes = fs.readFileSync(shard);
-  bytes[8 + 128 + 5] ^= 0x40;
+  bytes[8 + 480 + 5] ^= 0x40;
   fs.writeFileSync(shard, bytes);
   const r = await openTfCheckpoint(path.join(dir, 'model.ckpt'));
   await rejectsWith(r.read('hidden1/weights'), 'CORRUPT', /fails its CRC-32C check/, shard, 'hidden1/weights');

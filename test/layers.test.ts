@@ -152,6 +152,45 @@ test('toJSON -> modelFromJSON round-trips reset_after and groups and reproduces 
   }
 });
 
+test('tf.loadLayersModel loads saved reset_after GRU and grouped-conv models (model.json + weights)', async () => {
+  await setup();
+  for (const name of ['gru_bidirectional', 'conv2d_g4_dilated_same']) {
+    const c = readCase(name);
+    const model = await modelFromCase(c);
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+    const diff = maxAbsDiff(predictOne(loaded, toTensor(c.input)), c.output);
+    assert.ok(diff < 1e-4, `${name} through save/loadLayersModel: ${diff}`);
+    model.dispose();
+    loaded.dispose();
+  }
+});
+
+test('TimeDistributed deserializes a grouped Conv2D through the registry', async () => {
+  const mod = await setup();
+  const c = readCase('conv2d_g2_valid');
+  const conv = (c.topology as { config: { layers: LayerJson[] } }).config.layers[0];
+  const [batch, ...image] = c.input.shape;
+  const { batch_input_shape: _unused, ...innerConfig } = conv.config;
+  const timeDistributed = {
+    class_name: 'TimeDistributed',
+    config: { name: 'td', batch_input_shape: [null, batch, ...image], layer: { class_name: 'Conv2D', config: innerConfig } },
+  };
+  const model = await tf.models.modelFromJSON({
+    modelTopology: { class_name: 'Sequential', config: { name: 's', layers: [timeDistributed] } },
+  } as unknown as tf.io.ModelJSON);
+  assert.ok((model.layers[0] as unknown as { layer: unknown }).layer instanceof mod.GraftConv2D);
+  model.setWeights(c.weights.map(toTensor));
+  // The fixture's batch becomes the time axis of a single sequence.
+  const y = predictOne(model, toTensor(c.input).reshape([1, ...c.input.shape]));
+  const diff = maxAbsDiff(y.reshape(c.output.shape), c.output);
+  assert.ok(diff < 1e-4, `TimeDistributed grouped Conv2D: ${diff}`);
+});
+
 // ------------------------------------------------------------------ unchanged tfjs behaviour
 
 function seededWeights(shapes: number[][], seed: number): tf.Tensor[] {
@@ -295,8 +334,10 @@ interface H5File {
 interface H5Module { ready: Promise<unknown>; File: new (path: string, mode: string) => H5File }
 
 async function openH5(file: string): Promise<H5File> {
-  // h5wasm ships ESM only; a dynamic import keeps this CommonJS test loading it.
-  const mod = (await import('h5wasm/node')) as unknown as { default?: H5Module } & H5Module;
+  // h5wasm ships ESM only (its types resolve only under node16 resolution); a dynamic import of a
+  // non-literal specifier lets this CommonJS test load it.
+  const specifier = 'h5wasm/node';
+  const mod = (await import(specifier)) as { default?: H5Module } & H5Module;
   const h5wasm = mod.default ?? mod;
   await h5wasm.ready;
   return new h5wasm.File(file, 'r');
@@ -333,6 +374,38 @@ test('benedict_gru (Keras 2.10, reset_after): loads through GraftGRU and matches
   }
 });
 
+/** Keras 3 writes dtype as a DTypePolicy object tfjs does not read; the other GRU/Dense keys are as Keras 2's. */
+function withPlainDtype(layer: LayerJson, extra: Record<string, unknown> = {}): LayerJson {
+  return { class_name: layer.class_name, config: { ...layer.config, dtype: 'float32', ...extra } };
+}
+
+test('satwikk908_gru (Keras 3, reset_after): GRU -> Dense from its own config and weights matches PyTorch', async (t) => {
+  const file = realworld('keras2_h5/keras3_written_legacy_h5/satwikk908_gru/gru_model.h5');
+  if (!file) return t.skip('realworld files absent');
+  const mod = await setup();
+  const h5 = await openH5(file);
+  try {
+    const topology = JSON.parse(String(h5.attrs['model_config'].value)) as { config: { layers: LayerJson[] } };
+    const [input, gruJson, denseJson] = topology.config.layers;
+    assert.deepEqual([input.class_name, gruJson.class_name, denseJson.class_name], ['InputLayer', 'GRU', 'Dense']);
+    const layers = [withPlainDtype(gruJson, { batch_input_shape: input.config['batch_shape'] }), withPlainDtype(denseJson)];
+    const model = await tf.models.modelFromJSON({
+      modelTopology: { class_name: 'Sequential', config: { name: 'satwikk908', layers } },
+    } as unknown as tf.io.ModelJSON);
+    assert.ok(model.layers[0] instanceof mod.GraftGRU);
+    const datasets = [
+      'gru/sequential/gru/gru_cell/kernel', 'gru/sequential/gru/gru_cell/recurrent_kernel', 'gru/sequential/gru/gru_cell/bias',
+      'dense/sequential/dense/kernel', 'dense/sequential/dense/bias',
+    ].map((p) => h5.get(`model_weights/${p}`)!);
+    model.setWeights(datasets.map((d) => tf.tensor(d.value as Float32Array, d.shape, 'float32')));
+    const oracle = readCase('realworld_satwikk908_gru');
+    const diff = maxAbsDiff(predictOne(model, toTensor(oracle.input)), oracle.output);
+    assert.ok(diff < 1e-4, `satwikk908_gru vs PyTorch on the file's weights: ${diff}`);
+  } finally {
+    h5.close();
+  }
+});
+
 for (const dir of ['nayani_embedding_gru', 'satwikk908_gru']) {
   test(`Keras 3 legacy-h5 GRU (${dir}): its GRU config deserializes through GraftGRU`, async (t) => {
     const file = realworld(`keras2_h5/keras3_written_legacy_h5/${dir}/gru_model.h5`);
@@ -344,10 +417,9 @@ for (const dir of ['nayani_embedding_gru', 'satwikk908_gru']) {
       assert.equal(mod.needsGraftLayers(topology), true);
       const gruJson = topology.config.layers.find((l) => l.class_name === 'GRU')!;
       const units = gruJson.config['units'] as number;
-      // Keras 3 writes dtype as a DTypePolicy object tfjs does not read; the GRU keys are as Keras 2's.
-      const config = { ...gruJson.config, dtype: 'float32', batch_input_shape: [null, 3, 7] };
+      const probe = withPlainDtype(gruJson, { batch_input_shape: [null, 3, 7] });
       const model = await tf.models.modelFromJSON({
-        modelTopology: { class_name: 'Sequential', config: { name: 'probe', layers: [{ class_name: 'GRU', config }] } },
+        modelTopology: { class_name: 'Sequential', config: { name: 'probe', layers: [probe] } },
       } as unknown as tf.io.ModelJSON);
       const gru = model.layers[0] as InstanceType<typeof mod.GraftGRU>;
       assert.ok(gru instanceof mod.GraftGRU);

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import type * as H5 from 'h5wasm';
 import { GraftError } from '../errors';
 import { DTYPE_BYTES, DType } from './types';
-import { elementCount, fileOpenError } from './bytes';
+import { elementCount, fileOpenError, readHead } from './bytes';
 
 /**
  * A thin, read-only wrapper over h5wasm's Node build (which reads the file from disk on demand
@@ -70,6 +70,17 @@ export function hdf5MagicOffset(head: Uint8Array): number | undefined {
     if (hit) return off;
   }
   return undefined;
+}
+
+/** HDF5 signature at 0 or after a user block; looks past a short head when the extension hints HDF5. */
+export function sniffHdf5(head: Uint8Array, filePath: string): boolean {
+  if (hdf5MagicOffset(head) !== undefined) return true;
+  if (!/\.(h5|hdf5|keras)$/i.test(filePath) || head.length < 512) return false;
+  try {
+    return hdf5MagicOffset(readHead(filePath, 1 << 20)) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 export interface Hdf5DatasetInfo {

@@ -1,6 +1,6 @@
 import { GraftError } from '../errors';
 import { rawTensor, tensorInfo } from './bytes';
-import { Hdf5File, hdf5MagicOffset } from './hdf5';
+import { Hdf5File, sniffHdf5 } from './hdf5';
 import { isModelClass, toTfjsTopology } from './keras-topology';
 import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
 import { DTYPE_BYTES } from './types';
@@ -31,8 +31,12 @@ interface Entry {
 /** Keras applies `convert_kernel` to weights[0] of these classes (and weights[1] of ConvLSTM2D). */
 const THEANO_CONV_CLASSES = new Set(['Conv1D', 'Conv2D', 'Conv3D', 'Conv2DTranspose', 'ConvLSTM2D']);
 
-/** Keras 1 config keys that Keras 2 renamed; their presence means a Keras 1 file. */
-const KERAS1_KEYS = ['output_dim', 'nb_filter', 'nb_row', 'nb_col', 'border_mode', 'subsample', 'init', 'W_regularizer', 'dim_ordering'];
+/**
+ * Keras 1 config keys that Keras 2 renamed; their presence means a Keras 1 file. `output_dim`
+ * only counts on Dense (Keras 2's Embedding still has it).
+ */
+const KERAS1_KEYS = ['nb_filter', 'nb_row', 'nb_col', 'border_mode', 'subsample', 'init', 'W_regularizer', 'b_regularizer', 'dim_ordering'];
+const KERAS1_DENSE_KEYS = ['output_dim'];
 
 export class KerasH5Reader implements WeightReader {
   readonly format = 'keras-h5';
@@ -186,6 +190,9 @@ function findKeras1Key(config: unknown, depth = 0): string | undefined {
     const cfg = inner as Record<string, unknown>;
     if (!isModelClass(c.class_name)) {
       for (const k of KERAS1_KEYS) if (k in cfg) return k;
+      if (c.class_name === 'Dense' || c.class_name === 'TimeDistributedDense') {
+        for (const k of KERAS1_DENSE_KEYS) if (k in cfg) return k;
+      }
     }
   }
   const layers = Array.isArray(inner) ? inner : inner && typeof inner === 'object' ? (inner as Record<string, unknown>).layers : undefined;
@@ -336,7 +343,7 @@ export const kerasH5Format: FormatHandler = {
   format: 'keras-h5',
   extensions: ['.h5', '.hdf5', '.keras'],
   sniff(head: Uint8Array, path: string): boolean {
-    return hdf5MagicOffset(head) !== undefined && !path.toLowerCase().endsWith('.weights.h5');
+    return !path.toLowerCase().endsWith('.weights.h5') && sniffHdf5(head, path);
   },
   open(path: string): Promise<WeightReader> {
     return openKerasHdf5(path);

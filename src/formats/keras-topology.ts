@@ -35,10 +35,10 @@ export function toTfjsTopology(config: object, kerasVersion: string, options: To
   if (!isObject(config) || typeof config.class_name !== 'string') {
     throw new GraftError('CORRUPT', 'model config is not a Keras model description (no class_name)', ctx);
   }
-  const model = translateLayer(config, [], ctx);
-  if (!isModelClass(model.class_name)) {
+  if (!isModelClass(config.class_name)) {
     throw new GraftError('UNSUPPORTED', `model class '${String(config.class_name)}' is not a Sequential or Functional model; subclassed models carry no layer graph tfjs can rebuild (re-create the model in tfjs and use --target)`, ctx);
   }
+  const model = translateLayer(config, [], ctx, new Set());
   return {
     class_name: model.class_name,
     config: model.config,
@@ -48,11 +48,11 @@ export function toTfjsTopology(config: object, kerasVersion: string, options: To
 }
 
 /** Translates one serialized layer (possibly a nested model) in place of a copy. */
-function translateLayer(layer: Json, path: string[], ctx: { file?: string }): Json {
+function translateLayer(layer: Json, path: string[], ctx: { file?: string }, nestedSiblings: Set<string>): Json {
   const className = String(layer.class_name);
   // Keras 2.0–2.1 wrote a Sequential's config as a bare list of layers.
   const cfg = isObject(layer.config) ? layer.config : className === 'Sequential' && Array.isArray(layer.config) ? { layers: layer.config } : undefined;
-  const name = typeof layer.name === 'string' ? layer.name : typeof cfg?.name === 'string' ? cfg.name : '?';
+  const name = typeof layer.name === 'string' ? layer.name : typeof cfg?.name === 'string' ? cfg.name : path.length === 0 ? 'model' : '?';
   const where = [...path, name].join('/');
   const refuse = (why: string): never => {
     throw new GraftError('UNSUPPORTED', `layer '${where}' (${className}): ${why}`, ctx);
@@ -82,7 +82,7 @@ function translateLayer(layer: Json, path: string[], ctx: { file?: string }): Js
   }
   out.config = config;
   if (typeof layer.name === 'string') out.name = layer.name;
-  if (layer.inbound_nodes !== undefined) out.inbound_nodes = translateInboundNodes(layer.inbound_nodes, where, className, ctx);
+  if (layer.inbound_nodes !== undefined) out.inbound_nodes = translateInboundNodes(layer.inbound_nodes, where, className, ctx, nestedSiblings);
   return out;
 }
 
@@ -93,21 +93,21 @@ function translateModelConfig(cfg: Json, className: string, path: string[], ctx:
   if (!Array.isArray(layers)) {
     throw new GraftError('UNSUPPORTED', `model '${path.join('/')}' (${className}) has no layer list; subclassed models cannot be rebuilt by tfjs`, ctx);
   }
+  const nestedNames = new Set<string>();
+  for (const l of layers) {
+    if (isObject(l) && isModelClass(l.class_name)) {
+      const n = typeof l.name === 'string' ? l.name : isObject(l.config) ? l.config.name : undefined;
+      if (typeof n === 'string') nestedNames.add(n);
+    }
+  }
   const translated = layers.map((l, i) => {
     if (!isObject(l)) throw new GraftError('CORRUPT', `layer ${i} of model '${path.join('/')}' is not an object`, ctx);
-    return translateLayer(l, path, ctx);
+    return translateLayer(l, path, ctx, nestedNames);
   });
   out.layers = translated;
   if (className !== 'Sequential') {
-    const inboundCounts = new Map<string, { count: number; nested: boolean }>();
-    for (const l of translated) {
-      if (typeof l.name === 'string') {
-        const nodes = Array.isArray(l.inbound_nodes) ? l.inbound_nodes.length : 0;
-        inboundCounts.set(l.name, { count: Math.max(1, nodes), nested: isModelClass(l.class_name) });
-      }
-    }
-    out.input_layers = translateEndpoints(cfg.input_layers, inboundCounts, path, ctx);
-    out.output_layers = translateEndpoints(cfg.output_layers, inboundCounts, path, ctx);
+    out.input_layers = translateEndpoints(cfg.input_layers, path, ctx);
+    out.output_layers = translateEndpoints(cfg.output_layers, path, ctx);
   } else if (cfg.build_input_shape !== undefined && translated.length > 0) {
     // A Keras 3 Sequential keeps its input shape on an InputLayer; tfjs needs it on the first layer.
     const first = translated[0];
@@ -119,11 +119,8 @@ function translateModelConfig(cfg: Json, className: string, path: string[], ctx:
   return out;
 }
 
-/**
- * `input_layers` / `output_layers`: Keras 3 writes a single endpoint flat (`[name, 0, 0]`) and
- * counts a nested model's built-in node in the node index, which tfjs does not have.
- */
-function translateEndpoints(value: unknown, counts: Map<string, { count: number; nested: boolean }>, path: string[], ctx: { file?: string }): unknown[] {
+/** `input_layers` / `output_layers`: Keras 3 writes a single endpoint flat (`[name, 0, 0]`). */
+function translateEndpoints(value: unknown, path: string[], ctx: { file?: string }): unknown[] {
   if (!Array.isArray(value)) {
     throw new GraftError('CORRUPT', `model '${path.join('/')}' lists no input/output layers`, ctx);
   }
@@ -133,14 +130,15 @@ function translateEndpoints(value: unknown, counts: Map<string, { count: number;
       throw new GraftError('CORRUPT', `model '${path.join('/')}' has a malformed input/output entry ${JSON.stringify(e)}`, ctx);
     }
     const [name, node, tensor] = e as [string, number, number];
-    const info = counts.get(name);
-    let nodeIndex = Number(node ?? 0);
-    if (info?.nested && nodeIndex >= info.count && nodeIndex > 0) nodeIndex -= 1;
-    return [name, nodeIndex, Number(tensor ?? 0)];
+    return [name, Number(node ?? 0), Number(tensor ?? 0)];
   });
 }
 
-function translateInboundNodes(nodes: unknown, where: string, className: string, ctx: { file?: string }): unknown[] {
+/**
+ * Keras 3 call nodes → Keras 2 lists. A nested model starts with a built-in node in Keras 2 and
+ * tfjs (so its first call is node 1) but not in Keras 3's `keras_history`, hence the shift.
+ */
+function translateInboundNodes(nodes: unknown, where: string, className: string, ctx: { file?: string }, nestedSiblings: Set<string>): unknown[] {
   if (!Array.isArray(nodes)) return [];
   return nodes.map((node) => {
     if (Array.isArray(node)) return node; // Keras 2 format already
@@ -161,7 +159,7 @@ function translateInboundNodes(nodes: unknown, where: string, className: string,
         if (v !== null && !(Array.isArray(v) && v.every((x) => x === null)) && k !== 'mask') kwargs[k] = v;
       }
     }
-    return tensors.map(([layer, n, t], i) => [layer, n, t, i === 0 ? kwargs : {}]);
+    return tensors.map(([layer, n, t], i) => [layer, nestedSiblings.has(layer) ? n + 1 : n, t, i === 0 ? kwargs : {}]);
   });
 }
 
@@ -195,7 +193,7 @@ function translateLayerConfig(cfg: Json, where: string, className: string, ctx: 
   for (const key of ['layer', 'backward_layer']) {
     const inner = out[key];
     if (isObject(inner) && typeof inner.class_name === 'string') {
-      out[key] = translateLayer(inner, [where], ctx);
+      out[key] = translateLayer(inner, [where], ctx, new Set());
       delete (out[key] as Json).name;
     }
   }
@@ -228,9 +226,26 @@ function stripKeras3(value: unknown): unknown {
     if (serialized && KERAS3_OBJECT_KEYS.includes(k)) continue;
     out[k] = stripKeras3(v);
   }
-  if (serialized && isObject(out.config) && typeof out.class_name === 'string') {
-    // Keras 3 initializers carry `seed: null`, as Keras 2 did; nothing more to rename.
-    if (out.class_name === '__tensor__') return out;
+  if (serialized && typeof out.class_name === 'string') {
+    const cfg = isObject(out.config) ? out.config : {};
+    switch (out.class_name) {
+      // Keras 3 renamed these initializers; tfjs registers the Keras 2 names.
+      case 'OrthogonalInitializer':
+        out.class_name = 'Orthogonal';
+        break;
+      case 'IdentityInitializer':
+        out.class_name = 'Identity';
+        break;
+      // Keras 3 regularizers L1 / L2 are L1L2 with one term in tfjs.
+      case 'L1':
+        out.class_name = 'L1L2';
+        out.config = { l1: cfg.l1 ?? 0, l2: 0 };
+        break;
+      case 'L2':
+        out.class_name = 'L1L2';
+        out.config = { l1: 0, l2: cfg.l2 ?? 0 };
+        break;
+    }
   }
   return out;
 }

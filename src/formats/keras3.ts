@@ -3,8 +3,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../errors';
 import { FileSource, rawTensor, readHead, tensorInfo } from './bytes';
-import { Hdf5File, hdf5MagicOffset } from './hdf5';
-import { KerasH5Reader, kerasHdf5Layout } from './keras-h5';
+import { Hdf5File, sniffHdf5 } from './hdf5';
+import { KerasH5Reader, kerasHdf5Layout, openKerasHdf5 } from './keras-h5';
 import { isModelClass, toTfjsTopology } from './keras-topology';
 import { startsWith } from './registry';
 import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
@@ -378,17 +378,6 @@ function looksLikeKerasZip(head: Uint8Array): boolean {
   return KERAS_MEMBERS.some((m) => name === m || name.startsWith(m));
 }
 
-/** HDF5 signature at 0 or after a user block; looks past a short head when the extension hints HDF5. */
-export function sniffHdf5(head: Uint8Array, filePath: string): boolean {
-  if (hdf5MagicOffset(head) !== undefined) return true;
-  if (!/\.(h5|hdf5|keras)$/i.test(filePath) || head.length < 512) return false;
-  try {
-    return hdf5MagicOffset(readHead(filePath, 8192)) !== undefined;
-  } catch {
-    return false;
-  }
-}
-
 export async function openKeras3(filePath: string): Promise<WeightReader> {
   let head: Uint8Array;
   try {
@@ -398,8 +387,6 @@ export async function openKeras3(filePath: string): Promise<WeightReader> {
   }
   if (startsWith(head, ZIP_MAGIC)) return Keras3Reader.openZip(filePath);
   // Not a zip: an HDF5 file, whichever Keras wrote it (a `.keras` name does not make it a zip).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { openKerasHdf5 } = require('./keras-h5') as typeof import('./keras-h5');
   return openKerasHdf5(filePath);
 }
 

@@ -375,20 +375,19 @@ export function objectGraphKey(name: string): ObjectGraphKey | undefined {
   if (!name.endsWith(SUFFIX)) return undefined;
   const parts = name.slice(0, -SUFFIX.length).split('/');
   if (parts.some((p) => p === '.OPTIMIZER_SLOT')) return undefined;
-  let lastLayer = -1;
+  // Leading non-layer segments (a `model/` attribute) are allowed; then consecutive layer steps;
+  // everything after the first non-layer segment that follows them is the weight's own path.
   const steps: ObjectGraphLayerStep[] = [];
-  for (let i = 0; i < parts.length; i++) {
+  let i = 0;
+  while (i < parts.length && !LAYER_STEP.test(parts[i])) i++;
+  for (; i < parts.length; i++) {
     const m = LAYER_STEP.exec(parts[i]);
-    if (m) {
-      const index = Number(m[2]);
-      if (!Number.isSafeInteger(index)) return undefined;
-      steps.push({ kind: m[1] as ObjectGraphLayerStep['kind'], index });
-      lastLayer = i;
-    } else if (steps.length > 0 && lastLayer !== i - 1) {
-      // Non-layer segments between layer steps (e.g. '.../cell/layer-0') would make indices ambiguous.
-      break;
-    }
+    if (!m) break;
+    const index = Number(m[2]);
+    if (!Number.isSafeInteger(index)) return undefined;
+    steps.push({ kind: m[1] as ObjectGraphLayerStep['kind'], index });
   }
+  const lastLayer = i - 1;
   if (steps.length === 0) return undefined;
   const rest = parts.slice(lastLayer + 1);
   if (rest.length === 0 || rest.some((p) => p === '' || LAYER_STEP.test(p))) return undefined;
@@ -470,7 +469,10 @@ class TfCheckpointReader implements WeightReader {
     if (!t) {
       const refused = this.refused.get(name);
       if (refused) throw refused;
-      throw new GraftError('NOT_FOUND', 'no such tensor in the checkpoint', { file: this.files.indexPath, tensor: name });
+      const why = (this.metadata.skipped as string[]).includes(name)
+        ? 'is stored in the checkpoint but is not a weight (optimizer state, a counter or a non-numeric value), so it is not offered'
+        : 'no such tensor in the checkpoint';
+      throw new GraftError('NOT_FOUND', why, { file: this.files.indexPath, tensor: name });
     }
     if (t.unsupported) throw new GraftError('UNSUPPORTED', t.unsupported, { file: this.files.indexPath, tensor: name });
     const src = this.shard(t.shard);

@@ -1,0 +1,277 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { GraftError } from '../src/errors';
+import { readHead } from '../src/formats/bytes';
+import { PickleTruncated, TorchStorage, TorchStorageType, TorchTensor, unpickle } from '../src/formats/pickle';
+import { openPyTorch, pytorchFormat, readStrided } from '../src/formats/pytorch';
+import type { WeightReader } from '../src/formats/types';
+import { fixture, realworld } from './helpers/realworld';
+
+type Expected = Record<string, { dtype: string; shape: number[]; data: string }>;
+type Digests = Record<string, Record<string, { dtype: string; shape: number[]; sha256: string }>>;
+
+const edge = (name: string) => fixture(path.join('pytorch-edge', name));
+const expected = (name: string): Expected => JSON.parse(fs.readFileSync(edge(name), 'utf8'));
+const PWNED = '/tmp/graft-pwned';
+
+/** Every tensor the reader lists equals (dtype, shape, bytes) what PyTorch wrote, in order. */
+async function assertMatches(reader: WeightReader, want: Expected): Promise<void> {
+  assert.deepEqual(reader.list().map((t) => t.name), Object.keys(want));
+  for (const info of reader.list()) {
+    const e = want[info.name];
+    const raw = await reader.read(info.name);
+    assert.equal(raw.dtype, e.dtype, info.name);
+    assert.deepEqual(raw.shape, e.shape, info.name);
+    assert.deepEqual(Buffer.from(raw.data), Buffer.from(e.data, 'base64'), `${info.name} bytes`);
+  }
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, ...fragments: string[]): Promise<GraftError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof GraftError, `expected GraftError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    for (const f of fragments) assert.ok(e.message.includes(f), `message '${e.message}' lacks '${f}'`);
+    return e;
+  }
+  assert.fail(`expected a GraftError ${code}`);
+}
+
+test('zip checkpoint under a custom top folder: dtypes, shared storages and strided views equal PyTorch', async () => {
+  const r = await openPyTorch(edge('my_custom_folder.pt'));
+  try {
+    assert.equal(r.format, 'pytorch');
+    assert.equal(r.convention, 'torch');
+    assert.equal(r.metadata?.container, 'zip');
+    assert.equal(r.metadata?.prefix, 'my_custom_folder');
+    assert.equal(r.metadata?.byteorder, 'little');
+    await assertMatches(r, expected('edge.expected.json'));
+  } finally {
+    await r.close();
+  }
+});
+
+test('legacy (pre-1.6) checkpoint holds the same tensors', async () => {
+  const r = await openPyTorch(edge('edge_legacy.pt'));
+  try {
+    assert.equal(r.metadata?.container, 'legacy');
+    await assertMatches(r, expected('edge.expected.json'));
+  } finally {
+    await r.close();
+    await r.close(); // safe twice
+  }
+});
+
+test('big-endian storages (byteorder record "big") are swapped', async () => {
+  const r = await openPyTorch(edge('big_endian.pt'));
+  try {
+    assert.equal(r.metadata?.byteorder, 'big');
+    await assertMatches(r, expected('big_endian.expected.json'));
+  } finally {
+    await r.close();
+  }
+});
+
+test('nested checkpoints: state_dict / model / model_state_dict found, module. prefix stripped', async () => {
+  const tiny = expected('tiny.expected.json');
+  for (const [file, key] of [
+    ['nested_state_dict.pt', 'state_dict'],
+    ['nested_model_dataparallel.pt', 'model'],
+    ['nested_legacy.pt', 'model_state_dict'],
+  ]) {
+    const r = await openPyTorch(edge(file));
+    try {
+      assert.equal(r.metadata?.key, key, file);
+      await assertMatches(r, tiny);
+    } finally {
+      await r.close();
+    }
+  }
+  const dp = await openPyTorch(edge('nested_model_dataparallel.pt'));
+  assert.equal(dp.metadata?.strippedPrefix, 'module.');
+  await dp.close();
+});
+
+test('options.key picks a dict (dotted paths allowed); a wrong key is a USAGE error', async () => {
+  const ema = await openPyTorch(edge('two_candidates.pt'), { key: 'ema' });
+  await assertMatches(ema, expected('tiny.expected.json'));
+  await ema.close();
+  const auto = await openPyTorch(edge('two_candidates.pt'));
+  assert.equal(auto.metadata?.key, 'net');
+  assert.deepEqual(auto.metadata?.otherCandidates, ['ema']);
+  await auto.close();
+  const momentum = await openPyTorch(edge('nested_state_dict.pt'), { key: 'optimizer.state.0' });
+  assert.deepEqual(momentum.list().map((t) => t.name), ['momentum_buffer']);
+  assert.deepEqual(momentum.list()[0].shape, [4, 3, 3, 3]);
+  await momentum.close();
+  await rejectsWith(openPyTorch(edge('two_candidates.pt'), { key: 'nope' }), 'USAGE', "'nope'", 'ema');
+});
+
+test('malicious pickles are refused with UNSAFE naming the global, and nothing runs', async () => {
+  const existedBefore = fs.existsSync(PWNED);
+  await rejectsWith(openPyTorch(edge('evil_os_system.pt')), 'UNSAFE', 'posix.system');
+  await rejectsWith(openPyTorch(edge('evil_os_system_legacy.pt')), 'UNSAFE', 'posix.system');
+  await rejectsWith(openPyTorch(edge('evil_eval.pt')), 'UNSAFE', 'eval');
+  await rejectsWith(openPyTorch(edge('evil_load_from_bytes.pt')), 'UNSAFE', 'torch.storage._load_from_bytes');
+  if (!existedBefore) assert.equal(fs.existsSync(PWNED), false);
+});
+
+test('a whole pickled nn.Module is refused, telling the user to save state_dict()', async () => {
+  const e1 = await rejectsWith(openPyTorch(edge('whole_module_main.pt')), 'UNSAFE', '__main__.Tiny', 'whole pickled model', 'state_dict()');
+  assert.ok(e1.message.includes('whole_module_main.pt'));
+  await rejectsWith(openPyTorch(edge('whole_module_sequential.pt')), 'UNSAFE', 'torch.nn.modules.container.Sequential', 'state_dict()');
+});
+
+test('sniff recognises zip and legacy checkpoints and nothing else', () => {
+  for (const f of ['my_custom_folder.pt', 'edge_legacy.pt', 'big_endian.pt', 'nested_legacy.pt']) {
+    assert.equal(pytorchFormat.sniff(readHead(edge(f)), f), true, f);
+  }
+  assert.equal(pytorchFormat.sniff(readHead(edge('onnx/convnet.onnx')), 'x.pt'), false);
+  // A zip whose first entry is not a torch record (npz, .keras) is not claimed.
+  const npzLike = Buffer.alloc(64);
+  npzLike.writeUInt32LE(0x04034b50, 0);
+  npzLike.writeUInt16LE(5, 26);
+  npzLike.write('a.npy', 30, 'latin1');
+  assert.equal(pytorchFormat.sniff(npzLike, 'x.npz'), false);
+  assert.equal(pytorchFormat.sniff(new Uint8Array(0), 'x.pt'), false);
+});
+
+test('truncated and damaged checkpoints raise CORRUPT naming the file', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-pt-'));
+  try {
+    const legacy = fs.readFileSync(edge('edge_legacy.pt'));
+    for (const cut of [20, 200, legacy.length - 10]) {
+      const p = path.join(dir, `cut${cut}.pt`);
+      fs.writeFileSync(p, legacy.subarray(0, cut));
+      await rejectsWith(openPyTorch(p), 'CORRUPT', p);
+    }
+    // A zip storage record shorter than its tensor: listing works, reading that tensor fails.
+    const short = await openPyTorch(edge('corrupt_short_storage.pt'));
+    await rejectsWith(short.read('f32'), 'CORRUPT', "tensor 'f32'", 'record holds 10');
+    await short.close();
+    const notTorch = path.join(dir, 'x.pt');
+    fs.writeFileSync(notTorch, 'hello world, this is not a checkpoint');
+    await rejectsWith(openPyTorch(notTorch), 'UNKNOWN_FORMAT', notTorch);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('strided views reaching outside their storage are refused', () => {
+  const type = new TorchStorageType('FloatStorage', 'float32', 4);
+  const storage = new TorchStorage('0', type, 6, 'cpu');
+  const blob = { byteLength: 24, read: (o: number, n: number) => new Uint8Array(24).subarray(o, o + n) };
+  const info = (shape: number[]) => ({ name: 't', dtype: 'float32' as const, shape, byteSize: shape.reduce((a, b) => a * b, 1) * 4 });
+  // In range: a 2x3 transposed view of 6 elements.
+  assert.equal(readStrided(new TorchTensor(storage, 0, [3, 2], [1, 3], false), info([3, 2]), blob, 'f').length, 24);
+  assert.throws(() => readStrided(new TorchTensor(storage, 1, [2, 3], [3, 1], false), info([2, 3]), blob, 'f'), (e: GraftError) => e.code === 'CORRUPT' && /reaches element 6/.test(e.message));
+  assert.throws(() => readStrided(new TorchTensor(storage, 0, [7], [1], false), info([7]), blob, 'f'), (e: GraftError) => e.code === 'CORRUPT');
+  // Storage larger than its record.
+  const big = new TorchStorage('0', type, 100, 'cpu');
+  assert.throws(() => readStrided(new TorchTensor(big, 0, [2], [1], false), info([2]), blob, 'f'), (e: GraftError) => e.code === 'CORRUPT' && /record holds 24/.test(e.message));
+});
+
+test('strided gather matches a straightforward index computation', () => {
+  const type = new TorchStorageType('ShortStorage', 'int16', 2);
+  const n = 60;
+  const bytes = new Uint8Array(n * 2);
+  for (let i = 0; i < n; i++) new DataView(bytes.buffer).setInt16(i * 2, i * 7 - 100, true);
+  const storage = new TorchStorage('0', type, n, 'cpu');
+  const blob = { byteLength: bytes.length, read: (o: number, l: number) => bytes.slice(o, o + l) };
+  const cases: [number, number[], number[]][] = [[3, [2, 3, 4], [1, 8, 2]], [0, [4, 5], [0, 1]], [5, [3], [17]], [2, [2, 1, 3], [20, 99, 3]], [7, [], []]];
+  for (const [offset, shape, stride] of cases) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    const got = readStrided(new TorchTensor(storage, offset, shape, stride, false), { name: 't', dtype: 'int16', shape, byteSize: count * 2 }, blob, 'f');
+    const view = new DataView(got.buffer, got.byteOffset, got.byteLength);
+    for (let flat = 0; flat < count; flat++) {
+      let rem = flat;
+      let idx = offset;
+      for (let k = shape.length - 1; k >= 0; k--) {
+        idx += (rem % shape[k]) * stride[k];
+        rem = Math.floor(rem / shape[k]);
+      }
+      assert.equal(view.getInt16(flat * 2, true), idx * 7 - 100, `case ${shape}/${stride} element ${flat}`);
+    }
+  }
+});
+
+test('pickle VM: refuses globals at GLOBAL time, bounds the stack and memo, reports truncation', () => {
+  const bytes = (s: string) => Uint8Array.from(Buffer.from(s, 'latin1'));
+  // GLOBAL 'os system' is refused even though REDUCE never comes.
+  assert.throws(() => unpickle(bytes('\x80\x02cos\nsystem\n.'), { file: 'f' }), (e: GraftError) => e.code === 'UNSAFE' && e.message.includes("'os.system'"));
+  // STACK_GLOBAL 'builtins getattr'.
+  assert.throws(() => unpickle(bytes('\x80\x04\x8c\x08builtins\x8c\x07getattr\x93.'), { file: 'f' }), (e: GraftError) => e.code === 'UNSAFE' && e.message.includes('builtins.getattr'));
+  assert.throws(() => unpickle(bytes('\x80\x02c__builtin__\ngetattr\n.'), { file: 'f' }), (e: GraftError) => e.code === 'UNSAFE');
+  // Allowed: an OrderedDict with one item, a tuple, a float, a long, bytes.
+  const ok = unpickle(bytes('\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x01\x00\x00\x00aK\x05s.'), { file: 'f' });
+  const d = ok.value as { entries: Map<unknown, unknown>; className: string };
+  assert.equal(d.className, 'OrderedDict');
+  assert.equal(d.entries.get('a'), 5);
+  const misc = unpickle(bytes('\x80\x03(G?\xf8\x00\x00\x00\x00\x00\x00\x8a\x02\x00\x80C\x02hi\x88N\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01t.'), { file: 'f' }).value as unknown[];
+  assert.deepEqual(misc.slice(0, 5), [1.5, -32768, Uint8Array.from([0x68, 0x69]), true, null]);
+  assert.equal(misc[5], 1n << 64n);
+  // Memo lookups of indices never stored.
+  assert.throws(() => unpickle(bytes('\x80\x02h\x07.'), { file: 'f' }), (e: GraftError) => e.code === 'CORRUPT' && /memo index 7/.test(e.message));
+  // A string longer than the remaining bytes: truncated, never allocated.
+  assert.throws(() => unpickle(bytes('\x80\x02X\xff\xff\xff\x7fab'), { file: 'f' }), PickleTruncated);
+  // Stack depth bound.
+  assert.throws(() => unpickle(bytes('\x80\x02' + 'N'.repeat(50) + '.'), { file: 'f', maxStack: 10 }), (e: GraftError) => e.code === 'CORRUPT' && /stack deeper/.test(e.message));
+  // Memo size bound.
+  assert.throws(() => unpickle(bytes('\x80\x04N\x94\x94\x94\x94.'), { file: 'f', maxMemo: 2 }), (e: GraftError) => e.code === 'CORRUPT' && /memo larger/.test(e.message));
+  // Unknown opcode.
+  assert.throws(() => unpickle(bytes('\x80\x02\xff'), { file: 'f' }), (e: GraftError) => e.code === 'CORRUPT' && /unknown opcode 0xff/.test(e.message));
+  // REDUCE on a non-callable, and a tensor rebuild without a storage.
+  assert.throws(() => unpickle(bytes('\x80\x02K\x01)R.'), { file: 'f' }), (e: GraftError) => e.code === 'CORRUPT');
+  assert.throws(() => unpickle(bytes('\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(K\x00K\x00)))\x89NtR.'), { file: 'f' }), (e: GraftError) => e.code === 'CORRUPT' && /without a storage/.test(e.message));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Real files written by real PyTorch.
+
+const digests = (): Digests => JSON.parse(fs.readFileSync(edge('realworld.expected.json'), 'utf8'));
+
+async function assertDigests(rel: string): Promise<number> {
+  const file = realworld(rel)!;
+  const want = digests()[rel];
+  const r = await openPyTorch(file);
+  try {
+    assert.deepEqual(r.list().map((t) => t.name), Object.keys(want));
+    for (const info of r.list()) {
+      const raw = await r.read(info.name);
+      assert.equal(raw.dtype, want[info.name].dtype);
+      assert.deepEqual(raw.shape, want[info.name].shape);
+      assert.equal(crypto.createHash('sha256').update(raw.data).digest('hex'), want[info.name].sha256, info.name);
+    }
+    return r.list().length;
+  } finally {
+    await r.close();
+  }
+}
+
+const CIFAR = 'pytorch/camron_cifar_net_legacy/cifar_net.pth';
+const BEST = 'pytorch/matthieu_mnist_dwconv/best_model.pt';
+const LORA = 'pytorch/thesotti_peft_lora_bin/adapter_model.bin';
+const TORCHSCRIPT = 'pytorch/matthieu_mnist_dwconv/mnist_cnn.pt';
+
+test('real: legacy cifar_net.pth reads 10 tensors equal to torch.load', { skip: !realworld(CIFAR) && 'realworld folder absent' }, async () => {
+  assert.equal(pytorchFormat.sniff(readHead(realworld(CIFAR)!), CIFAR), true);
+  assert.equal(await assertDigests(CIFAR), 10);
+});
+
+test('real: best_model.pt (zip state dict) reads 26 tensors equal to torch.load', { skip: !realworld(BEST) && 'realworld folder absent' }, async () => {
+  assert.equal(await assertDigests(BEST), 26);
+});
+
+test('real: PEFT adapter_model.bin reads 49 LoRA tensors equal to torch.load', { skip: !realworld(LORA) && 'realworld folder absent' }, async () => {
+  assert.equal(pytorchFormat.sniff(readHead(realworld(LORA)!), LORA), true);
+  assert.equal(await assertDigests(LORA), 49);
+});
+
+test('real: mnist_cnn.pt is a TorchScript whole model and is refused clearly', { skip: !realworld(TORCHSCRIPT) && 'realworld folder absent' }, async () => {
+  await rejectsWith(openPyTorch(realworld(TORCHSCRIPT)!), 'UNSAFE', '__torch__.mnist.MnistModelCNN', 'TorchScript', 'state_dict()');
+});
