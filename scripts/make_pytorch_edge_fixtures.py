@@ -302,11 +302,16 @@ def write_typed_onnx(path):
         h.make_tensor('bool_in_int32', T.BOOL, [3], [True, False, True]),
         h.make_tensor('raw_f32', T.FLOAT, [2, 3], np.arange(6, dtype=np.float32).tobytes(), raw=True),
     ]
-    const_value = h.make_tensor('const_value', T.FLOAT, [2], [0.25, -4.0])
-    nodes = [h.make_node('Constant', [], ['const_w'], value=const_value)]
+    const_value = h.make_tensor('const_value', T.FLOAT, [2, 2], [0.25, -4.0, 1.5, 2.0])
+    # The Constant is a weight (MatMul's B); the scalar Constant beside it is not.
+    nodes = [h.make_node('Constant', [], ['const_w'], value=const_value),
+             h.make_node('Constant', [], ['const_scalar'], value=h.make_tensor('s', T.FLOAT, [], [2.0])),
+             h.make_node('MatMul', ['x', 'const_w'], ['mm']),
+             h.make_node('Mul', ['mm', 'const_scalar'], ['mm_out'])]
     nodes += [h.make_node('Identity', [i.name], [i.name + '_out']) for i in inits]
     outputs = [h.make_tensor_value_info(i.name + '_out', i.data_type, None) for i in inits]
-    graph = h.make_graph(nodes, 'typed', [], outputs, inits)
+    outputs.append(h.make_tensor_value_info('mm_out', T.FLOAT, [1, 2]))
+    graph = h.make_graph(nodes, 'typed', [h.make_tensor_value_info('x', T.FLOAT, [1, 2])], outputs, inits)
     model = h.make_model(graph)
     onnx.save(model, path)
     expected = {}

@@ -344,3 +344,38 @@ test('npz (real, numpy LeNet): float64, W_c1 is (5, 5, 1, 6), costs (9280,)', { 
     await reader.close();
   }
 });
+
+test('npy/npz: randomly damaged or truncated files fail only with GraftError', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-fuzz-'));
+  let seed = 12345;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const cases: Array<[typeof NpyHandler, string]> = [
+    [NpyHandler, 'formats/npy/fortran_be_i4.npy'],
+    [NpzHandler, 'formats/npz/deflated.npz'],
+    [NpzHandler, 'formats/npz/zip64.npz'],
+    [NpzHandler, 'formats/npz/stored.npz'],
+  ];
+  let failures = 0;
+  for (const [handler, rel] of cases) {
+    const good = fs.readFileSync(fixture(rel));
+    for (let i = 0; i < 150; i++) {
+      let bytes = Buffer.from(good);
+      if (i % 3 === 0) bytes = bytes.subarray(0, Math.floor(rnd() * bytes.length));
+      else for (let k = 0; k < 3; k++) bytes[Math.floor(rnd() * bytes.length)] = Math.floor(rnd() * 256);
+      const p = path.join(dir, path.basename(rel));
+      fs.writeFileSync(p, bytes);
+      try {
+        const r = await handler.open(p);
+        for (const t of r.list()) await r.read(t.name);
+        await r.close();
+      } catch (e) {
+        failures++;
+        assert.ok(e instanceof GraftError, `${rel} case ${i}: ${(e as Error)?.stack}`);
+      }
+    }
+  }
+  assert.ok(failures > 100, `damage should usually be detected (${failures} failures)`);
+});

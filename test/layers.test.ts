@@ -291,6 +291,16 @@ test('dropout settings survive serialization and do not change inference', async
     .config.layers.at(-1)!.config;
   assert.equal(saved['dropout'], 0.3);
   assert.equal(saved['recurrent_dropout'], 0.2);
+
+  // In training the per-sequence masks are drawn once, kept across steps, and change the output.
+  const layer = model.layers[0];
+  const x = toTensor(c.input);
+  const inference = layer.apply(x, { training: false }) as tf.Tensor;
+  const trainingA = layer.apply(x, { training: true }) as tf.Tensor;
+  const trainingB = layer.apply(x, { training: true }) as tf.Tensor;
+  assert.ok(maxAbsDiff(inference, c.output) < 1e-4);
+  assert.ok(tf.any(tf.notEqual(trainingA, inference)).dataSync()[0], 'dropout had no effect in training');
+  assert.ok(tf.any(tf.notEqual(trainingA, trainingB)).dataSync()[0], 'masks must be redrawn per call');
 });
 
 // ------------------------------------------------------------------ needsGraftLayers

@@ -7,11 +7,13 @@ import { NpyHandler } from './npy';
 import { NpzHandler } from './npz';
 import { tfCheckpointFormat } from './tf-checkpoint';
 import { SafetensorsHandler } from './safetensors';
+import { TfjsHandler } from './tfjs';
 
 registerFormat(NpyHandler);
 registerFormat(NpzHandler);
 registerFormat(tfCheckpointFormat);
 registerFormat(SafetensorsHandler);
+registerFormat(TfjsHandler);
 
 export { openWeights, registerFormat, registeredFormats, detectFormat } from './registry';
 export type { DType, TensorInfo, RawTensor, WeightReader, FormatHandler, Convention, SourceOp, OpenOptions } from './types';

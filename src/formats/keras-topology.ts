@@ -42,7 +42,7 @@ export function toTfjsTopology(config: object, kerasVersion: string, options: To
   return {
     class_name: model.class_name,
     config: model.config,
-    keras_version: kerasVersion.startsWith('tfjs') ? kerasVersion : `${kerasVersion}`,
+    keras_version: kerasVersion,
     backend: options.backend ?? 'tensorflow',
   };
 }
@@ -62,7 +62,6 @@ function translateLayer(layer: Json, path: string[], ctx: { file?: string }, nes
     refuse('holds Python code (marshalled bytecode or TF ops) that graft will not decode or run; replace it with a built-in or custom tfjs layer and use --target');
   }
   if (cfg === undefined) {
-    if (isModelClass(className) || className === 'Functional') refuse('has no config');
     refuse('has no config; it is a subclassed or custom layer that tfjs cannot rebuild');
   }
   if (typeof layer.registered_name === 'string' && layer.registered_name.includes('>')) {

@@ -116,7 +116,7 @@ class NameBuilder {
   }
 
   /** Walks a model config's layers alongside their weight groups under `base`. */
-  walkModel(layers: unknown[], base: string, outerName: string): void {
+  walkModel(layers: unknown[], base: string): void {
     const used = new Map<string, number>();
     for (const layer of layers) {
       if (!isObject(layer) || typeof layer.class_name !== 'string') continue;
@@ -125,12 +125,11 @@ class NameBuilder {
       const name = typeof cfg.name === 'string' ? cfg.name : typeof layer.name === 'string' ? layer.name : className;
       const groupPath = `${base}/${this.groupName(className, used)}`;
       if (isModelClass(className) && Array.isArray(cfg.layers)) {
-        this.walkModel(cfg.layers, this.containerOf(groupPath), name);
+        this.walkModel(cfg.layers, this.containerOf(groupPath));
         continue;
       }
       this.walkLayer(className, cfg, name, groupPath);
     }
-    void outerName;
   }
 
   private walkLayer(className: string, cfg: Json, name: string, groupPath: string): void {
@@ -239,7 +238,7 @@ export class Keras3Reader implements WeightReader {
     if (representable) {
       // The model's own variables (rare) sit in a root `vars` group.
       builder.addVars(String(cfg?.name ?? 'model'), 'vars', undefined);
-      builder.walkModel(cfg?.layers as unknown[], container, String(cfg?.name ?? ''));
+      builder.walkModel(cfg?.layers as unknown[], container);
     }
     builder.addUnclaimed('/');
     const seen = new Set<string>();

@@ -479,11 +479,12 @@ function followKey(root: unknown, key: string, path: string): PyDict {
   let rest = key;
   while (rest) {
     if (!(node instanceof PyDict)) throw new GraftError('USAGE', `key '${key}' does not lead to a dict`, { file: path });
+    const dict: PyDict = node;
     const parts = rest.split('.');
     let matched = false;
     for (let n = parts.length; n >= 1; n--) {
       const k = parts.slice(0, n).join('.');
-      const child = lookup(node, k);
+      const child = lookup(dict, k);
       if (child !== undefined) {
         node = child;
         rest = parts.slice(n).join('.');
@@ -492,7 +493,7 @@ function followKey(root: unknown, key: string, path: string): PyDict {
       }
     }
     if (!matched) {
-      const available = [...node.entries.keys()].map(String).slice(0, 20).join(', ');
+      const available = [...dict.entries.keys()].map(String).slice(0, 20).join(', ');
       throw new GraftError('USAGE', `key '${key}' not found (available here: ${available})`, { file: path });
     }
   }

@@ -1,0 +1,441 @@
+import * as fs from 'fs';
+import * as nodePath from 'path';
+import { GraftError } from '../errors';
+import { FileSource, fileOpenError, rawTensor, tensorInfo } from './bytes';
+import {
+  ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, decodeModel, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor,
+} from './onnx-proto';
+import type { DType, FormatHandler, RawTensor, SourceOp, TensorInfo, WeightReader } from './types';
+
+/**
+ * ONNX models: initializers (inline or external data) and weight-holding Constant nodes, plus
+ * the graph's weighted ops in order for order-based matching.
+ */
+
+/** protobuf's own limit for one message; bigger models must use external data. */
+const MAX_MODEL_BYTES = 2 ** 31 - 1;
+/** Pass-through ops between an initializer and the op that uses it (torch exports these). */
+const PASS_THROUGH = new Set(['Identity', 'Transpose', 'Unsqueeze', 'Squeeze', 'Reshape', 'Cast', 'Flatten']);
+const MAX_CHAIN = 8;
+
+const DTYPES: Partial<Record<number, DType>> = {
+  [T.FLOAT]: 'float32', [T.UINT8]: 'uint8', [T.INT8]: 'int8', [T.UINT16]: 'uint16', [T.INT16]: 'int16',
+  [T.INT32]: 'int32', [T.INT64]: 'int64', [T.BOOL]: 'bool', [T.FLOAT16]: 'float16', [T.DOUBLE]: 'float64',
+  [T.UINT32]: 'uint32', [T.UINT64]: 'uint64', [T.BFLOAT16]: 'bfloat16',
+};
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k]));
+const FLOAT_TYPES = new Set<DType>(['float16', 'bfloat16', 'float32', 'float64']);
+
+// ---------------------------------------------------------------------------------------------
+// Sniffing: the extension, or a ModelProto prefix: field 1 (ir_version) varint, then known
+// fields with the right wire types, string fields holding printable text.
+
+const MODEL_FIELDS: Record<number, number> = { 1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2 };
+const TEXT_FIELDS = new Set([2, 3, 4, 6]);
+
+function readVarint(b: Uint8Array, pos: number): [number, number] | undefined {
+  let v = 0;
+  let mul = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos + i >= b.length) return undefined;
+    const byte = b[pos + i];
+    v += (byte & 0x7f) * mul;
+    mul *= 128;
+    if (!(byte & 0x80)) return [v, pos + i + 1];
+  }
+  return undefined;
+}
+
+export function looksLikeOnnx(head: Uint8Array): boolean {
+  if (head.length < 4 || head[0] !== 0x08) return false;
+  const ir = readVarint(head, 1);
+  if (!ir || ir[0] < 1 || ir[0] > 64) return false;
+  let pos = ir[1];
+  let fields = 0;
+  while (pos < head.length) {
+    const tag = readVarint(head, pos);
+    if (!tag) break;
+    const field = Math.floor(tag[0] / 8);
+    const wire = tag[0] & 7;
+    if (MODEL_FIELDS[field] !== wire) return false;
+    pos = tag[1];
+    if (wire === 0) {
+      const v = readVarint(head, pos);
+      if (!v) break;
+      pos = v[1];
+    } else {
+      const len = readVarint(head, pos);
+      if (!len) break;
+      pos = len[1];
+      if (TEXT_FIELDS.has(field)) {
+        if (len[0] > 4096) return false;
+        const text = head.subarray(pos, Math.min(head.length, pos + len[0]));
+        if (!text.every((c) => c >= 0x20 || c === 0x0a || c === 0x09)) return false;
+      }
+      // The graph (field 7) is the large body: reaching it with valid fields before is enough.
+      if (field === 7 || field === 8) return fields >= 1 || field === 7;
+      pos += len[0];
+    }
+    fields++;
+  }
+  return fields >= 1;
+}
+
+export const onnxFormat: FormatHandler = {
+  format: 'onnx',
+  extensions: ['.onnx'],
+  sniff(head: Uint8Array, path: string): boolean {
+    return /\.onnx$/i.test(path) || looksLikeOnnx(head);
+  },
+  open: (path) => openOnnx(path),
+};
+
+// ---------------------------------------------------------------------------------------------
+
+function toNumber(v: Int64, what: string, file: string, tensor?: string): number {
+  const n = typeof v === 'number' ? v : v.toNumber();
+  if (!Number.isSafeInteger(n)) throw new GraftError('CORRUPT', `${what} ${typeof v === 'number' ? v : v.toString()} is out of range`, { file, tensor });
+  return n;
+}
+
+/** Exact little-endian 8 bytes of a 64-bit protobuf integer (no float rounding). */
+function writeInt64(view: DataView, offset: number, v: Int64): void {
+  if (typeof v === 'number') view.setBigInt64(offset, BigInt(v), true);
+  else {
+    view.setUint32(offset, v.low >>> 0, true);
+    view.setUint32(offset + 4, v.high >>> 0, true);
+  }
+}
+
+interface Source {
+  info: TensorInfo;
+  tensor: OnnxTensor;
+  /** Resolved external file (checked to lie inside the model's folder), offset, length. */
+  external?: { file: string; offset: number };
+}
+
+export async function openOnnx(path: string): Promise<WeightReader> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(path);
+  } catch (e) {
+    throw fileOpenError(path, e);
+  }
+  if (!stat.isFile()) throw new GraftError('NOT_FOUND', 'is not a regular file', { file: path });
+  if (stat.size > MAX_MODEL_BYTES) {
+    throw new GraftError('UNSUPPORTED', `is ${stat.size} bytes, beyond protobuf's 2 GB limit; save the model with external data`, { file: path });
+  }
+  const src = FileSource.open(path);
+  let model: OnnxModel;
+  try {
+    model = decodeModel(src.read(0, src.size));
+  } catch (e) {
+    if (e instanceof GraftError) throw e;
+    throw new GraftError('CORRUPT', `is not a valid ONNX model (${(e as Error).message})`, { file: path });
+  } finally {
+    src.close();
+  }
+  const graph = model.graph;
+  if (!graph) throw new GraftError('CORRUPT', 'ONNX model has no graph', { file: path });
+
+  const modelDir = nodePath.dirname(nodePath.resolve(path));
+  const sources = new Map<string, Source>();
+  const add = (name: string, tensor: OnnxTensor, what: string) => {
+    if (!name) throw new GraftError('CORRUPT', `an unnamed ${what}`, { file: path });
+    if (sources.has(name)) throw new GraftError('CORRUPT', `two ${what}s share this name`, { file: path, tensor: name });
+    sources.set(name, describeTensor(name, tensor, path, modelDir));
+  };
+  for (const init of graph.initializer) add(init.name, init, 'initializer');
+  // Constant nodes holding floating-point tensors are weights when a weighted op uses them;
+  // the rest (reshape targets, epsilons, initial RNN states) are left out.
+  const constants = new Map<string, OnnxTensor>();
+  for (const node of graph.node) {
+    const value = node.opType === 'Constant' && !node.domain ? node.attribute.find((a) => a.name === 'value' && a.t) : undefined;
+    if (!value?.t || !node.output[0] || sources.has(node.output[0])) continue;
+    const dtype = DTYPES[value.t.dataType];
+    if (dtype && FLOAT_TYPES.has(dtype)) constants.set(node.output[0], value.t);
+  }
+  const opOrder = weightedOps(graph.node, new Set([...sources.keys(), ...constants.keys()]));
+  const usedConstants = new Set(opOrder.flatMap((op) => Object.values(op.params)).filter((n) => constants.has(n)));
+  for (const [name, tensor] of constants) if (usedConstants.has(name)) add(name, tensor, 'Constant tensor');
+
+  const externalFiles = new Map<string, FileSource>();
+  let closed = false;
+  const opset = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
+  return {
+    format: 'onnx',
+    path,
+    convention: 'torch',
+    metadata: {
+      irVersion: toNumber(model.irVersion, 'ir_version', path),
+      producer: [model.producerName, model.producerVersion].filter(Boolean).join(' ') || undefined,
+      opset: opset ? toNumber(opset.version, 'opset version', path) : undefined,
+      graph: graph.name || undefined,
+      externalData: [...sources.values()].some((s) => s.external) || undefined,
+    },
+    opOrder,
+    list: () => [...sources.values()].map((s) => s.info),
+    async read(name: string): Promise<RawTensor> {
+      const s = sources.get(name);
+      if (!s) throw new GraftError('NOT_FOUND', 'no such initializer in the model', { file: path, tensor: name });
+      if (s.external) {
+        let fsrc = externalFiles.get(s.external.file);
+        if (!fsrc) {
+          fsrc = FileSource.open(s.external.file);
+          externalFiles.set(s.external.file, fsrc);
+        }
+        return rawTensor(s.info, fsrc.read(s.external.offset, s.info.byteSize, name), path);
+      }
+      return rawTensor(s.info, inlineData(s.info, s.tensor, path), path);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const f of externalFiles.values()) f.close();
+    },
+  };
+}
+
+function describeTensor(name: string, t: OnnxTensor, file: string, modelDir: string): Source {
+  const dtype = DTYPES[t.dataType];
+  if (!dtype) {
+    const typeName = TYPE_NAMES[t.dataType] ?? `data type ${t.dataType}`;
+    throw new GraftError('UNSUPPORTED', `has ONNX type ${typeName}, which graft cannot use as a weight`, { file, tensor: name });
+  }
+  const shape = t.dims.map((d) => toNumber(d, 'dimension', file, name));
+  const info = tensorInfo(name, dtype, shape, file);
+  if (t.dataLocation !== DATA_LOCATION_EXTERNAL) return { info, tensor: t };
+  return { info, tensor: t, external: resolveExternal(name, t, info, file, modelDir) };
+}
+
+/**
+ * Checks an external-data reference: a relative location without '..' whose real path (after
+ * symlinks) lies inside the model's folder, and an offset/length inside the real file.
+ */
+function resolveExternal(name: string, t: OnnxTensor, info: TensorInfo, file: string, modelDir: string): { file: string; offset: number } {
+  const ctx = { file, tensor: name };
+  const entries = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const location = entries.get('location');
+  if (!location) throw new GraftError('CORRUPT', 'external data without a location', ctx);
+  const segments = location.split(/[\\/]+/);
+  if (nodePath.isAbsolute(location) || nodePath.win32.isAbsolute(location) || location.includes('\0')) {
+    throw new GraftError('UNSAFE', `external data location '${location}' is an absolute path; graft only reads files inside the model's folder`, ctx);
+  }
+  if (segments.includes('..')) {
+    throw new GraftError('UNSAFE', `external data location '${location}' leaves the model's folder ('..')`, ctx);
+  }
+  const target = nodePath.join(modelDir, location);
+  let real: string;
+  let realDir: string;
+  try {
+    realDir = fs.realpathSync(modelDir);
+    real = fs.realpathSync(target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new GraftError('NOT_FOUND', `external data file '${location}' does not exist beside the model`, ctx);
+    throw fileOpenError(target, e);
+  }
+  const rel = nodePath.relative(realDir, real);
+  if (rel === '' || rel.startsWith('..') || nodePath.isAbsolute(rel)) {
+    throw new GraftError('UNSAFE', `external data location '${location}' resolves (through a symlink) to '${real}', outside the model's folder`, ctx);
+  }
+  const stat = fs.statSync(real);
+  if (!stat.isFile()) throw new GraftError('NOT_FOUND', `external data location '${location}' is not a regular file`, ctx);
+  const parse = (key: string, dflt: number): number => {
+    const raw = entries.get(key);
+    if (raw === undefined || raw === '') return dflt;
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw new GraftError('CORRUPT', `external data ${key} '${raw}' is not a byte count`, ctx);
+    return Number(raw);
+  };
+  const offset = parse('offset', 0);
+  const length = parse('length', info.byteSize);
+  if (length !== info.byteSize) {
+    throw new GraftError('CORRUPT', `external data length ${length} differs from the ${info.byteSize} bytes its shape [${info.shape.join(', ')}] of ${info.dtype} needs`, ctx);
+  }
+  if (offset + length > stat.size) {
+    throw new GraftError('CORRUPT', `external data ${offset}+${length} lies outside '${location}' (size ${stat.size}); the file is truncated`, ctx);
+  }
+  return { file: real, offset };
+}
+
+/** A tensor's inline data: raw_data, or the typed field ONNX assigns to its data type. */
+function inlineData(info: TensorInfo, t: OnnxTensor, file: string): Uint8Array {
+  const ctx = { file, tensor: info.name };
+  if (t.rawData && t.rawData.length > 0) return Uint8Array.prototype.slice.call(t.rawData); // copy: raw_data is often unaligned
+  const count = info.shape.reduce((a, b) => a * b, 1);
+  const out = new Uint8Array(info.byteSize);
+  const view = new DataView(out.buffer);
+  const need = (values: ArrayLike<unknown>, field: string) => {
+    if (values.length !== count) {
+      throw new GraftError('CORRUPT', `${field} holds ${values.length} values where shape [${info.shape.join(', ')}] needs ${count}`, ctx);
+    }
+  };
+  switch (t.dataType) {
+    case T.FLOAT:
+      need(t.floatData, 'float_data');
+      t.floatData.forEach((v, i) => view.setFloat32(i * 4, v, true));
+      break;
+    case T.DOUBLE:
+      need(t.doubleData, 'double_data');
+      t.doubleData.forEach((v, i) => view.setFloat64(i * 8, v, true));
+      break;
+    case T.INT64:
+      need(t.int64Data, 'int64_data');
+      t.int64Data.forEach((v, i) => writeInt64(view, i * 8, v));
+      break;
+    case T.UINT64:
+      need(t.uint64Data, 'uint64_data');
+      t.uint64Data.forEach((v, i) => writeInt64(view, i * 8, v));
+      break;
+    case T.UINT32:
+      need(t.uint64Data, 'uint64_data');
+      t.uint64Data.forEach((v, i) => view.setUint32(i * 4, toNumber(v, 'value', file, info.name) >>> 0, true));
+      break;
+    case T.INT32:
+      need(t.int32Data, 'int32_data');
+      t.int32Data.forEach((v, i) => view.setInt32(i * 4, v, true));
+      break;
+    case T.INT16:
+    case T.UINT16:
+    case T.FLOAT16:
+    case T.BFLOAT16:
+      // 16-bit types travel as their bit patterns in the low half of int32_data.
+      need(t.int32Data, 'int32_data');
+      t.int32Data.forEach((v, i) => view.setUint16(i * 2, v & 0xffff, true));
+      break;
+    case T.INT8:
+    case T.UINT8:
+    case T.BOOL:
+      need(t.int32Data, 'int32_data');
+      t.int32Data.forEach((v, i) => (out[i] = v & 0xff));
+      break;
+    default:
+      throw new GraftError('UNSUPPORTED', `ONNX data type ${t.dataType} has no typed-field reader`, ctx);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weighted ops in graph order.
+
+interface Traced {
+  name: string;
+  /** Pass-through ops from the initializer to the consumer, in application order. */
+  via: Record<string, unknown>[];
+}
+
+function attributeValue(a: OnnxAttribute): unknown {
+  const type = a.type || inferAttributeType(a);
+  switch (type) {
+    case ATTRIBUTE_TYPES.FLOAT: return a.f;
+    case ATTRIBUTE_TYPES.INT: return typeof a.i === 'number' ? a.i : a.i.toNumber();
+    case ATTRIBUTE_TYPES.STRING: return Buffer.from(a.s).toString('utf8');
+    case ATTRIBUTE_TYPES.FLOATS: return [...a.floats];
+    case ATTRIBUTE_TYPES.INTS: return a.ints.map((v) => (typeof v === 'number' ? v : v.toNumber()));
+    case ATTRIBUTE_TYPES.STRINGS: return a.strings.map((s) => Buffer.from(s).toString('utf8'));
+    default: return undefined;
+  }
+}
+
+/** IR version 1 models may omit AttributeProto.type. */
+function inferAttributeType(a: OnnxAttribute): number {
+  if (a.ints.length) return ATTRIBUTE_TYPES.INTS;
+  if (a.floats.length) return ATTRIBUTE_TYPES.FLOATS;
+  if (a.strings.length) return ATTRIBUTE_TYPES.STRINGS;
+  if (a.s && a.s.length) return ATTRIBUTE_TYPES.STRING;
+  if (a.t) return ATTRIBUTE_TYPES.TENSOR;
+  if (a.f) return ATTRIBUTE_TYPES.FLOAT;
+  return ATTRIBUTE_TYPES.INT;
+}
+
+function attributesOf(node: OnnxNode): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const a of node.attribute) {
+    const v = attributeValue(a);
+    if (v !== undefined) out[a.name] = v;
+  }
+  return out;
+}
+
+/** Roles of each weighted op's inputs, by input position. */
+const ROLES: Record<string, (string | undefined)[]> = {
+  Conv: [undefined, 'weight', 'bias'],
+  ConvTranspose: [undefined, 'weight', 'bias'],
+  Gemm: [undefined, 'weight', 'bias'],
+  BatchNormalization: [undefined, 'scale', 'bias', 'mean', 'var'],
+  InstanceNormalization: [undefined, 'scale', 'bias'],
+  LayerNormalization: [undefined, 'scale', 'bias'],
+  LSTM: [undefined, 'W', 'R', 'B', undefined, undefined, undefined, 'P'],
+  GRU: [undefined, 'W', 'R', 'B'],
+  RNN: [undefined, 'W', 'R', 'B'],
+  PRelu: [undefined, 'slope'],
+};
+
+export function weightedOps(nodes: OnnxNode[], weights: Set<string>): SourceOp[] {
+  const producer = new Map<string, OnnxNode>();
+  const consumers = new Map<string, OnnxNode[]>();
+  for (const n of nodes) {
+    for (const o of n.output) if (o) producer.set(o, n);
+    for (const i of n.input) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  }
+  const trace = (input: string | undefined): Traced | undefined => {
+    if (!input) return undefined;
+    const via: Record<string, unknown>[] = [];
+    let name = input;
+    for (let i = 0; i <= MAX_CHAIN; i++) {
+      if (weights.has(name)) return { name, via: via.reverse() };
+      const p = producer.get(name);
+      if (!p || !PASS_THROUGH.has(p.opType) || p.domain) return undefined;
+      const attrs = attributesOf(p);
+      via.push({ op: p.opType, ...attrs });
+      name = p.input[0];
+    }
+    return undefined;
+  };
+  const ops: SourceOp[] = [];
+  for (const node of nodes) {
+    if (node.domain && node.domain !== 'ai.onnx') continue;
+    const params: Record<string, string> = {};
+    const via: Record<string, unknown[]> = {};
+    const bind = (role: string, traced: Traced | undefined) => {
+      if (!traced) return;
+      params[role] = traced.name;
+      if (traced.via.length) via[role] = traced.via;
+    };
+    const attributes: Record<string, unknown> = attributesOf(node);
+    const roles = ROLES[node.opType];
+    if (roles) {
+      roles.forEach((role, i) => role && bind(role, trace(node.input[i])));
+    } else if (node.opType === 'MatMul') {
+      // torch.nn.Linear on >2-D inputs exports as MatMul(x, Wᵀ) then Add(bias).
+      const b = trace(node.input[1]);
+      const a = b ? undefined : trace(node.input[0]);
+      if (!b && !a) continue;
+      bind('weight', b ?? a);
+      if (a) attributes.weightInput = 0;
+      const transposes = (b ?? a)!.via.filter((v) => v.op === 'Transpose').length;
+      // MatMul's weight operand is [in, out]; one transpose on the way means the initializer is torch's [out, in].
+      attributes.weightLayout = transposes % 2 === 1 ? 'out,in' : 'in,out';
+      const next = consumers.get(node.output[0]) ?? [];
+      if (next.length === 1 && next[0].opType === 'Add') {
+        const other = next[0].input.find((i) => i !== node.output[0]);
+        const bias = trace(other);
+        bind('bias', bias);
+      }
+    } else if (node.opType === 'Gather') {
+      // An embedding: Gather(table, ids) with the table an initializer.
+      const table = trace(node.input[0]);
+      if (!table) continue;
+      bind('weight', table);
+      attributes.embedding = true;
+    } else {
+      continue;
+    }
+    if (Object.keys(params).length === 0) continue;
+    if (Object.keys(via).length) attributes.via = via;
+    const op: SourceOp = { type: node.opType, params };
+    if (node.name) attributes.name = node.name;
+    if (Object.keys(attributes).length) op.attributes = attributes;
+    ops.push(op);
+  }
+  return ops;
+}

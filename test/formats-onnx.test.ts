@@ -1,0 +1,223 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { GraftError } from '../src/errors';
+import { readHead } from '../src/formats/bytes';
+import { looksLikeOnnx, onnxFormat, openOnnx } from '../src/formats/onnx';
+import { openPyTorch } from '../src/formats/pytorch';
+import type { WeightReader } from '../src/formats/types';
+import { fixture, realworld } from './helpers/realworld';
+
+type Expected = Record<string, { dtype: string; shape: number[]; data: string }>;
+
+const onnxFixture = (name: string) => fixture(path.join('pytorch-edge', 'onnx', name));
+const expected = (name: string): Expected => JSON.parse(fs.readFileSync(onnxFixture(name), 'utf8'));
+
+/** Every listed tensor equals what onnx.numpy_helper read from the same file, in order. */
+async function assertMatches(reader: WeightReader, want: Expected): Promise<void> {
+  assert.deepEqual(reader.list().map((t) => t.name), Object.keys(want));
+  for (const info of reader.list()) {
+    const raw = await reader.read(info.name);
+    assert.equal(raw.dtype, want[info.name].dtype, info.name);
+    assert.deepEqual(raw.shape, want[info.name].shape, info.name);
+    assert.deepEqual(Buffer.from(raw.data), Buffer.from(want[info.name].data, 'base64'), `${info.name} bytes`);
+  }
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, ...fragments: string[]): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof GraftError, String(e));
+    assert.equal(e.code, code, e.message);
+    for (const f of fragments) assert.ok(e.message.includes(f), `message '${e.message}' lacks '${f}'`);
+    return true;
+  });
+}
+
+test('torch-exported conv/BN/PReLU/Gemm/MatMul model: initializers equal onnx, op order with roles', async () => {
+  const r = await openOnnx(onnxFixture('convnet.onnx'));
+  try {
+    assert.equal(r.format, 'onnx');
+    assert.equal(r.convention, 'torch');
+    assert.equal(r.metadata?.opset, 13);
+    await assertMatches(r, expected('convnet.expected.json'));
+    const ops = r.opOrder!;
+    assert.deepEqual(ops.map((o) => o.type), ['Conv', 'BatchNormalization', 'Conv', 'PRelu', 'Gemm', 'MatMul']);
+    assert.deepEqual(ops[0].params, { weight: 'conv.weight', bias: 'conv.bias' });
+    assert.deepEqual(ops[1].params, { scale: 'bn.weight', bias: 'bn.bias', mean: 'bn.running_mean', var: 'bn.running_var' });
+    assert.equal(ops[2].attributes?.group, 4);
+    assert.deepEqual(ops[3].params, { slope: 'prelu.weight' });
+    assert.deepEqual(ops[4].params, { weight: 'fc1.weight', bias: 'fc1.bias' });
+    assert.equal(ops[4].attributes?.transB, 1);
+    // fc2 on a 3-D input: MatMul(x, Transpose(fc2.weight)) + Add(fc2.bias).
+    assert.deepEqual(ops[5].params, { weight: 'fc2.weight', bias: 'fc2.bias' });
+    assert.equal(ops[5].attributes?.weightLayout, 'out,in');
+    assert.deepEqual(ops[5].attributes?.via, { weight: [{ op: 'Transpose', perm: [1, 0] }] });
+  } finally {
+    await r.close();
+  }
+});
+
+test('ONNX initializers equal the PyTorch state dict they were exported from', async () => {
+  const onnx = await openOnnx(onnxFixture('convnet.onnx'));
+  const pt = await openPyTorch(onnxFixture('convnet_state_dict.pt'));
+  try {
+    const ptNames = new Set(pt.list().map((t) => t.name));
+    for (const info of onnx.list()) {
+      assert.ok(ptNames.has(info.name), info.name);
+      assert.deepEqual(Buffer.from((await onnx.read(info.name)).data), Buffer.from((await pt.read(info.name)).data), info.name);
+    }
+  } finally {
+    await onnx.close();
+    await pt.close();
+  }
+});
+
+test('constant-folded export: pre-transposed MatMul initializer is in,out; BN folded into conv', async () => {
+  const r = await openOnnx(onnxFixture('convnet_folded.onnx'));
+  try {
+    await assertMatches(r, expected('convnet_folded.expected.json'));
+    const mm = r.opOrder!.find((o) => o.type === 'MatMul')!;
+    assert.match(mm.params.weight, /^onnx::MatMul_/);
+    assert.equal(mm.attributes?.weightLayout, 'in,out');
+    assert.equal(mm.params.bias, 'fc2.bias');
+    assert.equal(r.opOrder!.some((o) => o.type === 'BatchNormalization'), false);
+  } finally {
+    await r.close();
+  }
+});
+
+test('numbered initializers keep their numeric names and roles', async () => {
+  const r = await openOnnx(onnxFixture('convnet_numbered.onnx'));
+  try {
+    await assertMatches(r, expected('convnet_numbered.expected.json'));
+    assert.deepEqual(r.opOrder![0].params, { weight: '1', bias: '2' });
+  } finally {
+    await r.close();
+  }
+});
+
+test('sequence model: Gather embedding, LSTM and GRU W/R/B; non-weight constants left out', async () => {
+  const r = await openOnnx(onnxFixture('seqnet.onnx'));
+  try {
+    await assertMatches(r, expected('seqnet.expected.json'));
+    const ops = r.opOrder!;
+    assert.deepEqual(ops.map((o) => o.type), ['Gather', 'LSTM', 'GRU']);
+    assert.deepEqual(ops[0].params, { weight: 'emb.weight' });
+    assert.deepEqual(Object.keys(ops[1].params), ['W', 'R', 'B']);
+    assert.equal(ops[1].attributes?.hidden_size, 5);
+    assert.equal(ops[2].attributes?.linear_before_reset, 1);
+  } finally {
+    await r.close();
+  }
+});
+
+test('typed fields (float/double/int64/uint64/int32 and 8/16-bit in int32_data) and Constant weights', async () => {
+  const r = await openOnnx(onnxFixture('typed.onnx'));
+  try {
+    await assertMatches(r, expected('typed.expected.json'));
+    assert.deepEqual(r.opOrder, [{ type: 'MatMul', params: { weight: 'const_w' }, attributes: { weightLayout: 'in,out' } }]);
+  } finally {
+    await r.close();
+  }
+});
+
+test('external data in a side file is read lazily and equals onnx', async () => {
+  const r = await openOnnx(onnxFixture('external/model.onnx'));
+  try {
+    assert.equal(r.metadata?.externalData, true);
+    await assertMatches(r, expected('external/model.expected.json'));
+  } finally {
+    await r.close();
+  }
+});
+
+test('external data escaping the model folder is UNSAFE: "..", absolute, symlink', async () => {
+  await rejectsWith(openOnnx(onnxFixture('escape_dotdot.onnx')), 'UNSAFE', "tensor 'w'", '../../etc/passwd');
+  await rejectsWith(openOnnx(onnxFixture('escape_absolute.onnx')), 'UNSAFE', "tensor 'w'", '/etc/passwd');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-onnx-'));
+  try {
+    const modelDir = path.join(dir, 'model');
+    const outside = path.join(dir, 'outside');
+    fs.mkdirSync(modelDir);
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'weights.bin'), Buffer.from(new Float32Array([1, 2]).buffer));
+    fs.copyFileSync(onnxFixture('escape_symlink.onnx'), path.join(modelDir, 'model.onnx'));
+    fs.symlinkSync(outside, path.join(modelDir, 'link'));
+    await rejectsWith(openOnnx(path.join(modelDir, 'model.onnx')), 'UNSAFE', "tensor 'w'", 'link/weights.bin', 'symlink');
+    // The same reference through a symlink that stays inside the folder is fine.
+    fs.unlinkSync(path.join(modelDir, 'link'));
+    fs.mkdirSync(path.join(modelDir, 'real'));
+    fs.writeFileSync(path.join(modelDir, 'real', 'weights.bin'), Buffer.from(new Float32Array([1, 2]).buffer));
+    fs.symlinkSync(path.join(modelDir, 'real'), path.join(modelDir, 'link'));
+    const r = await openOnnx(path.join(modelDir, 'model.onnx'));
+    assert.deepEqual([...new Float32Array((await r.read('w')).data.slice().buffer)], [1, 2]);
+    await r.close();
+    // Too short a side file: CORRUPT, checked against its real size.
+    fs.writeFileSync(path.join(modelDir, 'real', 'weights.bin'), Buffer.alloc(4));
+    await rejectsWith(openOnnx(path.join(modelDir, 'model.onnx')), 'CORRUPT', "tensor 'w'", 'size 4');
+    // Missing side file.
+    fs.rmSync(path.join(modelDir, 'real'), { recursive: true });
+    await rejectsWith(openOnnx(path.join(modelDir, 'model.onnx')), 'NOT_FOUND', 'link/weights.bin');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sniff: ONNX heads are recognised without the extension; other protobufs are not', () => {
+  for (const f of ['convnet.onnx', 'typed.onnx', 'external/model.onnx']) {
+    assert.equal(looksLikeOnnx(readHead(onnxFixture(f))), true, f);
+  }
+  assert.equal(onnxFormat.sniff(new Uint8Array(0), 'm.onnx'), true);
+  assert.equal(looksLikeOnnx(readHead(fixture('pytorch-edge/my_custom_folder.pt'))), false);
+  // A SavedModel-like head: field 1 = 1, then field 2 holding a binary message, not text.
+  assert.equal(looksLikeOnnx(Uint8Array.from([0x08, 0x01, 0x12, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0x00])), false);
+  // A GraphDef starts with field 1 as a message.
+  assert.equal(looksLikeOnnx(Uint8Array.from([0x0a, 0x10, 0x0a, 0x01, 0x78])), false);
+});
+
+test('damaged ONNX files raise CORRUPT naming the file', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-onnx-'));
+  try {
+    const bytes = fs.readFileSync(onnxFixture('convnet.onnx'));
+    const cut = path.join(dir, 'cut.onnx');
+    fs.writeFileSync(cut, bytes.subarray(0, bytes.length - 100));
+    await rejectsWith(openOnnx(cut), 'CORRUPT', cut);
+    const junk = path.join(dir, 'junk.onnx');
+    fs.writeFileSync(junk, Buffer.from([0x08, 0x07, 0x3a, 0xff, 0xff, 0xff, 0xff, 0x0f]));
+    await rejectsWith(openOnnx(junk), 'CORRUPT', junk);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+
+const REAL_ONNX = 'pytorch/matthieu_mnist_dwconv/onnx_model.onnx';
+const REAL_PT = 'pytorch/matthieu_mnist_dwconv/best_model.pt';
+
+test('real: onnx_model.onnx holds the same 26 tensors as best_model.pt, bit-equal', { skip: !(realworld(REAL_ONNX) && realworld(REAL_PT)) && 'realworld folder absent' }, async () => {
+  const digests = JSON.parse(fs.readFileSync(fixture('pytorch-edge/realworld.expected.json'), 'utf8'))[REAL_ONNX];
+  const onnx = await openOnnx(realworld(REAL_ONNX)!);
+  const pt = await openPyTorch(realworld(REAL_PT)!);
+  try {
+    assert.equal(onnxFormat.sniff(readHead(realworld(REAL_ONNX)!), 'model.bin'), true);
+    assert.equal(onnx.list().length, 26);
+    assert.deepEqual(onnx.list().map((t) => t.name), pt.list().map((t) => t.name));
+    for (const info of onnx.list()) {
+      const a = await onnx.read(info.name);
+      const b = await pt.read(info.name);
+      assert.deepEqual(a.shape, b.shape, info.name);
+      assert.deepEqual(Buffer.from(a.data), Buffer.from(b.data), info.name);
+      assert.equal(crypto.createHash('sha256').update(a.data).digest('hex'), digests[info.name].sha256, info.name);
+    }
+    const types = onnx.opOrder!.map((o) => o.type);
+    assert.equal(types.filter((t) => t === 'Conv').length, 12);
+    assert.equal(types[types.length - 1], 'Gemm');
+  } finally {
+    await onnx.close();
+    await pt.close();
+  }
+});
