@@ -5,10 +5,18 @@ import type { TargetVariable } from './mapping/targets';
 
 /** Builds a live tfjs model from a topology; variables get tfjs's own initial values. */
 export async function modelFromTopology(topology: Record<string, unknown>, file?: string): Promise<tf.LayersModel> {
+  // tfjs warns on stdout/stderr while initialising some layers (Orthogonal on large kernels);
+  // those values are overwritten or intended, so the noise would only confuse CLI users.
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!/initializer is being called on a matrix/.test(String(args[0]))) warn(...args);
+  };
   try {
     return await tf.models.modelFromJSON({ modelTopology: topology } as unknown as tf.io.ModelJSON);
   } catch (e) {
     throw new GraftError('UNSUPPORTED', `tfjs cannot build this topology (${firstLine(e)})`, { file });
+  } finally {
+    console.warn = warn;
   }
 }
 

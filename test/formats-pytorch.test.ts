@@ -154,6 +154,16 @@ test('truncated and damaged checkpoints raise CORRUPT naming the file', async ()
     const short = await openPyTorch(edge('corrupt_short_storage.pt'));
     await rejectsWith(short.read('f32'), 'CORRUPT', "tensor 'f32'", 'record holds 10');
     await short.close();
+    // torch < 0.4 tar container: recognised, then refused as UNSUPPORTED.
+    const tar = Buffer.alloc(1024);
+    tar.write('sys_info', 0, 'latin1');
+    tar.write('ustar', 257, 'latin1');
+    const tarPath = path.join(dir, 'old.tar');
+    fs.writeFileSync(tarPath, tar);
+    assert.equal(pytorchFormat.sniff(readHead(tarPath), tarPath), true);
+    await rejectsWith(openPyTorch(tarPath), 'UNSUPPORTED', 'tar-format');
+    tar.write('other\0\0\0', 0, 'latin1');
+    assert.equal(pytorchFormat.sniff(tar, 'x.tar'), false);
     const notTorch = path.join(dir, 'x.pt');
     fs.writeFileSync(notTorch, 'hello world, this is not a checkpoint');
     await rejectsWith(openPyTorch(notTorch), 'UNKNOWN_FORMAT', notTorch);
@@ -228,6 +238,40 @@ test('pickle VM: refuses globals at GLOBAL time, bounds the stack and memo, repo
   // REDUCE on a non-callable, and a tensor rebuild without a storage.
   assert.throws(() => unpickle(bytes('\x80\x02K\x01)R.'), { file: 'f' }), (e: GraftError) => e.code === 'CORRUPT');
   assert.throws(() => unpickle(bytes('\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(K\x00K\x00)))\x89NtR.'), { file: 'f' }), (e: GraftError) => e.code === 'CORRUPT' && /without a storage/.test(e.message));
+});
+
+test('randomly damaged checkpoints fail only with GraftError (seeded mutations)', async () => {
+  let seed = 20240611;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-pt-'));
+  const existedBefore = fs.existsSync(PWNED);
+  let refused = 0;
+  try {
+    for (const f of ['edge_legacy.pt', 'my_custom_folder.pt', 'nested_legacy.pt', 'evil_os_system_legacy.pt']) {
+      const orig = fs.readFileSync(edge(f));
+      for (let i = 0; i < 120; i++) {
+        const b = Buffer.from(orig);
+        for (let k = 1 + Math.floor(rnd() * 4); k > 0; k--) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+        const p = path.join(dir, `m${i}.pt`);
+        fs.writeFileSync(p, rnd() < 0.2 ? b.subarray(0, Math.floor(rnd() * b.length)) : b);
+        try {
+          const r = await openPyTorch(p);
+          for (const t of r.list()) assert.equal((await r.read(t.name)).data.length, t.byteSize);
+          await r.close();
+        } catch (e) {
+          assert.ok(e instanceof GraftError, `${f} mutation ${i}: ${String(e)}`);
+          refused++;
+        }
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.ok(refused > 100, `only ${refused} mutations were refused`);
+  if (!existedBefore) assert.equal(fs.existsSync(PWNED), false);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -136,3 +136,30 @@ test('the convention is inferred from names when the format does not say', () =>
   assert.equal(inferConvention([src('hidden1/weights', [1]), src('hidden1/biases', [1])]), 'tf');
   assert.equal(inferConvention([src('arr_0', [1])]), undefined);
 });
+
+test('--match order pairs ONNX ops with target layers in order, honouring Gemm transB', async () => {
+  const { orderMatchingTable } = await import('../src/mapping/order');
+  layerCounter = 0;
+  const targets = [...layer('conv', 'Conv2D', [['kernel', [3, 3, 1, 4]], ['bias', [4]]]), ...layer('bn', 'BatchNormalization', [['gamma', [4]], ['beta', [4]], ['moving_mean', [4]], ['moving_variance', [4]]]), ...layer('fc', 'Dense', [['kernel', [4, 2]], ['bias', [2]]])];
+  const sources = ['1', '2', '3', '4', '5', '6', '7', '8'].map((n, i) => src(n, [[4, 1, 3, 3], [4], [4], [4], [4], [4], [2, 4], [2]][i]));
+  const ops = [
+    { type: 'Conv', params: { weight: '1', bias: '2' } },
+    { type: 'BatchNormalization', params: { scale: '3', bias: '4', mean: '5', var: '6' } },
+    { type: 'Gemm', params: { weight: '7', bias: '8' }, attributes: { transB: 1 } },
+  ];
+  const plan = planGraft(sources, targets, { convention: 'torch', table: { rename: [], scopes: [], ignore: [], tensors: orderMatchingTable(sources, ops, targets) } });
+  assert.deepEqual(plan.errors, []);
+  assert.deepEqual(plan.assignments.map((a) => `${a.sources[0]}>${a.target}:${a.transform.kind}`), [
+    '1>conv/kernel:conv', '2>conv/bias:identity', '3>bn/gamma:identity', '4>bn/beta:identity', '5>bn/moving_mean:identity', '6>bn/moving_variance:identity', '7>fc/kernel:transpose', '8>fc/bias:identity',
+  ]);
+  const noTrans = orderMatchingTable([src('7', [4, 2])], [{ type: 'Gemm', params: { weight: '7' } }], layer('fc2', 'Dense', [['kernel', [4, 2]]]).map((v) => ({ ...v, layerIndex: 0 })));
+  assert.deepEqual(noTrans[0].transform, { kind: 'identity' });
+});
+
+test('--match order without an op graph groups tensors by module prefix', async () => {
+  const { orderMatchingTable } = await import('../src/mapping/order');
+  layerCounter = 0;
+  const targets = [...layer('a', 'Dense', [['kernel', [3, 2]], ['bias', [2]]]), ...layer('b', 'Dense', [['kernel', [2, 1]]])];
+  const pairs = orderMatchingTable([src('x.weight', [2, 3]), src('x.bias', [2]), src('y.weight', [1, 2])], undefined, targets);
+  assert.deepEqual(pairs.map((p) => [p.sources[0], p.target]), [['x.weight', 'a/kernel'], ['x.bias', 'a/bias'], ['y.weight', 'b/kernel']]);
+});

@@ -8,12 +8,20 @@ import { NpzHandler } from './npz';
 import { tfCheckpointFormat } from './tf-checkpoint';
 import { SafetensorsHandler } from './safetensors';
 import { TfjsHandler } from './tfjs';
+import { kerasH5Format } from './keras-h5';
+import { keras3Format } from './keras3';
+import { pytorchFormat } from './pytorch';
+import { onnxFormat } from './onnx';
 
 registerFormat(NpyHandler);
 registerFormat(NpzHandler);
 registerFormat(tfCheckpointFormat);
 registerFormat(SafetensorsHandler);
 registerFormat(TfjsHandler);
+registerFormat(kerasH5Format);
+registerFormat(keras3Format);
+registerFormat(pytorchFormat);
+registerFormat(onnxFormat);
 
 export { openWeights, registerFormat, registeredFormats, detectFormat } from './registry';
 export type { DType, TensorInfo, RawTensor, WeightReader, FormatHandler, Convention, SourceOp, OpenOptions } from './types';

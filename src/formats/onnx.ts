@@ -155,7 +155,8 @@ export async function openOnnx(path: string): Promise<WeightReader> {
     const dtype = DTYPES[value.t.dataType];
     if (dtype && FLOAT_TYPES.has(dtype)) constants.set(node.output[0], value.t);
   }
-  const opOrder = weightedOps(graph.node, new Set([...sources.keys(), ...constants.keys()]));
+  const floatTables = new Set([...sources.values()].filter((s) => FLOAT_TYPES.has(s.info.dtype)).map((s) => s.info.name));
+  const opOrder = weightedOps(graph.node, new Set([...sources.keys(), ...constants.keys()]), (n) => floatTables.has(n) || constants.has(n));
   const usedConstants = new Set(opOrder.flatMap((op) => Object.values(op.params)).filter((n) => constants.has(n)));
   for (const [name, tensor] of constants) if (usedConstants.has(name)) add(name, tensor, 'Constant tensor');
 
@@ -370,7 +371,11 @@ const ROLES: Record<string, (string | undefined)[]> = {
   PRelu: [undefined, 'slope'],
 };
 
-export function weightedOps(nodes: OnnxNode[], weights: Set<string>): SourceOp[] {
+/**
+ * `weights`: names of initializers and weight constants. `isFloat`: whether one holds floating
+ * point values (a Gather on an integer initializer is index arithmetic, not an embedding).
+ */
+export function weightedOps(nodes: OnnxNode[], weights: Set<string>, isFloat: (name: string) => boolean = () => true): SourceOp[] {
   const producer = new Map<string, OnnxNode>();
   const consumers = new Map<string, OnnxNode[]>();
   for (const n of nodes) {
@@ -424,7 +429,7 @@ export function weightedOps(nodes: OnnxNode[], weights: Set<string>): SourceOp[]
     } else if (node.opType === 'Gather') {
       // An embedding: Gather(table, ids) with the table an initializer.
       const table = trace(node.input[0]);
-      if (!table) continue;
+      if (!table || !isFloat(table.name)) continue;
       bind('weight', table);
       attributes.embedding = true;
     } else {

@@ -32,19 +32,24 @@ function firstZipEntryName(head: Uint8Array): string | undefined {
   return Buffer.from(head.subarray(30, 30 + nameLength)).toString('utf8');
 }
 
-function isTar(head: Uint8Array): boolean {
-  return head.length >= 262 && Buffer.from(head.subarray(257, 262)).toString('latin1') === 'ustar';
+/** torch < 0.4 wrote a tar archive whose members are these records. */
+const TORCH_TAR_MEMBERS = new Set(['sys_info', 'pickle', 'storages', 'tensors']);
+
+function isTorchTar(head: Uint8Array): boolean {
+  if (head.length < 262 || Buffer.from(head.subarray(257, 262)).toString('latin1') !== 'ustar') return false;
+  const name = Buffer.from(head.subarray(0, 100)).toString('latin1').replace(/\0.*$/s, '');
+  return TORCH_TAR_MEMBERS.has(name);
 }
 
 export const pytorchFormat: FormatHandler = {
   format: 'pytorch',
   extensions: ['.pt', '.pth', '.ckpt'],
-  sniff(head: Uint8Array, path: string): boolean {
+  sniff(head: Uint8Array): boolean {
     if (startsWith(head, LEGACY_MAGIC)) return true;
     const first = firstZipEntryName(head);
     if (first !== undefined) return TORCH_ZIP_RECORD.test(first);
-    // Very old torch wrote a tar archive: claim it by extension so the user gets a clear error.
-    return isTar(head) && /\.(pt|pth|tar)$/i.test(path);
+    // Claimed only so the user gets a clear UNSUPPORTED error.
+    return isTorchTar(head);
   },
   open: openPyTorch,
 };
@@ -71,7 +76,7 @@ export async function openPyTorch(path: string, options: OpenOptions = {}): Prom
     }
   }
   src.close();
-  if (isTar(head)) {
+  if (isTorchTar(head)) {
     throw new GraftError('UNSUPPORTED', 'is a tar-format PyTorch checkpoint (torch < 0.4); load it with an old torch and re-save it with torch.save(state_dict, path)', { file: path });
   }
   throw new GraftError('UNKNOWN_FORMAT', 'is neither a zip nor a legacy PyTorch checkpoint', { file: path });

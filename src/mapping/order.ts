@@ -1,0 +1,87 @@
+import type { SourceOp, TensorInfo } from '../formats/types';
+import type { TransformSpec } from '../transforms';
+import { torchRule } from './conventions';
+import type { MappingTable } from './table';
+import type { TargetVariable } from './targets';
+
+/** A unit of source weights that feeds one target layer: a PyTorch module or an ONNX op. */
+interface SourceGroup {
+  label: string;
+  /** Parameter name under PyTorch's naming (weight, bias, running_mean, …) → source tensor. */
+  params: Map<string, string>;
+  /** Overrides of the kernel transform when the op stores it already transposed. */
+  kernelTransform?: TransformSpec;
+}
+
+/** ONNX op roles → the PyTorch parameter names the torch convention's rules use. */
+const ROLE_AS_TORCH: Record<string, string> = { weight: 'weight', bias: 'bias', scale: 'weight', mean: 'running_mean', var: 'running_var', slope: 'weight' };
+
+function groupsFromOps(ops: readonly SourceOp[]): SourceGroup[] {
+  return ops.map((op, i) => {
+    const params = new Map<string, string>();
+    for (const [role, tensor] of Object.entries(op.params)) {
+      const torchName = ROLE_AS_TORCH[role];
+      if (torchName) params.set(torchName, tensor);
+    }
+    const a = op.attributes ?? {};
+    let kernelTransform: TransformSpec | undefined;
+    // Gemm without transB and MatMul on a pre-transposed initializer already hold [in, out].
+    if (op.type === 'Gemm' && a.transB !== 1) kernelTransform = { kind: 'identity' };
+    if (op.type === 'MatMul' && a.weightLayout === 'in,out') kernelTransform = { kind: 'identity' };
+    return { label: `${op.type} #${i}${typeof a.name === 'string' ? ` (${a.name})` : ''}`, params, kernelTransform };
+  });
+}
+
+/** Consecutive tensors sharing a module prefix (`features.0.weight`, `features.0.bias`) form a group. */
+function groupsFromNames(sources: readonly TensorInfo[]): SourceGroup[] {
+  const groups: SourceGroup[] = [];
+  const byPrefix = new Map<string, SourceGroup>();
+  for (const s of sources) {
+    const cut = s.name.lastIndexOf('.');
+    const prefix = cut > 0 ? s.name.slice(0, cut) : s.name;
+    const param = cut > 0 ? s.name.slice(cut + 1) : 'weight';
+    if (param === 'num_batches_tracked') continue;
+    let g = byPrefix.get(prefix);
+    if (!g) {
+      g = { label: prefix, params: new Map() };
+      byPrefix.set(prefix, g);
+      groups.push(g);
+    }
+    g.params.set(param, s.name);
+  }
+  return groups;
+}
+
+/**
+ * `--match order`: pairs the source's weighted modules or ops with the target's weighted layers
+ * in order, for sources whose names say nothing (ONNX initializers named `1`, `2`, …). The result
+ * is a table of explicit pairs; the planner then checks every shape as usual.
+ */
+export function orderMatchingTable(sources: readonly TensorInfo[], ops: readonly SourceOp[] | undefined, targets: readonly TargetVariable[]): MappingTable['tensors'] {
+  const groups = ops && ops.length ? groupsFromOps(ops) : groupsFromNames(sources);
+  const layers: TargetVariable[][] = [];
+  for (const v of targets) {
+    if (!layers[v.layerIndex]) layers[v.layerIndex] = [];
+    layers[v.layerIndex].push(v);
+  }
+  const weighted = layers.filter(Boolean);
+  const pairs: MappingTable['tensors'] = [];
+  weighted.forEach((vars, i) => {
+    const g = groups[i];
+    if (!g) return;
+    for (const v of vars) {
+      const rule = torchRule(v);
+      if (!rule) continue;
+      const names: string[] = [];
+      for (const alternatives of rule.params) {
+        // Relative paths like `depthwise.weight` only exist in module trees; an op has flat roles.
+        const hit = alternatives.map((p) => g.params.get(p) ?? g.params.get(p.split('.').pop()!)).find(Boolean);
+        if (hit) names.push(hit);
+      }
+      if (names.length !== rule.params.length) continue;
+      const isKernel = rule.transform.kind === 'transpose' || rule.transform.kind === 'dense-after-flatten';
+      pairs.push({ sources: names, target: v.name, transform: isKernel && g.kernelTransform ? g.kernelTransform : rule.transform });
+    }
+  });
+  return pairs;
+}
