@@ -13,7 +13,8 @@ import { inferConvention } from './mapping/conventions';
 import { Plan, planGraft } from './mapping/plan';
 import { EMPTY_TABLE, MappingTable, parseMappingTable } from './mapping/table';
 import { describeTransform } from './transforms';
-import { loadTargetModel, modelFromTopology, targetVariables } from './target';
+import { loadTargetModel, modelFromTopology, normalizeTopology, targetVariables } from './target';
+import { orderMatchingTable } from './mapping/order';
 import { needsGraftLayers } from './layers';
 
 export const VERSION = '0.1.0';
@@ -41,6 +42,11 @@ export interface ConvertOptions {
   dryRun?: boolean;
   /** Fail when a selected target variable has no source. */
   strict?: boolean;
+  /**
+   * How sources find targets: by name (conventions and table), or by order — the source's weighted
+   * modules/ops paired with the target's weighted layers in sequence (for anonymous ONNX exports).
+   */
+  match?: 'name' | 'order';
 }
 
 export interface ConvertReport {
@@ -121,7 +127,7 @@ async function convertWith(
     topology = t.json.modelTopology;
     targetName = options.target;
   } else if (reader.topology) {
-    topology = reader.topology;
+    topology = normalizeTopology(reader.topology, reader.path);
     model = await modelFromTopology(topology, reader.path);
     targetName = `${reader.path} (its own topology)`;
   } else {
@@ -130,7 +136,15 @@ async function convertWith(
 
   const sources = reader.list();
   const convention = options.from ?? reader.convention ?? inferConvention(sources) ?? 'keras';
-  const plan = planGraft(sources, targetVariables(model), { convention, table: r.table, include: r.include, exclude: r.exclude });
+  const targets = targetVariables(model);
+  let table = r.table;
+  if (options.match === 'order') {
+    // Pairs found by order act as table entries; the user's own explicit pairs still win.
+    const own = new Set(table.tensors.map((p) => p.target));
+    const byOrder = orderMatchingTable(sources, reader.opOrder, targets).filter((p) => !own.has(p.target));
+    table = { ...table, tensors: [...table.tensors, ...byOrder] };
+  }
+  const plan = planGraft(sources, targets, { convention, table, include: r.include, exclude: r.exclude, ops: reader.opOrder });
   const { topology: outTopology, frozen } = r.freeze.length ? freezeLayers(topology, r.freeze) : { topology, frozen: [] as string[] };
   const needsLayers = needsGraftLayers(outTopology);
 
@@ -152,6 +166,9 @@ async function convertWith(
   if (options.dryRun) return report;
 
   assertPlanUsable(plan, reader.path);
+  if (plan.assignments.length === 0 && plan.missing.length > 0) {
+    throw new GraftError('MAPPING', `no source tensor matched any selected target variable (missing: ${plan.missing.slice(0, 8).join(', ')}${plan.missing.length > 8 ? ', …' : ''}); check --from, or map names with --map or --match order`, { file: reader.path });
+  }
   if (options.strict && plan.missing.length) {
     throw new GraftError('MAPPING', `no source for ${plan.missing.length} target variable(s): ${plan.missing.join(', ')}`, { file: reader.path });
   }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GraftError } from './errors';
 import { loadModelArtifacts, ModelJson, readModelJson } from './checkpoint/model-json';
 import type { TargetVariable } from './mapping/targets';
+import { toTfjsTopology } from './formats/keras-topology';
 
 /** Builds a live tfjs model from a topology; variables get tfjs's own initial values. */
 export async function modelFromTopology(topology: Record<string, unknown>, file?: string): Promise<tf.LayersModel> {
@@ -12,12 +13,30 @@ export async function modelFromTopology(topology: Record<string, unknown>, file?
     if (!/initializer is being called on a matrix/.test(String(args[0]))) warn(...args);
   };
   try {
-    return await tf.models.modelFromJSON({ modelTopology: topology } as unknown as tf.io.ModelJSON);
+    return await tf.models.modelFromJSON({ modelTopology: normalizeTopology(topology, file) } as unknown as tf.io.ModelJSON);
   } catch (e) {
     throw new GraftError('UNSUPPORTED', `tfjs cannot build this topology (${firstLine(e)})`, { file });
   } finally {
     console.warn = warn;
   }
+}
+
+/** Keras 3 serialises configs tfjs cannot read (`batch_shape`, dtype policy objects, `module` keys). */
+function looksLikeKeras3(topology: Record<string, unknown>): boolean {
+  const version = String(topology.keras_version ?? '');
+  if (/^3\./.test(version)) return true;
+  const text = JSON.stringify(topology.model_config ?? topology);
+  return /"batch_shape"|"registered_name"|"DTypePolicy"|"__keras_tensor__"/.test(text);
+}
+
+/**
+ * A topology tfjs can build: Keras 3 configs (from `.keras` files, or model.json files the tfjs
+ * converter wrote from Keras 3 models) are translated; tfjs and Keras 2 topologies pass through.
+ */
+export function normalizeTopology(topology: Record<string, unknown>, file?: string): Record<string, unknown> {
+  if (!looksLikeKeras3(topology)) return topology;
+  const config = (topology.model_config as Record<string, unknown> | undefined) ?? topology;
+  return toTfjsTopology(config, String(topology.keras_version ?? '3'), { file, backend: typeof topology.backend === 'string' ? topology.backend : undefined });
 }
 
 /**
@@ -26,9 +45,11 @@ export async function modelFromTopology(topology: Record<string, unknown>, file?
  */
 export async function loadTargetModel(file: string): Promise<{ model: tf.LayersModel; json: ModelJson; hasWeights: boolean }> {
   const json = readModelJson(file);
+  json.modelTopology = normalizeTopology(json.modelTopology, file);
   const hasWeights = (json.weightsManifest ?? []).some((g) => g.weights.length > 0);
   if (!hasWeights) return { model: await modelFromTopology(json.modelTopology, file), json, hasWeights };
   const artifacts = loadModelArtifacts(file);
+  artifacts.modelTopology = json.modelTopology as tf.io.ModelArtifacts['modelTopology'];
   try {
     const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
     return { model, json, hasWeights };

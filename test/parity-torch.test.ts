@@ -42,6 +42,39 @@ test('fixtures cover every layer type of the core pipeline', () => {
   }
 });
 
+/** Recurrent cases (fixtures/rnn): a bidirectional LSTM by name, and PyTorch's default ONNX exports with native W/R/B. */
+const RNN_DIR = fixture('rnn');
+for (const name of fs.readdirSync(RNN_DIR).sort()) {
+  const dir = path.join(RNN_DIR, name);
+  for (const file of ['model.npz', 'model.onnx']) {
+    test(`${name}: ${file} converts and matches PyTorch's output`, async () => {
+      await initBackend();
+      const out = path.join(tempDir(), 'model');
+      const report = await convert({ source: path.join(dir, file), target: path.join(dir, 'target.json'), out, from: 'torch' });
+      assert.deepEqual(report.missing, []);
+      assert.deepEqual(report.unused, []);
+      const model = await loadLayersModelFromDir(out);
+      const got = predictArray(model, readNpy(path.join(dir, 'input.npy')));
+      const err = maxAbsDiff(got.data, readNpy(path.join(dir, 'output.npy')).data);
+      assert.ok(err <= 1e-4, `max |tfjs - torch| = ${err}`);
+    });
+  }
+}
+
+test('an anonymous ONNX export (initializers 1, 2, …, no node names) converts with --match order', async () => {
+  await initBackend();
+  const dir = path.join(TORCH_DIR, 'onnx_numbers');
+  const out = path.join(tempDir(), 'model');
+  // Without --match order nothing in this file says which tensor is which.
+  const byName = await convert({ source: path.join(dir, 'model_anonymous.onnx'), target: path.join(dir, 'target.json'), dryRun: true });
+  assert.equal(byName.assigned.length, 0);
+  const report = await convert({ source: path.join(dir, 'model_anonymous.onnx'), target: path.join(dir, 'target.json'), out, match: 'order' });
+  assert.equal(report.assigned.length, 6);
+  const model = await loadLayersModelFromDir(out);
+  const got = predictArray(model, readNpy(path.join(dir, 'input.npy')));
+  assert.ok(maxAbsDiff(got.data, readNpy(path.join(dir, 'output.npy')).data) <= 1e-4);
+});
+
 for (const name of cases) {
   const dir = path.join(TORCH_DIR, name);
   const info = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as CaseInfo;

@@ -1,4 +1,4 @@
-import type { Convention, TensorInfo } from '../formats/types';
+import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import type { TransformSpec } from '../transforms';
 import type { TargetVariable } from './targets';
 
@@ -77,6 +77,61 @@ function torchRulesFor(v: TargetVariable): Record<string, TorchRule> | undefined
 
 export function torchRule(v: TargetVariable): TorchRule | undefined {
   return torchRulesFor(v)?.[v.weight];
+}
+
+/** Keras gate block k comes from ONNX block ONNX_GATES[op][k]: LSTM i,o,f,c → i,f,c,o; GRU z,r,h as is. */
+const ONNX_GATES: Record<string, number[]> = { LSTM: [0, 2, 3, 1], GRU: [0, 1, 2], SimpleRNN: [0] };
+
+/**
+ * Recurrent weights as ONNX stores them (`W`, `R`, `B` inputs of an LSTM/GRU/RNN node): the rule for
+ * a target RNN variable when the source holds ONNX-native initializers instead of PyTorch names.
+ */
+export function onnxRnnRule(v: TargetVariable): TorchRule | undefined {
+  const gates = ONNX_GATES[v.className];
+  if (!gates) return undefined;
+  const direction = v.direction === 'backward' ? 1 : 0;
+  switch (v.weight) {
+    case 'kernel': return one('onnx:W', { kind: 'onnx-rnn-kernel', gates, direction });
+    case 'recurrent_kernel': return one('onnx:R', { kind: 'onnx-rnn-kernel', gates, direction });
+    case 'bias': return one('onnx:B', { kind: 'onnx-rnn-bias', gates, direction, stacked: v.config?.resetAfter === true });
+    default: return undefined;
+  }
+}
+
+/** ONNX op input roles → the PyTorch parameter name a module would hold them under. */
+const ONNX_ROLE_AS_TORCH: Record<string, string> = { weight: 'weight', bias: 'bias', scale: 'weight', mean: 'running_mean', var: 'running_var', slope: 'weight', W: 'onnx:W', R: 'onnx:R', B: 'onnx:B' };
+
+/**
+ * The PyTorch module an ONNX node came from, read off the exporter's node name:
+ * `/fc1/Gemm` → `fc1`, `/features/features.0/Conv` → `features.0`, `/block/conv_1/Conv` → `block.conv_1`.
+ */
+export function moduleOfOnnxNode(nodeName: string): string | undefined {
+  const parts = nodeName.split('/').filter(Boolean);
+  if (parts.length < 2) return undefined;
+  parts.pop();
+  const last = parts[parts.length - 1];
+  if (parts.length > 1 && last.startsWith(`${parts[parts.length - 2]}.`)) return last;
+  return parts.join('.');
+}
+
+/**
+ * Extra torch-style names for tensors an ONNX graph feeds into named nodes: numbers-only or
+ * `onnx::LSTM_117` initializers become `rnn.onnx:W`, `fc1.weight`, … when node names say whose they are.
+ */
+export function onnxTorchAliases(ops: readonly SourceOp[]): { alias: string; tensor: string; kernelIdentity: boolean }[] {
+  const out: { alias: string; tensor: string; kernelIdentity: boolean }[] = [];
+  for (const op of ops) {
+    const name = op.attributes?.name;
+    const module = typeof name === 'string' ? moduleOfOnnxNode(name) : undefined;
+    if (!module) continue;
+    // Gemm without transB and MatMul on a pre-transposed initializer already hold [in, out].
+    const kernelIdentity = (op.type === 'Gemm' && op.attributes?.transB !== 1) || (op.type === 'MatMul' && op.attributes?.weightLayout === 'in,out');
+    for (const [role, tensor] of Object.entries(op.params)) {
+      const param = ONNX_ROLE_AS_TORCH[role];
+      if (param) out.push({ alias: `${module}.${param}`, tensor, kernelIdentity: kernelIdentity && role === 'weight' });
+    }
+  }
+  return out;
 }
 
 /**

@@ -1,6 +1,6 @@
-import type { Convention, TensorInfo } from '../formats/types';
+import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import { describeTransform, transformedShape, TransformSpec } from '../transforms';
-import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, TORCH_NON_WEIGHTS, torchRule } from './conventions';
+import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, onnxRnnRule, onnxTorchAliases, TORCH_NON_WEIGHTS, torchRule } from './conventions';
 import { aliasOf, EMPTY_TABLE, MappingTable } from './table';
 import type { TargetVariable } from './targets';
 
@@ -45,6 +45,8 @@ export interface PlanOptions {
   /** Regexes over target variable names; when any is given, only matching targets are restored. */
   include?: RegExp[];
   exclude?: RegExp[];
+  /** The source graph's weighted ops (ONNX): their node names name tensors the file leaves unnamed. */
+  ops?: readonly SourceOp[];
 }
 
 /**
@@ -81,7 +83,7 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
     }
   }
 
-  const resolver = convention === 'torch' ? torchResolver(byAlias) : kerasResolver(byAlias, targets, convention);
+  const resolver = convention === 'torch' ? torchResolver(byAlias, options.ops ?? [], new Set(ignored)) : kerasResolver(byAlias, targets, convention);
 
   for (const v of targets) {
     if (!selected(v.name)) {
@@ -134,18 +136,27 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 type Resolver = (v: TargetVariable) => { infos: TensorInfo[]; transform: TransformSpec } | undefined;
 
 /** Torch convention: module path of the target layer + the parameter names of its class. */
-function torchResolver(byAlias: Map<string, TensorInfo>): Resolver {
+function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[], ignored: Set<string>): Resolver {
   // (normalized module path, relative parameter path) → tensor, for every split of every name.
   const index = new Map<string, TensorInfo>();
-  for (const [alias, info] of byAlias) {
+  const add = (alias: string, info: TensorInfo): void => {
     const parts = alias.split('.');
     for (let k = 1; k < parts.length; k++) {
       const key = `${normalizeModulePath(parts.slice(0, k).join('.'))}|${parts.slice(k).join('.')}`;
       if (!index.has(key)) index.set(key, info);
     }
+  };
+  for (const [alias, info] of byAlias) add(alias, info);
+  // ONNX node names stand in for the names of initializers the exporter left anonymous.
+  const byName = new Map([...byAlias.values()].map((i) => [i.name, i]));
+  const kernelIdentity = new Set<TensorInfo>();
+  for (const a of onnxTorchAliases(ops)) {
+    const info = byName.get(a.tensor);
+    if (!info || ignored.has(a.tensor)) continue;
+    add(a.alias, info);
+    if (a.kernelIdentity) kernelIdentity.add(info);
   }
-  return (v) => {
-    const rule = torchRule(v);
+  const resolve = (v: TargetVariable, rule: ReturnType<typeof torchRule>): { infos: TensorInfo[]; transform: TransformSpec } | undefined => {
     if (!rule) return undefined;
     const module = normalizeModulePath(v.layer);
     const infos: TensorInfo[] = [];
@@ -154,8 +165,11 @@ function torchResolver(byAlias: Map<string, TensorInfo>): Resolver {
       if (!hit) return undefined;
       infos.push(hit);
     }
+    const isKernel = rule.transform.kind === 'transpose' || rule.transform.kind === 'dense-after-flatten';
+    if (isKernel && kernelIdentity.has(infos[0])) return { infos, transform: { kind: 'identity' } };
     return { infos, transform: rule.transform };
   };
+  return (v) => resolve(v, torchRule(v)) ?? resolve(v, onnxRnnRule(v));
 }
 
 /**

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { ArrayData, shapeString } from './arrays';
 import { DiskCacheReader, FrozenCache, checkInputShape } from './cache';
+import { headForward, regularization } from './head-forward';
 import { FrozenSplit, OutputKind, linearChain, outputKind, runLayers } from './split';
 
 export interface TrainOptions {
@@ -147,7 +148,7 @@ const EPSILON = 1e-7;
 /** Mean crossentropy of a batch; from probabilities it clips as Keras does, from logits it uses logSoftmax. */
 function crossentropy(out: tf.Tensor, target: tf.Tensor, kind: OutputKind): tf.Scalar {
   const logP = kind === 'logits' ? tf.logSoftmax(out) : tf.log(tf.clipByValue(out, EPSILON, 1 - EPSILON));
-  return tf.neg(tf.mean(tf.sum(tf.mul(target, logP), -1)));
+  return tf.neg(tf.mean(tf.sum(tf.mul(target, logP), -1))) as tf.Scalar;
 }
 
 function correctCount(out: tf.Tensor, ids: tf.Tensor): tf.Scalar {
@@ -175,7 +176,8 @@ function checkOptions(o: TrainOptions): Required<Omit<TrainOptions, 'onEpoch'>> 
  */
 async function trainLoop(headLayers: tf.layers.Layer[], source: SampleSource, count: number, labels: Labels, options: TrainOptions): Promise<TrainResult> {
   const o = checkOptions(options);
-  const kind = outputKind(headLayers);
+  // Validates the output layer up front: softmax probabilities or linear logits.
+  const modelOutput = outputKind(headLayers);
   const outShape = (headLayers[headLayers.length - 1].getOutputAt(0) as tf.SymbolicTensor).shape;
   const classes = outShape[outShape.length - 1];
   if (outShape.length !== 2 || typeof classes !== 'number') {
@@ -211,9 +213,11 @@ async function trainLoop(headLayers: tf.layers.Layer[], source: SampleSource, co
         let hit: tf.Scalar | undefined;
         const cost = optimizer.minimize(
           () => {
-            const out = runLayers(headLayers, x, true);
+            const { out, kind } = headForward(headLayers, x, true);
             hit = tf.keep(correctCount(out, ids));
-            return crossentropy(out, y, kind);
+            const penalty = regularization(headLayers);
+            const loss = crossentropy(out, y, kind);
+            return penalty ? tf.add(loss, penalty) : loss;
           },
           true,
           variables,
@@ -233,7 +237,7 @@ async function trainLoop(headLayers: tf.layers.Layer[], source: SampleSource, co
       });
       const stats: EpochStats = { epoch, epochs: o.epochs, seconds: 0, loss: lossSum / trainCount, accuracy: hitSum / trainCount };
       if (valCount > 0) {
-        const v = await evaluate(headLayers, source, valOrder, targetRows, targetIds, kind, Math.max(o.batchSize, 256));
+        const v = await evaluate(headLayers, source, valOrder, targetRows, targetIds, Math.max(o.batchSize, 256));
         stats.valLoss = v.loss;
         stats.valAccuracy = v.accuracy;
       }
@@ -246,7 +250,7 @@ async function trainLoop(headLayers: tf.layers.Layer[], source: SampleSource, co
     tf.dispose([targetRows, targetIds]);
     source.dispose();
   }
-  return { history, loss: targets.sparse ? 'sparseCategoricalCrossentropy' : 'categoricalCrossentropy', fromLogits: kind === 'logits', trainCount, valCount };
+  return { history, loss: targets.sparse ? 'sparseCategoricalCrossentropy' : 'categoricalCrossentropy', fromLogits: modelOutput === 'logits', trainCount, valCount };
 }
 
 /** Reads a list of scalars with one download, and disposes them. */
@@ -259,7 +263,7 @@ async function readScalars(values: tf.Scalar[]): Promise<Float32Array> {
 }
 
 async function evaluate(
-  headLayers: tf.layers.Layer[], source: SampleSource, indices: Int32Array, targetRows: tf.Tensor, targetIds: tf.Tensor, kind: OutputKind, batchSize: number,
+  headLayers: tf.layers.Layer[], source: SampleSource, indices: Int32Array, targetRows: tf.Tensor, targetIds: tf.Tensor, batchSize: number,
 ): Promise<{ loss: number; accuracy: number }> {
   const costs: tf.Scalar[] = [];
   const hits: tf.Scalar[] = [];
@@ -268,7 +272,7 @@ async function evaluate(
     const indexTensor = tf.tensor1d(part, 'int32');
     const [cost, hit] = tf.tidy(() => {
       const x = source.batch(part, indexTensor);
-      const out = runLayers(headLayers, x, false);
+      const { out, kind } = headForward(headLayers, x, false);
       // Sum, not mean, so batches of different sizes add up exactly.
       return [tf.mul(crossentropy(out, tf.gather(targetRows, indexTensor), kind), part.length) as tf.Scalar, correctCount(out, tf.gather(targetIds, indexTensor))];
     });

@@ -23,13 +23,22 @@ export type TransformSpec =
   /** PyTorch GRU weights [3·units, in] with gates r,z,n → Keras [in, 3·units] with gates z,r,h. */
   | { kind: 'gru-kernel' }
   /** PyTorch GRU bias_ih, bias_hh → Keras reset_after bias [2, 3·units] (gates z,r,h). */
-  | { kind: 'gru-bias' };
+  | { kind: 'gru-bias' }
+  /**
+   * ONNX-native LSTM/GRU/RNN W or R [directions, gates·units, in] → Keras [in, gates·units] for one
+   * direction. Keras gate block k comes from ONNX block gates[k] (LSTM: i,o,f,c → i,f,c,o).
+   */
+  | { kind: 'onnx-rnn-kernel'; gates: number[]; direction: number }
+  /** ONNX B [directions, 2·gates·units] (Wb then Rb) → Keras bias: summed, or stacked [2, …] for reset_after. */
+  | { kind: 'onnx-rnn-bias'; gates: number[]; direction: number; stacked: boolean };
 
 export type TransformKind = TransformSpec['kind'];
 
 export function describeTransform(t: TransformSpec): string {
   switch (t.kind) {
     case 'dense-after-flatten': return `dense-after-flatten(C=${t.channels},S=${t.spatial.join('x')})`;
+    case 'onnx-rnn-kernel': return `onnx-rnn-kernel(dir=${t.direction})`;
+    case 'onnx-rnn-bias': return `onnx-rnn-bias(dir=${t.direction}${t.stacked ? ',stacked' : ''})`;
     default: return t.kind;
   }
 }
@@ -86,6 +95,15 @@ export function transformedShape(t: TransformSpec, sources: number[][], target: 
     case 'gru-bias':
       if (sources.length !== 2 || s.length !== 1) return 'gru-bias needs bias_ih and bias_hh';
       return [2, s[0]];
+    case 'onnx-rnn-kernel': {
+      if (s.length !== 3 || t.direction >= s[0] || s[1] % t.gates.length !== 0) return `needs an ONNX [directions, ${t.gates.length}·units, in] tensor with direction ${t.direction}`;
+      return [s[2], s[1]];
+    }
+    case 'onnx-rnn-bias': {
+      const g = t.gates.length;
+      if (s.length !== 2 || t.direction >= s[0] || s[1] % (2 * g) !== 0) return `needs an ONNX [directions, 2·${g}·units] bias with direction ${t.direction}`;
+      return t.stacked ? [2, s[1] / 2] : [s[1] / 2];
+    }
   }
 }
 
@@ -133,6 +151,26 @@ export function applyTransform(t: TransformSpec, data: Float32Array[], shapes: n
       out.set(reorderGateRows(data[0], units, 1, GRU_ORDER), 0);
       out.set(reorderGateRows(data[1], units, 1, GRU_ORDER), s[0]);
       return out;
+    }
+    case 'onnx-rnn-kernel': {
+      const rows = s[1];
+      const slice = d.subarray(t.direction * rows * s[2], (t.direction + 1) * rows * s[2]);
+      return transpose2d(reorderGateRows(slice, rows / t.gates.length, s[2], t.gates), rows, s[2]);
+    }
+    case 'onnx-rnn-bias': {
+      const half = s[1] / 2;
+      const units = half / t.gates.length;
+      const base = t.direction * s[1];
+      const wb = reorderGateRows(d.subarray(base, base + half), units, 1, t.gates);
+      const rb = reorderGateRows(d.subarray(base + half, base + s[1]), units, 1, t.gates);
+      if (t.stacked) {
+        const out = new Float32Array(s[1]);
+        out.set(wb, 0);
+        out.set(rb, half);
+        return out;
+      }
+      for (let i = 0; i < half; i++) wb[i] += rb[i];
+      return wb;
     }
   }
 }

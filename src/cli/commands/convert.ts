@@ -20,6 +20,7 @@ interface ConvertFlags {
   key?: string;
   shardSize?: string;
   strict?: boolean;
+  match?: string;
   quiet?: boolean;
   verbose?: boolean;
 }
@@ -49,6 +50,7 @@ export function registerConvert(program: Command): void {
     .option('--report <file>', 'write a JSON report: assigned, missing, unused, skipped')
     .option('--key <key>', 'for nested PyTorch checkpoints: the key holding the state dict')
     .option('--shard-size <size>', 'maximum shard size, e.g. 4MB (default 4MB)')
+    .option('--match <how>', 'pair sources with targets by "name" (default) or by "order" of weighted layers (anonymous ONNX exports)')
     .option('--strict', 'fail when a selected target variable has no source')
     .option('-f, --force', 'replace a non-empty output folder')
     .option('-n, --dry-run', 'print the plan and write nothing')
@@ -57,6 +59,9 @@ export function registerConvert(program: Command): void {
       runCommand(async () => {
         if (flags.from && !['torch', 'keras', 'tf'].includes(flags.from)) {
           throw new GraftError('USAGE', `--from must be torch, keras or tf, not ${JSON.stringify(flags.from)}`);
+        }
+        if (flags.match && flags.match !== 'name' && flags.match !== 'order') {
+          throw new GraftError('USAGE', `--match must be name or order, not ${JSON.stringify(flags.match)}`);
         }
         if (!flags.out && !flags.dryRun) throw new GraftError('USAGE', 'convert needs --out <dir> (or --dry-run)');
         const report = await convert({
@@ -73,6 +78,7 @@ export function registerConvert(program: Command): void {
           force: flags.force,
           dryRun: flags.dryRun,
           strict: flags.strict,
+          match: flags.match as 'name' | 'order' | undefined,
         });
         if (flags.report) fs.writeFileSync(flags.report, `${JSON.stringify(reportJson(report), null, 2)}\n`);
         if (flags.dryRun) process.stdout.write(`${planText(report)}\n`);
