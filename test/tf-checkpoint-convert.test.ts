@@ -11,7 +11,8 @@ import { initBackend } from '../src/backend';
 import { convert } from '../src/convert';
 import { loadLayersModelFromDir } from '../src/checkpoint/load';
 import { parseMappingTable } from '../src/mapping/table';
-import { fixture } from './helpers/realworld';
+import { fixture, realworld } from './helpers/realworld';
+import { openWeights } from '../src/formats';
 import { maxAbsDiff, predictArray, readNpy, tempDir } from './helpers/models';
 
 test('TF1 Saver checkpoint (prefix path) converts into a given target and predicts as PyTorch did', async () => {
@@ -47,4 +48,29 @@ test('restoring only hidden1-3 from the checkpoint, as the seed does with a Save
   });
   assert.deepEqual(report.assigned.map((a) => a.source).sort(), ['hidden1/biases', 'hidden1/weights', 'hidden2/biases', 'hidden2/weights', 'hidden3/biases', 'hidden3/weights']);
   assert.deepEqual(report.unused.sort(), ['hidden4/biases', 'hidden4/weights', 'outputs/biases', 'outputs/weights']);
+});
+
+const nighthawks = realworld('tf_ckpt/nighthawks_keras_save_weights_tf/cp-0000.ckpt.index')?.replace(/\.index$/, '');
+test('real TF2 Keras save_weights checkpoint: object-graph keys map onto layers in order', { skip: !nighthawks && 'realworld folder absent' }, async () => {
+  await initBackend();
+  const dir = tempDir();
+  const target = path.join(dir, 'target.json');
+  const dense = (name: string, units: number, extra: Record<string, unknown> = {}) => ({ class_name: 'Dense', config: { name, units, ...extra } });
+  fs.writeFileSync(target, JSON.stringify({ modelTopology: { class_name: 'Sequential', config: { name: 'mnist', layers: [dense('hidden', 512, { activation: 'relu', batch_input_shape: [null, 784] }), dense('logits', 10)] } } }));
+  const out = path.join(dir, 'model');
+  const report = await convert({ source: nighthawks!, target, out });
+  assert.equal(report.convention, 'tf');
+  assert.deepEqual(report.assigned.map((a) => [a.source, a.target]), [
+    ['layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE', 'hidden/kernel'],
+    ['layer_with_weights-0/bias/.ATTRIBUTES/VARIABLE_VALUE', 'hidden/bias'],
+    ['layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE', 'logits/kernel'],
+    ['layer_with_weights-1/bias/.ATTRIBUTES/VARIABLE_VALUE', 'logits/bias'],
+  ]);
+  // The written kernel is the checkpoint's tensor, bit for bit.
+  const reader = await openWeights(nighthawks!);
+  const raw = await reader.read('layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE');
+  await reader.close();
+  const model = await loadLayersModelFromDir(out);
+  const written = model.weights.find((w) => w.originalName === 'logits/kernel')!.read().dataSync() as Float32Array;
+  assert.ok(Buffer.from(written.buffer, written.byteOffset, written.byteLength).equals(Buffer.from(raw.data)));
 });
