@@ -26,3 +26,13 @@ export { writeLayersModel } from './checkpoint/writer';
 export { freezeLayers } from './checkpoint/freeze';
 export { loadModelArtifacts, readModelJson } from './checkpoint/model-json';
 export { loadLayersModelFromDir } from './checkpoint/load';
+
+// --- Transfer learning (issue 6): freeze, cache the frozen layers' outputs, train the head; verify ---
+export {
+  splitAtFrozen, freezeMatching, cacheFrozenOutputs, trainHeadOnCache, trainThroughFrozen, trainModel,
+  transferTrain, finetune, saveLayersModel, verifyModel, readNpyArray,
+} from './transfer';
+export type {
+  FrozenSplit, FrozenCache, CacheOptions, TrainOptions, TrainResult, EpochStats, Labels,
+  TransferOptions, TransferResult, FinetuneOptions, FinetuneReport, SaveOptions, VerifyOptions, VerifyResult, ArrayData,
+} from './transfer';

@@ -1,39 +1,92 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../errors';
 
 /**
  * Refuses output paths graft must not write through, before any work is done:
- * a symlink (it would write somewhere the user did not name), a file, or a non-empty folder
- * without `force`.
+ * - a symlink as the output folder itself (it would write somewhere the user did not name).
+ *   Symlinks among its parents are followed: the user named that path, and the temporary
+ *   folder is created beside the output, so the final rename stays on one file system;
+ * - a file, or a non-empty folder without `force`;
+ * - with `force`, a folder whose replacement would destroy more than old output: the file
+ *   system root, the home folder, the working folder or one of its parents, or a folder
+ *   holding one of `protectedPaths` (the source, target or mapping table being read).
  */
-export function checkOutputDir(outDir: string, force: boolean): void {
+export function checkOutputDir(outDir: string, force: boolean, protectedPaths: readonly string[] = []): void {
+  if (!outDir) throw new GraftError('OUTPUT', 'the output folder name is empty');
+  if (outDir.includes('\0')) throw new GraftError('OUTPUT', 'the output folder name holds a NUL byte');
+  const abs = path.resolve(outDir);
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(outDir);
   } catch {
-    const parent = path.dirname(path.resolve(outDir));
-    if (!fs.existsSync(parent)) throw new GraftError('OUTPUT', `parent folder ${parent} does not exist`, { file: outDir });
+    const parent = path.dirname(abs);
+    let parentStat: fs.Stats;
+    try {
+      parentStat = fs.statSync(parent);
+    } catch {
+      throw new GraftError('OUTPUT', `parent folder ${parent} does not exist`, { file: outDir });
+    }
+    if (!parentStat.isDirectory()) throw new GraftError('OUTPUT', `parent ${parent} is not a folder`, { file: outDir });
     return;
   }
   if (stat.isSymbolicLink()) throw new GraftError('OUTPUT', 'is a symbolic link; graft does not write through links', { file: outDir });
   if (!stat.isDirectory()) throw new GraftError('OUTPUT', 'exists and is not a folder', { file: outDir });
-  if (!force && fs.readdirSync(outDir).length > 0) throw new GraftError('OUTPUT', 'is not empty (use --force to replace it)', { file: outDir });
+  if (fs.readdirSync(outDir).length === 0) return;
+  if (!force) throw new GraftError('OUTPUT', 'is not empty (use --force to replace it)', { file: outDir });
+  const inside = (p: string) => {
+    const rel = path.relative(abs, path.resolve(p));
+    return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  };
+  if (abs === path.parse(abs).root || abs === path.resolve(os.homedir()) || inside(workingFolder())) {
+    throw new GraftError('OUTPUT', 'is the root, home or working folder (or holds the working folder); --force will not replace it, name a dedicated output folder', { file: outDir });
+  }
+  const held = protectedPaths.find((p) => p && inside(p));
+  if (held) throw new GraftError('OUTPUT', `holds ${held}, which this conversion reads; --force will not replace it`, { file: outDir });
+}
+
+/** The working folder, or the root when it no longer exists (then it holds nothing to protect). */
+function workingFolder(): string {
+  try {
+    return process.cwd();
+  } catch {
+    return path.parse(process.execPath).root;
+  }
 }
 
 const pendingTemps = new Set<string>();
 let signalHandlersInstalled = false;
 
-/** On Ctrl-C or kill, half-written temporary folders are removed before the process ends. */
-function installSignalCleanup(): void {
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+
+/**
+ * On Ctrl-C (or SIGTERM, SIGHUP), removes every registered temporary folder and exits with
+ * 128 + the signal number. The CLI installs this at start; writeFolderAtomically installs it too.
+ */
+export function installSignalCleanup(): void {
   if (signalHandlersInstalled) return;
   signalHandlersInstalled = true;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  for (const sig of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
     process.on(sig, () => {
       for (const dir of pendingTemps) fs.rmSync(dir, { recursive: true, force: true });
-      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+      process.exit(SIGNAL_EXIT[sig]);
     });
   }
+}
+
+/** Registers a temporary folder (made by a reader, say) to be removed if the process is interrupted. */
+export function registerTemp(dir: string): void {
+  pendingTemps.add(dir);
+}
+
+export function releaseTemp(dir: string): void {
+  pendingTemps.delete(dir);
+}
+
+/** Lets the event loop run once, so a pending Ctrl-C is handled before the output appears. */
+function yieldToSignals(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
@@ -45,14 +98,24 @@ export async function writeFolderAtomically(outDir: string, force: boolean, fill
   const abs = path.resolve(outDir);
   const parent = path.dirname(abs);
   const base = path.basename(abs);
-  const tmp = fs.mkdtempSync(path.join(parent, `.${base}.graft-tmp-`));
-  pendingTemps.add(tmp);
   installSignalCleanup();
+  let tmp: string;
+  try {
+    tmp = fs.mkdtempSync(path.join(parent, `.${base}.graft-tmp-`));
+  } catch (e) {
+    throw new GraftError('OUTPUT', `cannot create a temporary folder beside it (${(e as Error).message})`, { file: outDir });
+  }
+  pendingTemps.add(tmp);
   try {
     await fill(tmp);
+    // An interrupt that arrived while the (synchronous) writes ran is handled here, before the rename.
+    await yieldToSignals();
+    // mkdtemp makes the folder private (0700); the output gets the permissions a new folder would.
+    fs.chmodSync(tmp, 0o777 & ~process.umask());
     // Re-check: the folder may have appeared or changed while we were writing.
     checkOutputDir(outDir, force);
     if (fs.existsSync(abs)) {
+      // Both renames run without yielding, so no signal handler can run between them.
       const old = `${tmp}-old`;
       fs.renameSync(abs, old);
       try {

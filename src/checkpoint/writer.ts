@@ -7,9 +7,19 @@ export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
 
 /** One weight to write: its manifest entry and a way to get its (already converted) data. */
 export interface WeightToWrite {
+  /**
+   * Manifest entry. Its size (shape, dtype, quantization dtype) must be final from the start; fields
+   * that do not change the size (quantization min/scale) may be filled in while the data streams.
+   */
   spec: ManifestWeight;
   /** Bytes exactly as they go into the shard (float32/int32 little-endian, or quantized). */
   bytes: () => Promise<Uint8Array> | Uint8Array;
+  /**
+   * The same bytes as consecutive pieces, used instead of `bytes` when present, so a large weight
+   * never needs a buffer of its full size. Each piece is written before the next is asked for, so a
+   * producer may refill one buffer.
+   */
+  chunks?: () => Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 }
 
 export interface WriteOptions {
@@ -17,6 +27,8 @@ export interface WriteOptions {
   force?: boolean;
   /** Called after each weight is written, for progress bars. */
   onWeight?: (done: number, total: number, bytesWritten: number) => void;
+  /** Called after each piece of data is written (large weights arrive in many pieces). */
+  onBytes?: (bytesWritten: number, totalBytes: number) => void;
 }
 
 export function manifestBytes(spec: ManifestWeight): number {
@@ -50,16 +62,13 @@ export async function writeLayersModel(
     let inShard = 0;
     let written = 0;
     try {
-      for (let i = 0; i < weights.length; i++) {
-        const w = weights[i];
-        const bytes = await w.bytes();
-        const expected = manifestBytes(w.spec);
-        if (bytes.byteLength !== expected) throw new Error(`internal: weight ${w.spec.name} has ${bytes.byteLength} bytes, manifest says ${expected}`);
+      const put = (bytes: Uint8Array): void => {
         let off = 0;
         while (off < bytes.byteLength) {
           if (inShard === shardBytes) {
             fs.closeSync(fd);
             shard++;
+            if (shard >= paths.length) throw new Error('internal: weights overflow the planned shards');
             fd = fs.openSync(path.join(tmp, paths[shard]), 'w');
             inShard = 0;
           }
@@ -69,6 +78,18 @@ export async function writeLayersModel(
           inShard += n;
           written += n;
         }
+        options.onBytes?.(written, totalBytes);
+      };
+      for (let i = 0; i < weights.length; i++) {
+        const w = weights[i];
+        const expected = manifestBytes(w.spec);
+        const before = written;
+        if (w.chunks) {
+          for await (const piece of w.chunks()) put(piece);
+        } else {
+          put(await w.bytes());
+        }
+        if (written - before !== expected) throw new Error(`internal: weight ${w.spec.name} has ${written - before} bytes, manifest says ${expected}`);
         options.onWeight?.(i + 1, weights.length, written);
       }
     } finally {
@@ -90,9 +111,12 @@ export async function writeLayersModel(
   return { files, totalBytes };
 }
 
+/** Largest single write: fs.writeSync takes at most 2 GiB - 1 bytes per call. */
+const MAX_WRITE = 1 << 30;
+
 function writeAll(fd: number, bytes: Uint8Array, offset: number, length: number): void {
   let done = 0;
-  while (done < length) done += fs.writeSync(fd, bytes, offset + done, length - done);
+  while (done < length) done += fs.writeSync(fd, bytes, offset + done, Math.min(length - done, MAX_WRITE));
 }
 
 /** Little-endian bytes of a typed array, without copying. */

@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../convert';
 import { registerConvert } from './commands/convert';
 import { registerInspect } from './commands/inspect';
+import { registerFinetune } from './commands/finetune';
+import { registerVerify } from './commands/verify';
 import { EXIT_USAGE } from './run';
 
 export function buildProgram(): Command {
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInspect(program);
   registerConvert(program);
+  registerFinetune(program);
+  registerVerify(program);
   return program;
 }
 

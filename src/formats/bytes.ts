@@ -46,7 +46,9 @@ export class FileSource {
   static open(path: string): FileSource {
     let fd: number;
     try {
-      fd = fs.openSync(path, 'r');
+      // O_NONBLOCK: opening a FIFO planted where a weight file should be must not wait for a
+      // writer forever; regular files ignore the flag.
+      fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
     } catch (e) {
       throw fileOpenError(path, e);
     }
@@ -83,12 +85,39 @@ export class FileSource {
   }
 }
 
+/** Characters that would break a one-line message or steer a terminal (controls, line and bidi marks). */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text taken from a file (a tensor or entry name, a header excerpt) made safe to quote in a
+ * one-line error message: control characters escaped, anything beyond `max` characters cut.
+ */
+export function printable(text: string, max = 120): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return cut.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Whether a parsed JSON value nests deeper than `max` (measured without recursion). */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (d > max) return true;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (typeof x === 'object' && x !== null) stack.push([x, d + 1]);
+  }
+  return false;
+}
+
 export function fileOpenError(path: string, e: unknown): GraftError {
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code === 'ENOENT') return new GraftError('NOT_FOUND', 'no such file', { file: path });
   if (code === 'EISDIR') return new GraftError('NOT_FOUND', 'is a directory, not a file', { file: path });
   if (code === 'EACCES') return new GraftError('NOT_FOUND', 'permission denied', { file: path });
-  return new GraftError('NOT_FOUND', `cannot open (${(e as Error)?.message ?? String(e)})`, { file: path });
+  return new GraftError('NOT_FOUND', `cannot open (${printable((e as Error)?.message ?? String(e))})`, { file: path });
 }
 
 /** Reads up to `n` bytes from the start of a file; fewer when the file is shorter. */

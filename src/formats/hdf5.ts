@@ -1,8 +1,9 @@
 import * as fs from 'fs';
+import * as nodePath from 'path';
 import type * as H5 from 'h5wasm';
 import { GraftError } from '../errors';
 import { DTYPE_BYTES, DType } from './types';
-import { elementCount, fileOpenError, readHead } from './bytes';
+import { elementCount, fileOpenError, printable, readHead } from './bytes';
 
 /**
  * A thin, read-only wrapper over h5wasm's Node build (which reads the file from disk on demand
@@ -17,6 +18,69 @@ export const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Largest slice read through wasm memory at once; h5wasm's heap is capped at 2 GiB. */
 const SLICE_BYTES = 256 * 1024 * 1024;
+/**
+ * HDF5's only built-in compression (deflate) cannot expand data more than ~1032:1, so a
+ * dataset decoding to more than this multiple of the file's size (plus some slack) claims
+ * data the file does not hold (a crafted dataspace, or unwritten chunks read as fill values).
+ */
+const MAX_EXPANSION = 1032;
+const EXPANSION_SLACK = 1 << 20;
+
+/**
+ * Files HDF5 may open: those graft opened itself (absolute path → open count). h5wasm reaches
+ * the whole disk (NODERAWFS), and an HDF5 file can name other files: external links, datasets
+ * with external raw storage, virtual datasets. Every other open is refused and remembered, so
+ * the operation that tried it fails with UNSAFE.
+ */
+const openable = new Map<string, number>();
+let refusedOpen: string | undefined;
+
+interface EmscriptenFs {
+  open(path: unknown, ...rest: unknown[]): unknown;
+  ErrnoError: new (errno: number) => Error;
+}
+
+/** Emscripten's EACCES (its errno numbering differs from Linux). */
+const EMSCRIPTEN_EACCES = 2;
+/** O_CREAT | O_EXCL (musl values, as Emscripten uses). */
+const O_CREAT_EXCL = 0o100 | 0o200;
+
+function confineFileAccess(module: H5Module): void {
+  const fsApi = (module as unknown as { FS?: EmscriptenFs }).FS;
+  if (!fsApi || typeof fsApi.open !== 'function') {
+    throw new Error('h5wasm exposes no FS.open to confine; refusing to read HDF5 files unconfined');
+  }
+  // HDF5 looks for filter plugins here when a dataset names a filter it lacks. Plugins are code:
+  // they are never loaded either, but that lookup means an unknown filter (CORRUPT), not UNSAFE.
+  let pluginDirs: string[] = [];
+  try {
+    pluginDirs = (module as unknown as { get_plugin_search_paths(): string[] }).get_plugin_search_paths().map((d) => nodePath.resolve(d));
+  } catch {
+    pluginDirs = [];
+  }
+  const open = fsApi.open;
+  fsApi.open = function confinedOpen(this: unknown, p: unknown, flags?: unknown, ...rest: unknown[]) {
+    const target = typeof p === 'string' ? nodePath.resolve(p) : undefined;
+    // A file created here and now (the error handler's tmpfile) cannot reveal anything.
+    const createsNew = typeof flags === 'number' && (flags & O_CREAT_EXCL) === O_CREAT_EXCL;
+    if (!createsNew && (target === undefined || !openable.has(target))) {
+      const plugin = target !== undefined && pluginDirs.some((d) => target === d || target.startsWith(`${d}/`));
+      if (!plugin) refusedOpen ??= typeof p === 'string' ? p : '(unnamed)';
+      throw new fsApi.ErrnoError(EMSCRIPTEN_EACCES);
+    }
+    return open.call(this, p, flags, ...rest);
+  };
+}
+
+function allowOpen(p: string): void {
+  openable.set(p, (openable.get(p) ?? 0) + 1);
+}
+
+function disallowOpen(p: string): void {
+  const n = (openable.get(p) ?? 1) - 1;
+  if (n <= 0) openable.delete(p);
+  else openable.set(p, n);
+}
 
 // HDF5 type classes (H5T_class_t) as h5wasm reports them in metadata.type.
 const H5T_INTEGER = 0;
@@ -38,6 +102,7 @@ async function loadH5wasm(): Promise<{ api: H5Api; module: H5Module }> {
       const module = await api.ready;
       // Turn HDF5's stderr diagnostics into JS exceptions we can translate.
       (module as unknown as { activate_throwing_error_handler(): number }).activate_throwing_error_handler();
+      confineFileAccess(module);
       return { api, module };
     })();
   }
@@ -91,20 +156,28 @@ export interface Hdf5DatasetInfo {
 export type AttrValue = string | number | boolean | bigint | string[] | number[] | undefined;
 
 export class Hdf5File {
+  /** The name errors give: the path, or what the user knows it as (a member of a .keras zip). */
   readonly path: string;
   private file: H5.File | null;
   private readonly api: H5Api;
   private readonly module: H5Module;
+  private readonly diskPath: string;
+  private readonly size: number;
 
-  private constructor(path: string, file: H5.File, api: H5Api, module: H5Module) {
+  private constructor(path: string, file: H5.File, api: H5Api, module: H5Module, diskPath: string, size: number) {
     this.path = path;
     this.file = file;
     this.api = api;
     this.module = module;
+    this.diskPath = diskPath;
+    this.size = size;
   }
 
-  /** Opens read-only. Missing files are NOT_FOUND; anything HDF5 cannot parse is CORRUPT. */
-  static async open(path: string): Promise<Hdf5File> {
+  /**
+   * Opens read-only. Missing files are NOT_FOUND; anything HDF5 cannot parse is CORRUPT.
+   * `displayName` replaces the path in error messages (an extracted temporary file).
+   */
+  static async open(path: string, displayName: string = path): Promise<Hdf5File> {
     // h5wasm aborts unhelpfully on some inputs it cannot open, so check the path ourselves first.
     let stat: fs.Stats;
     try {
@@ -119,13 +192,23 @@ export class Hdf5File {
       throw fileOpenError(path, e);
     }
     const { api, module } = await loadH5wasm();
+    const diskPath = nodePath.resolve(path);
+    allowOpen(diskPath);
+    refusedOpen = undefined;
     let file: H5.File;
     try {
-      file = new api.File(path, 'r');
+      file = new api.File(diskPath, 'r');
     } catch (e) {
-      throw new GraftError('CORRUPT', `not a readable HDF5 file (${hdf5Reason(e)})`, { file: path });
+      disallowOpen(diskPath);
+      throw refusal(displayName) ?? new GraftError('CORRUPT', `not a readable HDF5 file (${printable(hdf5Reason(e))})`, { file: displayName });
     }
-    return new Hdf5File(path, file, api, module);
+    return new Hdf5File(displayName, file, api, module, diskPath, stat.size);
+  }
+
+  /** Throws UNSAFE when the last HDF5 call tried to open a file other than this one. */
+  private confined(): void {
+    const e = refusal(this.path);
+    if (e) throw e;
   }
 
   private get h5(): H5.File {
@@ -139,8 +222,9 @@ export class Hdf5File {
     try {
       got = this.h5.get(objPath);
     } catch {
-      return undefined;
+      got = undefined;
     }
+    this.confined();
     if (got instanceof this.api.Group || got instanceof this.api.Dataset) return got;
     return undefined;
   }
@@ -155,21 +239,27 @@ export class Hdf5File {
   keys(groupPath: string): string[] {
     const g = this.entity(groupPath);
     if (!g || !(g instanceof this.api.Group)) return [];
+    let keys: string[];
     try {
-      return g.keys();
+      keys = g.keys();
     } catch (e) {
-      throw this.corrupt(`group '${groupPath}' cannot be listed (${hdf5Reason(e)})`);
+      throw this.corrupt(`group '${printable(groupPath)}' cannot be listed (${hdf5Reason(e)})`);
     }
+    this.confined();
+    return keys;
   }
 
   attrNames(objPath: string): string[] {
     const e = this.entity(objPath);
     if (!e) return [];
+    let names: string[];
     try {
-      return Object.keys(e.attrs);
+      names = Object.keys(e.attrs);
     } catch (err) {
-      throw this.corrupt(`attributes of '${objPath || '/'}' cannot be read (${hdf5Reason(err)})`);
+      throw this.corrupt(`attributes of '${printable(objPath || '/')}' cannot be read (${hdf5Reason(err)})`);
     }
+    this.confined();
+    return names;
   }
 
   /**
@@ -185,8 +275,9 @@ export class Hdf5File {
       if (!(name in attrs)) return undefined;
       value = attrs[name].value;
     } catch (err) {
-      throw this.corrupt(`attribute '${name}' of '${objPath || '/'}' cannot be read (${hdf5Reason(err)})`);
+      throw this.corrupt(`attribute '${printable(name)}' of '${printable(objPath || '/')}' cannot be read (${hdf5Reason(err)})`);
     }
+    this.confined();
     return normaliseAttr(value);
   }
 
@@ -218,7 +309,7 @@ export class Hdf5File {
   datasetInfo(objPath: string): Hdf5DatasetInfo {
     const d = this.entity(objPath);
     if (!d || !(d instanceof this.api.Dataset)) {
-      throw this.corrupt(`dataset '${objPath}' does not exist`, objPath);
+      throw this.corrupt(`dataset '${printable(objPath)}' does not exist`, objPath);
     }
     let meta: H5.Metadata;
     try {
@@ -230,8 +321,14 @@ export class Hdf5File {
     if (!dtype) {
       throw new GraftError('UNSUPPORTED', `has an HDF5 element type graft cannot read (class ${meta.type}, ${meta.size} bytes)`, { file: this.path, tensor: objPath });
     }
+    if ((meta as { virtual_sources?: unknown }).virtual_sources !== undefined) {
+      throw new GraftError('UNSAFE', 'is a virtual dataset, which maps data from other files; graft reads only the file it was given', { file: this.path, tensor: objPath });
+    }
     const shape = (meta.shape ?? []).map(Number);
-    elementCount(shape, { file: this.path, tensor: objPath });
+    const bytes = elementCount(shape, { file: this.path, tensor: objPath }) * DTYPE_BYTES[dtype];
+    if (bytes > this.size * MAX_EXPANSION + EXPANSION_SLACK) {
+      throw new GraftError('CORRUPT', `dataspace [${shape.join(', ')}] of ${dtype} claims ${bytes} bytes, more than a ${this.size}-byte file can hold even compressed`, { file: this.path, tensor: objPath });
+    }
     return { dtype, shape };
   }
 
@@ -298,6 +395,7 @@ export class Hdf5File {
       } catch (e) {
         throw this.corrupt(`data cannot be read (${hdf5Reason(e)})`, path);
       }
+      this.confined();
       // HEAPU8 may be replaced when memory grows: read it after the call.
       out.set(m.HEAPU8.subarray(ptr, ptr + bytes), at);
     } finally {
@@ -306,7 +404,7 @@ export class Hdf5File {
   }
 
   private corrupt(message: string, tensor?: string): GraftError {
-    return new GraftError('CORRUPT', message, { file: this.path, tensor });
+    return refusal(this.path, tensor) ?? new GraftError('CORRUPT', printable(message, 400), { file: this.path, tensor });
   }
 
   close(): void {
@@ -317,8 +415,17 @@ export class Hdf5File {
         // Closing a file HDF5 already considers broken must not mask the original error.
       }
       this.file = null;
+      disallowOpen(this.diskPath);
     }
   }
+}
+
+/** The UNSAFE error for a refused open since the last check (and clears it), if any. */
+function refusal(file: string, tensor?: string): GraftError | undefined {
+  const other = refusedOpen;
+  if (other === undefined) return undefined;
+  refusedOpen = undefined;
+  return new GraftError('UNSAFE', `refers to another file ('${printable(other)}') through an HDF5 external link, external raw storage or virtual dataset; graft reads only the file it was given`, { file, tensor });
 }
 
 function dtypeOf(meta: H5.Metadata): DType | undefined {

@@ -1,5 +1,5 @@
 import { GraftError } from '../errors';
-import { rawTensor, tensorInfo } from './bytes';
+import { printable, rawTensor, tensorInfo } from './bytes';
 import { Hdf5File, sniffHdf5 } from './hdf5';
 import { isModelClass, toTfjsTopology } from './keras-topology';
 import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
@@ -88,7 +88,7 @@ export class KerasH5Reader implements WeightReader {
       try {
         config = JSON.parse(configText) as Record<string, unknown>;
       } catch (e) {
-        throw new GraftError('CORRUPT', `model_config attribute is not valid JSON (${(e as Error).message})`, ctx);
+        throw new GraftError('CORRUPT', `model_config attribute is not valid JSON (${printable((e as Error).message)})`, ctx);
       }
     }
     rejectKeras1(kerasVersion, config, ctx);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
+import { nestsDeeperThan } from './bytes';
 
 /**
  * Translates a Keras model config (Keras 2 `model_config` or Keras 3 `config.json`) into the
@@ -30,8 +31,14 @@ export interface TopologyOptions {
   file?: string;
 }
 
+/** JSON nesting accepted in a model config; the translation recurses, so deeper input is refused. */
+const MAX_CONFIG_DEPTH = 256;
+
 export function toTfjsTopology(config: object, kerasVersion: string, options: TopologyOptions = {}): Record<string, unknown> {
   const ctx = { file: options.file };
+  if (nestsDeeperThan(config, MAX_CONFIG_DEPTH)) {
+    throw new GraftError('CORRUPT', `model config nests more than ${MAX_CONFIG_DEPTH} levels deep`, ctx);
+  }
   if (!isObject(config) || typeof config.class_name !== 'string') {
     throw new GraftError('CORRUPT', 'model config is not a Keras model description (no class_name)', ctx);
   }

@@ -1,14 +1,15 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { registerTemp, releaseTemp } from '../checkpoint/atomic';
 import { GraftError } from '../errors';
-import { FileSource, rawTensor, readHead, tensorInfo } from './bytes';
+import { FileSource, printable, rawTensor, readHead, tensorInfo } from './bytes';
 import { Hdf5File, sniffHdf5 } from './hdf5';
 import { KerasH5Reader, kerasHdf5Layout, openKerasHdf5 } from './keras-h5';
 import { isModelClass, toTfjsTopology } from './keras-topology';
 import { startsWith } from './registry';
 import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
-import { ZipArchive } from './zip';
+import { ZipArchive, crc32 } from './zip';
 
 /**
  * Keras 3 weights: `model.save_weights('x.weights.h5')` and the `.keras` zip (config.json,
@@ -90,17 +91,34 @@ function varIndices(h5: Hdf5File, varsPath: string): string[] {
     .sort((a, b) => Number(a) - Number(b));
 }
 
+/**
+ * Groups and datasets looked at while naming weights. Hard links can make a group its own
+ * descendant, and a few such loops would otherwise be walked an exponential number of times;
+ * real models (hundreds to a few thousand variables) stay far below this.
+ */
+const MAX_OBJECT_VISITS = 20_000;
+/** Nested models deeper than this are damage (or a config built to exhaust the stack). */
+const MAX_MODEL_NESTING = 64;
+
 class NameBuilder {
   readonly entries: Entry[] = [];
   readonly claimed = new Set<string>();
   readonly notes: string[] = [];
+  private visits = 0;
   constructor(
     private readonly h5: Hdf5File,
     private readonly file: string,
   ) {}
 
+  private visit(): void {
+    if (++this.visits > MAX_OBJECT_VISITS) {
+      throw new GraftError('CORRUPT', `weight groups nest or loop beyond ${MAX_OBJECT_VISITS} groups and datasets (hard-link cycles?)`, { file: this.file });
+    }
+  }
+
   add(name: string, datasetPath: string): void {
     if (this.claimed.has(datasetPath)) return;
+    this.visit();
     const { dtype, shape } = this.h5.datasetInfo(datasetPath);
     this.entries.push({ info: tensorInfo(name, dtype, shape, this.file), datasetPath });
     this.claimed.add(datasetPath);
@@ -116,16 +134,18 @@ class NameBuilder {
   }
 
   /** Walks a model config's layers alongside their weight groups under `base`. */
-  walkModel(layers: unknown[], base: string): void {
+  walkModel(layers: unknown[], base: string, depth = 0): void {
+    if (depth > MAX_MODEL_NESTING) throw new GraftError('CORRUPT', `model config nests models more than ${MAX_MODEL_NESTING} deep`, { file: this.file });
     const used = new Map<string, number>();
     for (const layer of layers) {
+      this.visit();
       if (!isObject(layer) || typeof layer.class_name !== 'string') continue;
       const className = layer.class_name;
       const cfg = isObject(layer.config) ? layer.config : {};
       const name = typeof cfg.name === 'string' ? cfg.name : typeof layer.name === 'string' ? layer.name : className;
       const groupPath = `${base}/${this.groupName(className, used)}`;
       if (isModelClass(className) && Array.isArray(cfg.layers)) {
-        this.walkModel(cfg.layers, this.containerOf(groupPath));
+        this.walkModel(cfg.layers, this.containerOf(groupPath), depth + 1);
         continue;
       }
       this.walkLayer(className, cfg, name, groupPath);
@@ -179,6 +199,7 @@ class NameBuilder {
   addUnclaimed(base: string, depth = 0): void {
     if (depth > 12) return;
     for (const key of this.h5.keys(base)) {
+      this.visit();
       if (base === '/' && (key === 'optimizer' || key === 'metrics')) continue;
       const p = base === '/' ? key : `${base}/${key}`;
       if (this.h5.kind(p) !== 'group') continue;
@@ -285,7 +306,7 @@ export class Keras3Reader implements WeightReader {
           return parsed;
         } catch (e) {
           if (e instanceof GraftError) throw e;
-          throw new GraftError('CORRUPT', `'${member}' is not valid JSON (${(e as Error).message})`, { file: filePath });
+          throw new GraftError('CORRUPT', `'${member}' is not valid JSON (${printable((e as Error).message)})`, { file: filePath });
         }
       };
       const config = readJson('config.json', true);
@@ -293,9 +314,12 @@ export class Keras3Reader implements WeightReader {
       const weights = zip.entry('model.weights.h5');
       if (!weights) throw new GraftError('CORRUPT', ".keras archive has no 'model.weights.h5'", { file: filePath });
       tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-keras-'));
+      // Removed on close, on failure below, and on Ctrl-C.
+      registerTemp(tempDir);
       const weightsPath = path.join(tempDir, 'model.weights.h5');
       extractEntry(zip, filePath, weights, weightsPath);
-      const h5 = await Hdf5File.open(weightsPath);
+      // Errors name the archive member the user knows, not the private temporary copy.
+      const h5 = await Hdf5File.open(weightsPath, `${filePath} (member model.weights.h5)`);
       try {
         if (kerasHdf5Layout(h5) === 'legacy') {
           // A .keras zip holding a legacy HDF5 inside: read it as such.
@@ -308,7 +332,7 @@ export class Keras3Reader implements WeightReader {
         throw e;
       }
     } catch (e) {
-      if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+      if (tempDir) removeTemp(tempDir);
       throw e;
     } finally {
       zip.close();
@@ -327,7 +351,7 @@ export class Keras3Reader implements WeightReader {
 
   async close(): Promise<void> {
     this.h5.close();
-    if (this.tempDir) fs.rmSync(this.tempDir, { recursive: true, force: true });
+    if (this.tempDir) removeTemp(this.tempDir);
   }
 }
 
@@ -342,10 +366,14 @@ function extractEntry(zip: ZipArchive, filePath: string, entry: NonNullable<Retu
     const src = FileSource.open(filePath);
     const fd = fs.openSync(dest, 'w', 0o600);
     try {
+      let crc = 0;
       for (let done = 0; done < entry.uncompressedSize; done += CHUNK) {
         const n = Math.min(CHUNK, entry.uncompressedSize - done);
-        fs.writeSync(fd, src.read(start + done, n, entry.name));
+        const chunk = src.read(start + done, n, entry.name);
+        crc = crc32(chunk, crc);
+        fs.writeSync(fd, chunk);
       }
+      if (crc !== entry.crc32) throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' fails its CRC-32 check`, { file: filePath });
     } finally {
       fs.closeSync(fd);
       src.close();
@@ -355,12 +383,17 @@ function extractEntry(zip: ZipArchive, filePath: string, entry: NonNullable<Retu
   fs.writeFileSync(dest, zip.read(entry), { mode: 0o600 });
 }
 
+function removeTemp(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  releaseTemp(dir);
+}
+
 function withCleanup(reader: WeightReader, tempDir: string): WeightReader {
   const close = reader.close.bind(reader);
   Object.defineProperty(reader, 'close', {
     value: async () => {
       await close();
-      fs.rmSync(tempDir, { recursive: true, force: true });
+      removeTemp(tempDir);
     },
   });
   return reader;

@@ -1,5 +1,5 @@
 import { GraftError } from '../errors';
-import { FileSource, byteSwapInPlace, fortranToC, rawTensor, tensorInfo } from './bytes';
+import { FileSource, byteSwapInPlace, fortranToC, printable, rawTensor, tensorInfo } from './bytes';
 import { startsWith } from './registry';
 import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
 
@@ -75,12 +75,12 @@ export function parseNpyHeader(bytes: Uint8Array, ctx: Ctx): NpyHeader {
   try {
     dict = parsePyLiteral(text);
   } catch (e) {
-    throw corrupt(`header is not a valid Python literal dict (${(e as Error).message}): ${JSON.stringify(text.slice(0, 120))}`, ctx);
+    throw corrupt(`header is not a valid Python literal dict (${printable((e as Error).message)}): '${printable(text, 120)}'`, ctx);
   }
   if (!(dict instanceof Map)) throw corrupt('header is not a dict', ctx);
   const keys = [...dict.keys()].sort();
   if (keys.join(',') !== 'descr,fortran_order,shape') {
-    throw corrupt(`header keys are [${keys.join(', ')}], expected descr, fortran_order, shape`, ctx);
+    throw corrupt(`header keys are [${printable(keys.join(', '))}], expected descr, fortran_order, shape`, ctx);
   }
   const descr = dict.get('descr');
   const fortran = dict.get('fortran_order');
@@ -106,7 +106,7 @@ const KIND_DTYPES: Record<string, Partial<Record<number, DType>>> = {
 
 function parseDescr(descr: string, ctx: Ctx): { dtype: DType; bigEndian: boolean } {
   const m = /^([<>|=]?)([a-zA-Z?])(\d*)$/.exec(descr);
-  if (!m) throw new GraftError('UNSUPPORTED', `npy dtype '${descr}' is not supported`, ctx);
+  if (!m) throw new GraftError('UNSUPPORTED', `npy dtype '${printable(descr, 40)}' is not supported`, ctx);
   const [, order, kind, sizeText] = m;
   if (kind === 'O') {
     throw new GraftError('UNSAFE', `npy holds Python objects (dtype '${descr}'), which need unpickling; graft refuses pickled data`, ctx);

@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import * as nodePath from 'path';
 import { GraftError } from '../errors';
-import { FileSource, fileOpenError, rawTensor, tensorInfo } from './bytes';
+import { FileSource, fileOpenError, printable, rawTensor, tensorInfo } from './bytes';
 import {
   ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, decodeModel, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor,
 } from './onnx-proto';
+import { DTYPE_BYTES as DTYPE_BYTES_OF } from './types';
 import type { DType, FormatHandler, RawTensor, SourceOp, TensorInfo, WeightReader } from './types';
 
 /**
@@ -14,6 +15,8 @@ import type { DType, FormatHandler, RawTensor, SourceOp, TensorInfo, WeightReade
 
 /** protobuf's own limit for one message; bigger models must use external data. */
 const MAX_MODEL_BYTES = 2 ** 31 - 1;
+/** PATH_MAX on Linux; a longer external-data location is damage, refused before touching the disk. */
+const MAX_LOCATION_CHARS = 4096;
 /** Pass-through ops between an initializer and the op that uses it (torch exports these). */
 const PASS_THROUGH = new Set(['Identity', 'Transpose', 'Unsqueeze', 'Squeeze', 'Reshape', 'Cast', 'Flatten']);
 const MAX_CHAIN = 8;
@@ -131,7 +134,7 @@ export async function openOnnx(path: string): Promise<WeightReader> {
     model = decodeModel(src.read(0, src.size));
   } catch (e) {
     if (e instanceof GraftError) throw e;
-    throw new GraftError('CORRUPT', `is not a valid ONNX model (${(e as Error).message})`, { file: path });
+    throw new GraftError('CORRUPT', `is not a valid ONNX model (${printable((e as Error).message)})`, { file: path });
   } finally {
     src.close();
   }
@@ -205,8 +208,43 @@ function describeTensor(name: string, t: OnnxTensor, file: string, modelDir: str
   }
   const shape = t.dims.map((d) => toNumber(d, 'dimension', file, name));
   const info = tensorInfo(name, dtype, shape, file);
-  if (t.dataLocation !== DATA_LOCATION_EXTERNAL) return { info, tensor: t };
+  if (t.dataLocation !== DATA_LOCATION_EXTERNAL) {
+    checkInlineSize(info, t, file);
+    return { info, tensor: t };
+  }
   return { info, tensor: t, external: resolveExternal(name, t, info, file, modelDir) };
+}
+
+/** The typed field ONNX keeps each data type's values in, when raw_data is empty. */
+function typedValues(t: OnnxTensor): { field: string; values: ArrayLike<unknown> } | undefined {
+  switch (t.dataType) {
+    case T.FLOAT: return { field: 'float_data', values: t.floatData };
+    case T.DOUBLE: return { field: 'double_data', values: t.doubleData };
+    case T.INT64: return { field: 'int64_data', values: t.int64Data };
+    case T.UINT64: case T.UINT32: return { field: 'uint64_data', values: t.uint64Data };
+    case T.INT32: case T.INT16: case T.UINT16: case T.FLOAT16: case T.BFLOAT16: case T.INT8: case T.UINT8: case T.BOOL:
+      return { field: 'int32_data', values: t.int32Data };
+    default: return undefined;
+  }
+}
+
+/**
+ * Inline data must be exactly what the dims need, checked when the model is opened: dims that
+ * claim terabytes beside a few bytes of raw_data are damage, refused before anything is allocated.
+ */
+function checkInlineSize(info: TensorInfo, t: OnnxTensor, file: string): void {
+  const ctx = { file, tensor: info.name };
+  if (t.rawData && t.rawData.length > 0) {
+    if (t.rawData.length !== info.byteSize) {
+      throw new GraftError('CORRUPT', `raw_data holds ${t.rawData.length} bytes where dims [${info.shape.join(', ')}] of ${info.dtype} need ${info.byteSize}`, ctx);
+    }
+    return;
+  }
+  const typed = typedValues(t);
+  const count = info.byteSize / DTYPE_BYTES_OF[info.dtype];
+  if (typed && typed.values.length !== count) {
+    throw new GraftError('CORRUPT', `${typed.field} holds ${typed.values.length} values where dims [${info.shape.join(', ')}] need ${count}`, ctx);
+  }
 }
 
 /**
@@ -218,12 +256,19 @@ function resolveExternal(name: string, t: OnnxTensor, info: TensorInfo, file: st
   const entries = new Map(t.externalData.map((e) => [e.key, e.value]));
   const location = entries.get('location');
   if (!location) throw new GraftError('CORRUPT', 'external data without a location', ctx);
+  const shown = printable(location);
+  if (location.includes('\0')) {
+    throw new GraftError('UNSAFE', `external data location '${shown}' holds a NUL byte; graft does not let a file name be cut short`, ctx);
+  }
+  if (location.length > MAX_LOCATION_CHARS) {
+    throw new GraftError('CORRUPT', `external data location is ${location.length} characters long, beyond any real file name`, ctx);
+  }
   const segments = location.split(/[\\/]+/);
-  if (nodePath.isAbsolute(location) || nodePath.win32.isAbsolute(location) || location.includes('\0')) {
-    throw new GraftError('UNSAFE', `external data location '${location}' is an absolute path; graft only reads files inside the model's folder`, ctx);
+  if (nodePath.isAbsolute(location) || nodePath.win32.isAbsolute(location)) {
+    throw new GraftError('UNSAFE', `external data location '${shown}' is an absolute path; graft only reads files inside the model's folder`, ctx);
   }
   if (segments.includes('..')) {
-    throw new GraftError('UNSAFE', `external data location '${location}' leaves the model's folder ('..')`, ctx);
+    throw new GraftError('UNSAFE', `external data location '${shown}' leaves the model's folder ('..')`, ctx);
   }
   const target = nodePath.join(modelDir, location);
   let real: string;
@@ -232,19 +277,19 @@ function resolveExternal(name: string, t: OnnxTensor, info: TensorInfo, file: st
     realDir = fs.realpathSync(modelDir);
     real = fs.realpathSync(target);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new GraftError('NOT_FOUND', `external data file '${location}' does not exist beside the model`, ctx);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new GraftError('NOT_FOUND', `external data file '${shown}' does not exist beside the model`, ctx);
     throw fileOpenError(target, e);
   }
   const rel = nodePath.relative(realDir, real);
   if (rel === '' || rel.startsWith('..') || nodePath.isAbsolute(rel)) {
-    throw new GraftError('UNSAFE', `external data location '${location}' resolves (through a symlink) to '${real}', outside the model's folder`, ctx);
+    throw new GraftError('UNSAFE', `external data location '${shown}' resolves (through a symlink) to '${printable(real)}', outside the model's folder`, ctx);
   }
   const stat = fs.statSync(real);
-  if (!stat.isFile()) throw new GraftError('NOT_FOUND', `external data location '${location}' is not a regular file`, ctx);
+  if (!stat.isFile()) throw new GraftError('NOT_FOUND', `external data location '${shown}' is not a regular file`, ctx);
   const parse = (key: string, dflt: number): number => {
     const raw = entries.get(key);
     if (raw === undefined || raw === '') return dflt;
-    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw new GraftError('CORRUPT', `external data ${key} '${raw}' is not a byte count`, ctx);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw new GraftError('CORRUPT', `external data ${key} '${printable(raw, 40)}' is not a byte count`, ctx);
     return Number(raw);
   };
   const offset = parse('offset', 0);
@@ -253,7 +298,7 @@ function resolveExternal(name: string, t: OnnxTensor, info: TensorInfo, file: st
     throw new GraftError('CORRUPT', `external data length ${length} differs from the ${info.byteSize} bytes its shape [${info.shape.join(', ')}] of ${info.dtype} needs`, ctx);
   }
   if (offset + length > stat.size) {
-    throw new GraftError('CORRUPT', `external data ${offset}+${length} lies outside '${location}' (size ${stat.size}); the file is truncated`, ctx);
+    throw new GraftError('CORRUPT', `external data ${offset}+${length} lies outside '${shown}' (size ${stat.size}); the file is truncated`, ctx);
   }
   return { file: real, offset };
 }

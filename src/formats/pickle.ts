@@ -1,4 +1,5 @@
 import { GraftError } from '../errors';
+import { printable } from './bytes';
 import type { DType } from './types';
 
 /**
@@ -145,7 +146,7 @@ const rebuildFromType: Reconstruct = (args, ctx) => {
   }
   if (!(newType instanceof PyGlobal) || !TENSOR_TYPES.has(newType.qualifiedName)) {
     const name = newType instanceof PyGlobal ? newType.qualifiedName : typeof newType;
-    throw new GraftError('UNSAFE', `refused tensor subclass '${name}' in _rebuild_from_type_v2`);
+    throw new GraftError('UNSAFE', `refused tensor subclass '${printable(name)}' in _rebuild_from_type_v2`);
   }
   if (!Array.isArray(funcArgs)) throw ctx.corrupt('_rebuild_from_type_v2 arguments are not a tuple');
   return func.call(funcArgs, ctx);
@@ -168,9 +169,14 @@ function makeDict(className: string): Reconstruct {
 function makeSet(className: string): Reconstruct {
   return (args) => {
     const s = new PySet(className);
-    if (Array.isArray(args[0])) s.items.push(...args[0]);
+    if (Array.isArray(args[0])) pushAll(s.items, args[0]);
     return s;
   };
+}
+
+/** Appends without spreading: `push(...items)` overflows the call stack for long lists. */
+function pushAll(target: unknown[], items: readonly unknown[]): void {
+  for (const x of items) target.push(x);
 }
 
 const opaque = (className: string): Reconstruct => (args) => new PyObject(className, args);
@@ -238,19 +244,20 @@ allow('numpy.ndarray', opaque('numpy.ndarray'));
 /** Known globals refused with a specific explanation. */
 function refusal(qualified: string): GraftError {
   const mod = qualified.slice(0, qualified.lastIndexOf('.'));
+  const shown = printable(qualified);
   if (qualified === 'torch.storage._load_from_bytes') {
-    return new GraftError('UNSAFE', `refused pickle global '${qualified}': it runs torch.load recursively on embedded bytes`);
+    return new GraftError('UNSAFE', `refused pickle global '${shown}': it runs torch.load recursively on embedded bytes`);
   }
   if (mod.startsWith('__torch__')) {
-    return new GraftError('UNSAFE', `refused pickle global '${qualified}': this is a TorchScript archive (torch.jit.save) of a whole model, not a state dict; save model.state_dict() with torch.save instead`);
+    return new GraftError('UNSAFE', `refused pickle global '${shown}': this is a TorchScript archive (torch.jit.save) of a whole model, not a state dict; save model.state_dict() with torch.save instead`);
   }
   if (mod.startsWith('torch.nn.modules') || mod === 'torch.nn' || mod.startsWith('torch.nn.') || mod === '__main__') {
-    return new GraftError('UNSAFE', `refused pickle global '${qualified}': the file is a whole pickled model (torch.save(model)), whose classes graft will not import; save model.state_dict() instead`);
+    return new GraftError('UNSAFE', `refused pickle global '${shown}': the file is a whole pickled model (torch.save(model)), whose classes graft will not import; save model.state_dict() instead`);
   }
   if (/^torch\._utils\._rebuild_(qtensor|sparse|nested|device_tensor|meta|wrapper)/.test(qualified)) {
-    return new GraftError('UNSUPPORTED', `pickle global '${qualified}' (quantized, sparse, nested or device-specific tensors) is not supported`);
+    return new GraftError('UNSUPPORTED', `pickle global '${shown}' (quantized, sparse, nested or device-specific tensors) is not supported`);
   }
-  return new GraftError('UNSAFE', `refused pickle global '${qualified}': only tensors and plain containers are unpickled (if this is a whole pickled model, save model.state_dict() instead)`);
+  return new GraftError('UNSAFE', `refused pickle global '${shown}': only tensors and plain containers are unpickled (if this is a whole pickled model, save model.state_dict() instead)`);
 }
 
 /** Resolves a global against the allow-list, or throws UNSAFE naming it. */
@@ -292,6 +299,8 @@ const DEFAULT_MAX_MEMO = 1 << 22;
 const DEFAULT_MAX_STACK = 1 << 20;
 /** Longest integer accepted from LONG1/LONG4 (bytes): far beyond any real int64 value. */
 const MAX_LONG_BYTES = 64;
+/** Longest INT/LONG text accepted (digits); Python itself caps int parsing at 4300 digits. */
+const MAX_INT_TEXT = 4300;
 
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions): UnpickleResult {
   return new Unpickler(bytes, options).run();
@@ -565,7 +574,7 @@ class Unpickler {
         }
         case 0x91: { // FROZENSET
           const s = new PySet('frozenset');
-          s.items.push(...this.popMark());
+          pushAll(s.items, this.popMark());
           this.push(s);
           break;
         }
@@ -573,7 +582,7 @@ class Unpickler {
           const items = this.popMark();
           const s = this.top();
           if (!(s instanceof PySet)) throw this.corrupt('ADDITEMS on a non-set');
-          s.items.push(...items);
+          pushAll(s.items, items);
           break;
         }
         case 0x61: { // APPEND
@@ -695,7 +704,8 @@ function latin1(b: Uint8Array): string {
 }
 
 function parseIntText(s: string, vm: Unpickler): number | bigint {
-  if (!/^[-+]?\d+$/.test(s)) throw vm.corrupt(`bad integer text '${s.slice(0, 40)}'`);
+  if (s.length > MAX_INT_TEXT) throw vm.corrupt(`integer text of ${s.length} characters`);
+  if (!/^[-+]?\d+$/.test(s)) throw vm.corrupt(`bad integer text '${printable(s, 40)}'`);
   const v = BigInt(s);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }

@@ -1,5 +1,5 @@
 import { GraftError } from '../errors';
-import { byteSwapInPlace, elementCount, FileSource, rawTensor, tensorInfo } from './bytes';
+import { byteSwapInPlace, elementCount, FileSource, printable, rawTensor, tensorInfo } from './bytes';
 import { PickleTruncated, PyDict, PyGlobal, TorchStorage, TorchStorageType, TorchTensor, unpickle } from './pickle';
 import { startsWith } from './registry';
 import type { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from './types';
@@ -140,7 +140,7 @@ async function openZip(path: string, options: OpenOptions): Promise<WeightReader
       let blob = blobs.get(storage.key);
       if (!blob) {
         const entry: ZipEntry | undefined = zip.entry(`${prefix}data/${storage.key}`);
-        if (!entry) throw new GraftError('CORRUPT', `storage record '${prefix}data/${storage.key}' is missing from the archive`, { file: path, tensor });
+        if (!entry) throw new GraftError('CORRUPT', `storage record '${printable(`${prefix}data/${storage.key}`)}' is missing from the archive`, { file: path, tensor });
         blob = { byteLength: entry.uncompressedSize, read: (offset, length) => zip.readRange(entry, offset, length) };
         blobs.set(storage.key, blob);
       }
@@ -149,6 +149,7 @@ async function openZip(path: string, options: OpenOptions): Promise<WeightReader
     return makeReader(path, value, options, {
       container: 'zip',
       byteorder,
+      maxRecordBytes: zip.fileSize * MAX_DEFLATE_RATIO,
       prefix: prefix.replace(/\/$/, ''),
       blobFor,
       close: () => zip.close(),
@@ -164,7 +165,7 @@ function readByteorder(zip: ZipArchive, prefix: string, path: string): 'little' 
   if (!entry) return 'little';
   if (entry.uncompressedSize > 16) throw new GraftError('CORRUPT', `byteorder record is ${entry.uncompressedSize} bytes long`, { file: path });
   const text = Buffer.from(zip.read(entry)).toString('latin1').trim();
-  if (text !== 'little' && text !== 'big') throw new GraftError('CORRUPT', `byteorder record says '${text.slice(0, 16)}'`, { file: path });
+  if (text !== 'little' && text !== 'big') throw new GraftError('CORRUPT', `byteorder record says '${printable(text, 16)}'`, { file: path });
   return text;
 }
 
@@ -176,7 +177,7 @@ function sharedStorage(storages: Map<string, TorchStorage>, storage: TorchStorag
     return storage;
   }
   if (known.type.elementBytes !== storage.type.elementBytes || known.numel !== storage.numel) {
-    throw new GraftError('CORRUPT', `storage '${storage.key}' is described twice with different types or sizes`, { file: path });
+    throw new GraftError('CORRUPT', `storage '${printable(storage.key)}' is described twice with different types or sizes`, { file: path });
   }
   return known;
 }
@@ -236,7 +237,7 @@ function parseLegacy(path: string, src: FileSource, bytes: Uint8Array, options: 
     const rootNumel = checkedInt(pid[4], 'element count', path);
     const known = roots.get(rootKey);
     if (known && (known.numel !== rootNumel || known.type.elementBytes !== type.elementBytes)) {
-      throw new GraftError('CORRUPT', `storage '${rootKey}' is described twice with different sizes`, { file: path });
+      throw new GraftError('CORRUPT', `storage '${printable(rootKey)}' is described twice with different sizes`, { file: path });
     }
     roots.set(rootKey, { type, numel: rootNumel });
     const view = pid[5];
@@ -258,25 +259,25 @@ function parseLegacy(path: string, src: FileSource, bytes: Uint8Array, options: 
   for (const rawKey of keyList.value) {
     const key = storageKey(rawKey, path);
     const root = roots.get(key);
-    if (!root) throw new GraftError('CORRUPT', `legacy storage '${key}' is listed but never used by a tensor`, { file: path });
+    if (!root) throw new GraftError('CORRUPT', `legacy storage '${printable(key)}' is listed but never used by a tensor`, { file: path });
     const countBytes = src.read(pos, 8);
     const count = new DataView(countBytes.buffer, countBytes.byteOffset, 8).getBigInt64(0, true);
     if (count !== BigInt(root.numel)) {
-      throw new GraftError('CORRUPT', `legacy storage '${key}' records ${count} elements where the pickle says ${root.numel}`, { file: path });
+      throw new GraftError('CORRUPT', `legacy storage '${printable(key)}' records ${count} elements where the pickle says ${root.numel}`, { file: path });
     }
     const byteLength = root.numel * root.type.elementBytes;
     if (pos + 8 + byteLength > src.size) {
-      throw new GraftError('CORRUPT', `legacy storage '${key}' (${byteLength} bytes at ${pos + 8}) runs past the end of the file (size ${src.size}); the file is truncated`, { file: path });
+      throw new GraftError('CORRUPT', `legacy storage '${printable(key)}' (${byteLength} bytes at ${pos + 8}) runs past the end of the file (size ${src.size}); the file is truncated`, { file: path });
     }
     records.set(key, { offset: pos + 8, byteLength });
     pos += 8 + byteLength;
   }
   const blobFor = (storage: TorchStorage, tensor: string): StorageBlob => {
     const rec = records.get(storage.key);
-    if (!rec) throw new GraftError('CORRUPT', `storage '${storage.key}' has no data record`, { file: path, tensor });
+    if (!rec) throw new GraftError('CORRUPT', `storage '${printable(storage.key)}' has no data record`, { file: path, tensor });
     return { byteLength: rec.byteLength, read: (offset, length, t) => src.read(rec.offset + offset, length, t) };
   };
-  return makeReader(path, object.value, options, { container: 'legacy', byteorder: 'little', blobFor, close: () => src.close() });
+  return makeReader(path, object.value, options, { container: 'legacy', byteorder: 'little', maxRecordBytes: src.size, blobFor, close: () => src.close() });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,6 +287,8 @@ interface Container {
   container: 'zip' | 'legacy';
   byteorder: 'little' | 'big';
   prefix?: string;
+  /** The most bytes any storage record in this container could hold (from the file's real size). */
+  maxRecordBytes: number;
   blobFor(storage: TorchStorage, tensor: string): StorageBlob;
   close(): void;
 }
@@ -310,7 +313,9 @@ function makeReader(path: string, root: unknown, options: OpenOptions, c: Contai
       continue;
     }
     if (entries.has(name)) throw new GraftError('CORRUPT', 'two tensors share this name', { file: path, tensor: name });
-    entries.set(name, { info: tensorInfo(name, dtype, v.shape, path), tensor: v });
+    const info = tensorInfo(name, dtype, v.shape, path);
+    checkClaims(v, info, c.maxRecordBytes, path);
+    entries.set(name, { info, tensor: v });
   }
   names = [...entries.keys()];
   let closed = false;
@@ -350,28 +355,66 @@ function commonPrefixToStrip(names: string[]): string {
   return '';
 }
 
+/** A view repeating storage elements (stride 0, overlaps) may decode to at most this many bytes. */
+const MAX_EXPANDED_BYTES = 64 * 1024 * 1024;
+/** Deflate's best ratio: no zip record can hold more than this many bytes per stored byte. */
+const MAX_DEFLATE_RATIO = 1032;
+
 /**
- * Gathers a strided view of a storage into contiguous C-order bytes, after checking that every
- * element it reaches lies inside the storage and the storage inside its blob.
+ * When the checkpoint is opened: a storage, or a tensor, claiming more bytes than the whole file
+ * could hold is refused at once, so `graft inspect` never lists terabyte tensors from a
+ * kilobyte file. The exact record sizes are checked on read (checkView).
  */
-export function readStrided(tensor: TorchTensor, info: TensorInfo, blob: StorageBlob, path: string): Uint8Array {
+function checkClaims(tensor: TorchTensor, info: TensorInfo, maxRecordBytes: number, path: string): void {
+  const ctx = { file: path, tensor: info.name };
+  const storageBytes = (tensor.storage.elementOffset + tensor.storage.numel) * tensor.storage.type.elementBytes;
+  if (storageBytes > maxRecordBytes) {
+    throw new GraftError('CORRUPT', `storage '${printable(tensor.storage.key)}' claims ${storageBytes} bytes, more than the file could hold (${maxRecordBytes})`, ctx);
+  }
+  if (info.byteSize > Math.max(maxRecordBytes, MAX_EXPANDED_BYTES)) {
+    throw new GraftError('CORRUPT', `shape [${info.shape.join(', ')}] claims ${info.byteSize} bytes, more than the file could hold (${maxRecordBytes})`, ctx);
+  }
+}
+
+/**
+ * Checks a tensor's view against its storage, and the storage against the bytes its record
+ * holds, without reading anything. Returns the element count and the bytes the view spans.
+ * Readers call it when the file is opened, so a damaged header fails there, not mid-conversion.
+ */
+export function checkView(tensor: TorchTensor, info: TensorInfo, blob: StorageBlob, path: string): { count: number; spanBytes: number } {
   const ctx = { file: path, tensor: info.name };
   const { shape, stride, storageOffset, storage } = tensor;
   const es = storage.type.elementBytes;
   const count = elementCount(shape, ctx);
   if (stride.some((s) => !Number.isSafeInteger(s) || s < 0)) throw new GraftError('CORRUPT', `has invalid strides [${stride.join(', ')}]`, ctx);
   const storageBytes = storage.numel * es;
-  if ((storage.elementOffset + storage.numel) * es > blob.byteLength) {
-    throw new GraftError('CORRUPT', `storage '${storage.key}' needs ${(storage.elementOffset + storage.numel) * es} bytes but its record holds ${blob.byteLength}`, ctx);
+  const needed = (storage.elementOffset + storage.numel) * es;
+  if (!Number.isSafeInteger(needed) || needed > blob.byteLength) {
+    throw new GraftError('CORRUPT', `storage '${printable(storage.key)}' needs ${needed} bytes but its record holds ${blob.byteLength}`, ctx);
   }
-  if (count === 0) return new Uint8Array(0);
+  if (count === 0) return { count, spanBytes: 0 };
   let last = storageOffset;
   for (let i = 0; i < shape.length; i++) last += (shape[i] - 1) * stride[i];
-  if (last >= storage.numel) {
+  if (!Number.isSafeInteger(last) || last >= storage.numel) {
     throw new GraftError('CORRUPT', `view (offset ${storageOffset}, shape [${shape.join(', ')}], strides [${stride.join(', ')}]) reaches element ${last} of a storage holding ${storage.numel}`, ctx);
   }
   const spanBytes = (last - storageOffset + 1) * es;
   if (spanBytes > storageBytes) throw new GraftError('CORRUPT', 'view spans more than its storage', ctx);
+  if (count * es > spanBytes && count * es > MAX_EXPANDED_BYTES) {
+    throw new GraftError('UNSUPPORTED', `view repeats ${spanBytes} stored bytes into ${count * es} (strides [${stride.join(', ')}]); graft expands such views up to ${MAX_EXPANDED_BYTES} bytes`, ctx);
+  }
+  return { count, spanBytes };
+}
+
+/**
+ * Gathers a strided view of a storage into contiguous C-order bytes, after checking that every
+ * element it reaches lies inside the storage and the storage inside its blob.
+ */
+export function readStrided(tensor: TorchTensor, info: TensorInfo, blob: StorageBlob, path: string): Uint8Array {
+  const { shape, stride, storageOffset, storage } = tensor;
+  const es = storage.type.elementBytes;
+  const { count, spanBytes } = checkView(tensor, info, blob, path);
+  if (count === 0) return new Uint8Array(0);
   const span = blob.read((storage.elementOffset + storageOffset) * es, spanBytes, info.name);
   if (isContiguous(shape, stride)) return span.length === count * es ? span : span.slice(0, count * es);
   return gather(span, shape, stride, es, count);
@@ -498,7 +541,7 @@ function followKey(root: unknown, key: string, path: string): PyDict {
       }
     }
     if (!matched) {
-      const available = [...dict.entries.keys()].map(String).slice(0, 20).join(', ');
+      const available = printable([...dict.entries.keys()].slice(0, 20).map(String).join(', '), 400);
       throw new GraftError('USAGE', `key '${key}' not found (available here: ${available})`, { file: path });
     }
   }

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { GraftError } from '../errors';
-import { FileSource, fileOpenError, rawTensor, tensorInfo } from './bytes';
+import { FileSource, fileOpenError, printable, rawTensor, tensorInfo } from './bytes';
 import { DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
 
 /**
@@ -80,7 +80,7 @@ function parseHeader(source: FileSource): { entries: Map<string, Entry>; metadat
   try {
     header = JSON.parse(text.decode(source.read(8, headerLength)));
   } catch (e) {
-    throw corrupt(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+    throw corrupt(`header is not valid UTF-8 JSON (${printable((e as Error).message)})`);
   }
   if (!isPlainObject(header)) throw corrupt('header is not a JSON object');
   const dataStart = 8 + headerLength;
@@ -241,7 +241,7 @@ function readJsonFile(p: string, what: string): unknown {
     try {
       return JSON.parse(text);
     } catch (e) {
-      throw new GraftError('CORRUPT', `${what} is not valid JSON (${(e as Error).message})`, { file: p });
+      throw new GraftError('CORRUPT', `${what} is not valid JSON (${printable((e as Error).message)})`, { file: p });
     }
   } finally {
     source.close();
@@ -281,6 +281,8 @@ export const SafetensorsHandler: FormatHandler = {
   extensions: ['.safetensors', INDEX_SUFFIX],
   sniff(head: Uint8Array, filePath: string): boolean {
     if (filePath.endsWith(INDEX_SUFFIX)) return true;
+    // Claimed by name too, so a damaged header is reported by this reader, not as unknown.
+    if (/\.safetensors$/i.test(filePath) && head.length >= 8) return true;
     if (head.length < 9) return false;
     const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
     const n = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);

@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { GraftError, asCorrupt } from '../errors';
-import { FileSource, byteSwapInPlace, elementCount, rawTensor } from './bytes';
+import { FileSource, byteSwapInPlace, elementCount, printable, rawTensor } from './bytes';
 import { crc32c, unmaskCrc } from './crc32c';
 import { BundleEntry, BundleHeader, decodeBundleEntry, decodeBundleHeader } from './tf-checkpoint-proto';
 import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
@@ -116,12 +116,17 @@ function resolveFolder(dir: string): CheckpointFiles {
       prefix = path.resolve(dir, named);
       const rel = path.relative(path.resolve(dir), prefix);
       if (rel.startsWith('..') || path.isAbsolute(rel)) {
-        throw new GraftError('UNSAFE', `model_checkpoint_path '${named}' points outside the checkpoint folder`, { file: statePath });
+        throw new GraftError('UNSAFE', `model_checkpoint_path '${printable(named)}' points outside the checkpoint folder`, { file: statePath });
       }
     }
     const indexPath = `${prefix}.index`;
     if (!isFile(indexPath)) {
-      throw new GraftError('NOT_FOUND', `model_checkpoint_path '${named}' names a checkpoint whose index '${indexPath}' does not exist`, { file: statePath });
+      throw new GraftError('NOT_FOUND', `model_checkpoint_path '${printable(named)}' names a checkpoint whose index '${printable(indexPath)}' does not exist`, { file: statePath });
+    }
+    // The state file is input too: a symlink inside the folder must not lead it elsewhere.
+    const rel = path.relative(fs.realpathSync(dir), fs.realpathSync(indexPath));
+    if (rel.startsWith('..') || path.isAbsolute(rel)) {
+      throw new GraftError('UNSAFE', `model_checkpoint_path '${printable(named)}' resolves (through a symlink) outside the checkpoint folder`, { file: statePath });
     }
     return { prefix, indexPath };
   }
@@ -147,8 +152,11 @@ function safeReaddir(dir: string): string[] {
 function endsWithMagic(file: string): boolean {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
+    // Non-blocking, and regular files only: a FIFO named like an index must not hang sniffing.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return false;
+    const size = st.size;
     if (size < FOOTER_BYTES) return false;
     const tail = Buffer.alloc(8);
     fs.readSync(fd, tail, 0, 8, size - 8);
@@ -160,17 +168,27 @@ function endsWithMagic(file: string): boolean {
   }
 }
 
+/** True when `<prefix>.data-00000-of-…` exists beside an index: a checkpoint, even if the index is damaged. */
+function hasDataShard(prefix: string): boolean {
+  const dir = path.dirname(prefix);
+  const base = `${path.basename(prefix)}.data-`;
+  return safeReaddir(dir).some((f) => f.startsWith(base) && SHARD_SUFFIX.test(f));
+}
+
 function sniffCheckpoint(head: Uint8Array, p: string): boolean {
-  if (p.endsWith('.index')) return endsWithMagic(p);
+  // A truncated index has lost its footer magic; a data shard beside it still says what it is,
+  // so the reader (not the registry) reports the damage.
+  const isCheckpointIndex = (index: string) => endsWithMagic(index) || (isFile(index) && hasDataShard(index.slice(0, -'.index'.length)));
+  if (p.endsWith('.index')) return isCheckpointIndex(p);
   const shard = SHARD_SUFFIX.exec(p);
-  if (shard) return endsWithMagic(`${p.replace(SHARD_SUFFIX, '')}.index`);
+  if (shard) return isCheckpointIndex(`${p.replace(SHARD_SUFFIX, '')}.index`);
   if (head.length === 0) {
     if (isDirectory(p)) {
       if (isFile(path.join(p, 'checkpoint'))) return true;
       const indexes = safeReaddir(p).filter((f) => f.endsWith('.index'));
-      return indexes.length === 1 && endsWithMagic(path.join(p, indexes[0]));
+      return indexes.length === 1 && isCheckpointIndex(path.join(p, indexes[0]));
     }
-    return endsWithMagic(`${p}.index`);
+    return isCheckpointIndex(`${p}.index`);
   }
   return false;
 }
@@ -319,7 +337,7 @@ function parseIndex(index: Uint8Array, file: string): IndexContents {
         if (keyBytes.length === 0) out.header = decodeBundleHeader(value);
         else out.entries.push({ name, entry: decodeBundleEntry(value) });
       } catch (e) {
-        throw new GraftError('CORRUPT', `checkpoint index entry cannot be decoded (${(e as Error).message})`, { file, tensor: keyBytes.length ? name : '<bundle header>' });
+        throw new GraftError('CORRUPT', `checkpoint index entry cannot be decoded (${printable((e as Error).message)})`, { file, tensor: keyBytes.length ? name : '<bundle header>' });
       }
     }
   }

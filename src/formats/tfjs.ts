@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { GraftError } from '../errors';
-import { FileSource, elementCount, rawTensor } from './bytes';
+import { FileSource, elementCount, nestsDeeperThan, printable, rawTensor } from './bytes';
 import { resolveInside } from './safetensors';
 import { Convention, DType, DTYPE_BYTES, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
 
@@ -12,6 +12,8 @@ import { Convention, DType, DTYPE_BYTES, FormatHandler, RawTensor, TensorInfo, W
 
 /** model.json files are small; anything beyond this is not one. */
 const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+/** JSON nesting accepted in model.json; real topologies nest a few dozen levels. */
+const MAX_JSON_DEPTH = 256;
 /** Each string element is stored as a 4-byte little-endian length, then its bytes. */
 const STRING_LENGTH_BYTES = 4;
 
@@ -167,11 +169,21 @@ const PLAIN_DTYPES: Record<string, DType> = { float32: 'float32', int32: 'int32'
 
 /** Bytes a string weight occupies: walks its per-element length prefixes. */
 function stringBytes(group: ShardGroup, offset: number, count: number, tensor: string): number {
+  // The prefixes are read through a window, not 4 bytes per call: a manifest may claim
+  // billions of empty strings, and the walk must stay linear in the shard's real size.
+  const WINDOW = 1 << 20;
+  let window: Uint8Array = new Uint8Array(0);
+  let windowStart = 0;
   let at = offset;
   for (let i = 0; i < count; i++) {
     if (at + STRING_LENGTH_BYTES > group.size) break;
-    const len = group.read(at, STRING_LENGTH_BYTES, tensor);
-    at += STRING_LENGTH_BYTES + new DataView(len.buffer).getUint32(0, true);
+    if (at < windowStart || at + STRING_LENGTH_BYTES > windowStart + window.length) {
+      windowStart = at;
+      window = group.read(at, Math.min(WINDOW, group.size - at), tensor);
+    }
+    const p = at - windowStart;
+    const len = (window[p] | (window[p + 1] << 8) | (window[p + 2] << 16) | (window[p + 3] << 24)) >>> 0;
+    at += STRING_LENGTH_BYTES + len;
   }
   return at - offset;
 }
@@ -186,9 +198,11 @@ function readModelJson(p: string): Record<string, unknown> {
     try {
       json = JSON.parse(new TextDecoder('utf-8').decode(source.read(0, source.size)));
     } catch (e) {
-      throw new GraftError('CORRUPT', `tfjs model.json is not valid JSON (${(e as Error).message})`, { file: p });
+      throw new GraftError('CORRUPT', `tfjs model.json is not valid JSON (${printable((e as Error).message)})`, { file: p });
     }
     if (!isObject(json)) throw new GraftError('CORRUPT', 'tfjs model.json is not a JSON object', { file: p });
+    // The topology is later rebuilt by recursive code (here and in tfjs): refuse absurd nesting.
+    if (nestsDeeperThan(json, MAX_JSON_DEPTH)) throw new GraftError('CORRUPT', `tfjs model.json nests more than ${MAX_JSON_DEPTH} levels deep`, { file: p });
     return json;
   } finally {
     source.close();

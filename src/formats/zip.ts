@@ -1,6 +1,6 @@
 import { Inflate } from 'fflate';
 import { GraftError } from '../errors';
-import { FileSource } from './bytes';
+import { FileSource, printable } from './bytes';
 
 /**
  * A lazy ZIP reader: parses the central directory only, and reads an entry's bytes when asked.
@@ -33,8 +33,14 @@ const U32_MAX = 0xffffffff;
 const U16_MAX = 0xffff;
 const ZIP64_EXTRA_ID = 0x0001;
 const FLAG_ENCRYPTED = 0x0001;
-/** Compressed bytes handed to the inflater at a time, so output overruns are caught early. */
-const INFLATE_CHUNK = 1 << 16;
+/**
+ * Compressed bytes handed to the inflater at a time, so output overruns are caught early: one
+ * push inflates to at most ~1032× its size (16 MiB here), whatever the archive claims.
+ */
+const INFLATE_CHUNK = 1 << 14;
+
+/** Bytes read at a time when checking a stored entry's CRC-32. */
+const VERIFY_CHUNK = 16 << 20;
 
 export const METHOD_STORED = 0;
 export const METHOD_DEFLATE = 8;
@@ -48,6 +54,8 @@ export class ZipArchive {
   private readonly source: FileSource;
   private readonly byName: Map<string, ZipEntry>;
   private readonly dataOffsets = new Map<ZipEntry, number>();
+  /** Entries whose CRC-32 has been checked. */
+  private readonly verified = new Set<ZipEntry>();
 
   private constructor(path: string, source: FileSource, entries: ZipEntry[]) {
     this.path = path;
@@ -64,7 +72,7 @@ export class ZipArchive {
     } catch (e) {
       source.close();
       if (e instanceof GraftError) throw e;
-      throw new GraftError('CORRUPT', `zip archive cannot be read (${(e as Error)?.message ?? String(e)})`, { file: path });
+      throw new GraftError('CORRUPT', `zip archive cannot be read (${printable((e as Error)?.message ?? String(e))})`, { file: path });
     }
   }
 
@@ -82,7 +90,7 @@ export class ZipArchive {
     const cached = this.dataOffsets.get(entry);
     if (cached !== undefined) return cached;
     const fail = (why: string): never => {
-      throw new GraftError('CORRUPT', `zip entry '${entry.name}': ${why}`, { file: this.path });
+      throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}': ${why}`, { file: this.path });
     };
     if (entry.localHeaderOffset + LOCAL_HEADER_SIZE > this.source.size) fail('local header lies outside the file');
     const head = this.source.read(entry.localHeaderOffset, LOCAL_HEADER_SIZE);
@@ -97,7 +105,7 @@ export class ZipArchive {
       fail(`data (${entry.compressedSize} bytes at ${offset}) runs past the end of the file (size ${this.source.size}); the archive is truncated`);
     }
     const localName = decodeName(this.source.read(entry.localHeaderOffset + LOCAL_HEADER_SIZE, nameLength));
-    if (localName !== entry.name) fail(`local header names '${localName}'`);
+    if (localName !== entry.name) fail(`local header names '${printable(localName)}'`);
     this.dataOffsets.set(entry, offset);
     return offset;
   }
@@ -116,44 +124,73 @@ export class ZipArchive {
     } else if (entry.method === METHOD_DEFLATE) {
       out = this.inflate(entry, start, want, whole);
     } else {
-      throw new GraftError('UNSUPPORTED', `zip entry '${entry.name}' uses compression method ${entry.method}; only stored and deflate are supported`, { file: this.path });
+      throw new GraftError('UNSUPPORTED', `zip entry '${printable(entry.name)}' uses compression method ${entry.method}; only stored and deflate are supported`, { file: this.path });
     }
-    if (whole && crc32(out) !== entry.crc32) {
-      throw new GraftError('CORRUPT', `zip entry '${entry.name}' fails its CRC-32 check`, { file: this.path });
+    if (whole) {
+      if (crc32(out) !== entry.crc32) {
+        throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' fails its CRC-32 check`, { file: this.path });
+      }
+      this.verified.add(entry);
     }
     return out;
   }
 
-  /** `length` bytes at `offset` within the entry's uncompressed data. */
+  /**
+   * `length` bytes at `offset` within the entry's uncompressed data. Stored entries are read
+   * straight from the file; their CRC-32 is checked once per entry (over the whole entry, in
+   * chunks) before the first partial read, so a bit flip in tensor data is an error, not a
+   * silently different weight.
+   */
   readRange(entry: ZipEntry, offset: number, length: number): Uint8Array {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > entry.uncompressedSize) {
-      throw new GraftError('CORRUPT', `range ${offset}+${length} lies outside zip entry '${entry.name}' (${entry.uncompressedSize} bytes)`, { file: this.path });
+      throw new GraftError('CORRUPT', `range ${offset}+${length} lies outside zip entry '${printable(entry.name)}' (${entry.uncompressedSize} bytes)`, { file: this.path });
     }
     if (entry.method === METHOD_STORED) {
-      // Lazy read straight from the file: the CRC is not checked for partial reads.
+      if (offset === 0 && length === entry.uncompressedSize) return this.read(entry);
+      this.verifyStored(entry);
       return this.source.read(this.dataOffset(entry) + offset, length);
     }
     const prefix = this.read(entry, offset + length);
     return prefix.slice(offset, offset + length);
   }
 
+  /** Checks a stored entry's CRC-32 by streaming it, once. */
+  verifyStored(entry: ZipEntry): void {
+    if (this.verified.has(entry)) return;
+    const start = this.dataOffset(entry);
+    let crc = 0;
+    for (let done = 0; done < entry.uncompressedSize; done += VERIFY_CHUNK) {
+      crc = crc32(this.source.read(start + done, Math.min(VERIFY_CHUNK, entry.uncompressedSize - done)), crc);
+    }
+    if (crc !== entry.crc32) {
+      throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' fails its CRC-32 check`, { file: this.path });
+    }
+    this.verified.add(entry);
+  }
+
   close(): void {
     this.source.close();
   }
 
+  /**
+   * Inflates up to `want` bytes. Output is collected as the inflater produces it, so memory
+   * follows the data actually inflated, never the size the archive claims; producing more than
+   * the declared size (a zip bomb) stops at once.
+   */
   private inflate(entry: ZipEntry, start: number, want: number, whole: boolean): Uint8Array {
-    const out = new Uint8Array(want);
+    const parts: Uint8Array[] = [];
     let produced = 0;
     let ended = false;
-    const corrupt = (why: string) => new GraftError('CORRUPT', `zip entry '${entry.name}': ${why}`, { file: this.path });
+    const corrupt = (why: string) => new GraftError('CORRUPT', `zip entry '${printable(entry.name)}': ${why}`, { file: this.path });
     const inflater = new Inflate((chunk, final) => {
       if (produced + chunk.length > want) {
         if (whole) throw corrupt(`inflates to more than its declared ${entry.uncompressedSize} bytes`);
-        out.set(chunk.subarray(0, want - produced), produced);
+        parts.push(chunk.slice(0, want - produced));
         produced = want;
         throw new StopInflate();
       }
-      out.set(chunk, produced);
+      // fflate may reuse its buffer between calls: keep a copy.
+      parts.push(chunk.slice());
       produced += chunk.length;
       if (final) ended = true;
       if (!whole && produced === want) throw new StopInflate();
@@ -169,15 +206,27 @@ export class ZipArchive {
         } while (pos < entry.compressedSize && !ended);
       }
     } catch (e) {
-      if (e instanceof StopInflate) return out;
-      if (e instanceof GraftError) throw e;
-      throw corrupt(`deflate stream is damaged (${(e as Error)?.message ?? String(e)})`);
+      if (!(e instanceof StopInflate)) {
+        if (e instanceof GraftError) throw e;
+        throw corrupt(`deflate stream is damaged (${printable((e as Error)?.message ?? String(e))})`);
+      }
     }
     if (produced < want) {
       throw corrupt(`inflates to ${produced} bytes, fewer than the ${want} expected`);
     }
-    return out;
+    return concat(parts, produced);
   }
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1 && parts[0].length === total) return parts[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function dv(bytes: Uint8Array): DataView {
@@ -285,11 +334,11 @@ function readCentralDirectory(src: FileSource): ZipEntry[] {
       const id = view.getUint16(x, true);
       const size = view.getUint16(x + 2, true);
       const body = x + 4;
-      if (body + size > extraEnd) throw corrupt(`entry '${name}' has a malformed extra field`);
+      if (body + size > extraEnd) throw corrupt(`entry '${printable(name)}' has a malformed extra field`);
       if (id === ZIP64_EXTRA_ID) {
         let q = body;
         const take8 = (): number => {
-          if (q + 8 > body + size) throw corrupt(`entry '${name}' has a short zip64 extra field`);
+          if (q + 8 > body + size) throw corrupt(`entry '${printable(name)}' has a short zip64 extra field`);
           const v = readU64(view, q);
           q += 8;
           return v;
@@ -298,7 +347,7 @@ function readCentralDirectory(src: FileSource): ZipEntry[] {
         if (compressedSize === U32_MAX) compressedSize = take8();
         if (localHeaderOffset === U32_MAX) localHeaderOffset = take8();
         if (startDisk === U16_MAX) {
-          if (q + 4 > body + size) throw corrupt(`entry '${name}' has a short zip64 extra field`);
+          if (q + 4 > body + size) throw corrupt(`entry '${printable(name)}' has a short zip64 extra field`);
           startDisk = view.getUint32(q, true);
         }
       }
@@ -308,18 +357,18 @@ function readCentralDirectory(src: FileSource): ZipEntry[] {
     if (name.endsWith('/') && uncompressedSize === 0) continue; // directory entry
     if (isUnsafeEntryName(name)) continue;
     if (flags & FLAG_ENCRYPTED) {
-      throw new GraftError('UNSUPPORTED', `zip entry '${name}' is encrypted`, { file });
+      throw new GraftError('UNSUPPORTED', `zip entry '${printable(name)}' is encrypted`, { file });
     }
     if (startDisk !== 0) throw new GraftError('UNSUPPORTED', 'is a multi-part (spanned) zip archive', { file });
     if (localHeaderOffset + LOCAL_HEADER_SIZE > cdOffset || localHeaderOffset + LOCAL_HEADER_SIZE + compressedSize > cdOffset) {
-      throw corrupt(`entry '${name}' (${compressedSize} bytes at ${localHeaderOffset}) lies outside the file's data area (size ${src.size}); the archive is truncated or damaged`);
+      throw corrupt(`entry '${printable(name)}' (${compressedSize} bytes at ${localHeaderOffset}) lies outside the file's data area (size ${src.size}); the archive is truncated or damaged`);
     }
     if (method === METHOD_STORED && compressedSize !== uncompressedSize) {
-      throw corrupt(`stored entry '${name}' has compressed size ${compressedSize} but uncompressed size ${uncompressedSize}`);
+      throw corrupt(`stored entry '${printable(name)}' has compressed size ${compressedSize} but uncompressed size ${uncompressedSize}`);
     }
     if (method === METHOD_DEFLATE && uncompressedSize > compressedSize * 1032 + 1024) {
       // Deflate cannot expand data by more than ~1032:1; a larger claim is a lie.
-      throw corrupt(`entry '${name}' claims ${uncompressedSize} bytes from ${compressedSize} compressed bytes`);
+      throw corrupt(`entry '${printable(name)}' claims ${uncompressedSize} bytes from ${compressedSize} compressed bytes`);
     }
     entries.push({ name, method, compressedSize, uncompressedSize, crc32: crc, localHeaderOffset });
   }
@@ -328,8 +377,8 @@ function readCentralDirectory(src: FileSource): ZipEntry[] {
 
 let crcTable: Uint32Array | undefined;
 
-/** CRC-32 (IEEE 802.3, as used by zip). */
-export function crc32(data: Uint8Array): number {
+/** CRC-32 (IEEE 802.3, as used by zip). `seed`, a previous result, continues it over more data. */
+export function crc32(data: Uint8Array, seed = 0): number {
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -339,7 +388,7 @@ export function crc32(data: Uint8Array): number {
     }
   }
   const table = crcTable;
-  let c = 0xffffffff;
+  let c = (seed ^ 0xffffffff) >>> 0;
   for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }

@@ -11,7 +11,14 @@ import * as tf from '@tensorflow/tfjs';
 export class FlatAdam {
   private readonly m: tf.Variable;
   private readonly v: tf.Variable;
+  /**
+   * The variables' values, concatenated: one subtraction updates them all, then each variable
+   * takes its slice. Valid because only this optimizer writes the variables while it runs.
+   */
+  private readonly flat: tf.Variable;
   private readonly sizes: number[];
+  /** β₁, 1−β₁, β₂, 1−β₂ as backend scalars, uploaded once rather than every step. */
+  private readonly constants: tf.Scalar[];
   private step = 0;
 
   constructor(
@@ -23,8 +30,10 @@ export class FlatAdam {
   ) {
     this.sizes = variables.map((w) => w.size);
     const total = this.sizes.reduce((a, b) => a + b, 0);
-    this.m = tf.variable(tf.zeros([total]), false);
-    this.v = tf.variable(tf.zeros([total]), false);
+    this.m = tf.tidy(() => tf.variable(tf.zeros([total]), false));
+    this.v = tf.tidy(() => tf.variable(tf.zeros([total]), false));
+    this.flat = tf.tidy(() => tf.variable(tf.concat(variables.map((w) => tf.reshape(w, [-1]))), false));
+    this.constants = [beta1, 1 - beta1, beta2, 1 - beta2].map((c) => tf.scalar(c));
   }
 
   /** One step from gradients given in the order of `variables` (null: no gradient, treated as zero). */
@@ -34,19 +43,21 @@ export class FlatAdam {
     const rate = (this.learningRate * correction2) / (1 - this.beta1 ** this.step);
     const epsilon = this.epsilon * correction2;
     tf.tidy(() => {
-      const g = tf.concat(grads.map((d, i) => (d ? tf.reshape(d, [-1]) : tf.zeros([this.sizes[i]]))));
-      const m = tf.add(tf.mul(this.m, this.beta1), tf.mul(g, 1 - this.beta1));
-      const v = tf.add(tf.mul(this.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+      // Reshapes are backend ops too: skip them for what is already a vector (biases).
+      const g = tf.concat(grads.map((d, i) => (!d ? tf.zeros([this.sizes[i]]) : d.rank === 1 ? d : tf.reshape(d, [-1]))));
+      const [b1, oneMinusB1, b2, oneMinusB2] = this.constants;
+      const m = tf.add(tf.mul(this.m, b1), tf.mul(g, oneMinusB1));
+      const v = tf.add(tf.mul(this.v, b2), tf.mul(tf.square(g), oneMinusB2));
       this.m.assign(m);
       this.v.assign(v);
-      const delta = tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsilon)), rate);
-      const parts = this.variables.length === 1 ? [delta] : tf.split(delta, this.sizes);
-      this.variables.forEach((w, i) => w.assign(tf.sub(w, tf.reshape(parts[i], w.shape))));
+      const updated = tf.sub(this.flat, tf.mul(tf.div(m, tf.add(tf.sqrt(v), epsilon)), rate));
+      this.flat.assign(updated);
+      const parts = this.variables.length === 1 ? [updated] : tf.split(updated, this.sizes);
+      this.variables.forEach((w, i) => w.assign(w.rank === 1 ? parts[i] : tf.reshape(parts[i], w.shape)));
     });
   }
 
   dispose(): void {
-    this.m.dispose();
-    this.v.dispose();
+    tf.dispose([this.m, this.v, this.flat, ...this.constants]);
   }
 }

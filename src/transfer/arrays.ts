@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { fileOpenError } from '../formats/bytes';
 import { parseNpy } from '../formats/npy';
@@ -29,6 +30,13 @@ export function readNpyArray(file: string, flag: string): ArrayData & { integer:
   const raw = parseNpy(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path.basename(file), file);
   const integer = INTEGER_DTYPES.has(raw.dtype);
   return { data: integer ? toInt32(raw, file) : toFloat32(raw, file), shape: raw.shape, integer };
+}
+
+/** A tensor's values read back once into memory (batches are then cut in JS, see gatherRows). */
+export function toArrayData(x: tf.Tensor | ArrayData): ArrayData {
+  if (!(x instanceof tf.Tensor)) return x;
+  const data = x.dataSync();
+  return { data: data instanceof Int32Array ? data : Float32Array.from(data as ArrayLike<number>), shape: x.shape.slice() };
 }
 
 export function sizeOf(shape: readonly number[]): number {

@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { NPY_MAGIC, NPY_PREFIX_V1, parseNpyHeader } from '../formats/npy';
-import { ArrayData, shapeString, sizeOf } from './arrays';
+import { ArrayData, shapeString, sizeOf, toArrayData } from './arrays';
 import { FrozenSplit, runLayers, splitAtFrozen } from './split';
 
 /** The frozen bottom's outputs for a whole dataset, in memory or in a .npy file. */
@@ -74,8 +74,7 @@ export function npyFloat32Header(shape: readonly number[]): Uint8Array {
 }
 
 /** One batch of samples [start, end) of X as a tensor; only that batch is copied. */
-function batchTensor(x: tf.Tensor | ArrayData, start: number, end: number, dtype: 'float32' | 'int32'): tf.Tensor {
-  if (x instanceof tf.Tensor) return x.slice(start, end - start);
+function batchTensor(x: ArrayData, start: number, end: number, dtype: 'float32' | 'int32'): tf.Tensor {
   const per = sizeOf(x.shape.slice(1));
   const slice = x.data.subarray(start * per, end * per);
   return tf.tensor(dtype === 'int32' && !(slice instanceof Int32Array) ? Int32Array.from(slice) : slice, [end - start, ...x.shape.slice(1)], dtype);
@@ -86,8 +85,10 @@ function batchTensor(x: tf.Tensor | ArrayData, start: number, end: number, dtype
  * layers), and keeps the outputs: in one Float32Array, or streamed batch by batch into a .npy
  * file. Only one batch's tensors exist at a time.
  */
-export async function cacheFrozenOutputs(source: BottomSource, x: tf.Tensor | ArrayData, options: CacheOptions = {}): Promise<FrozenCache> {
+export async function cacheFrozenOutputs(source: BottomSource, input: tf.Tensor | ArrayData, options: CacheOptions = {}): Promise<FrozenCache> {
   const started = performance.now();
+  // A tensor is read back once; slicing it on the backend per batch would copy it whole each time (wasm).
+  const x = toArrayData(input);
   const bottom = bottomOf(source);
   const batchSize = options.batchSize ?? 256;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new GraftError('USAGE', `batch size must be a positive integer, not ${batchSize}`);

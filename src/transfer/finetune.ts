@@ -1,15 +1,12 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import '../layers';
 import { currentBackend, initBackend } from '../backend';
 import { checkOutputDir } from '../checkpoint/atomic';
-import { loadLayersModelFromDir } from '../checkpoint/load';
-import { readModelJson } from '../checkpoint/model-json';
 import { toRegexes } from '../convert';
 import { GraftError } from '../errors';
-import { firstLine } from '../target';
 import { ArrayData, readNpyArray } from './arrays';
 import { BottomSource, cacheFrozenOutputs } from './cache';
+import { loadWeightedModel } from './model-file';
 import { saveLayersModel } from './save';
 import { FrozenSplit, freezeMatching, splitAtFrozen } from './split';
 import { Labels, TrainOptions, TrainResult, trainHeadOnCache, trainThroughFrozen } from './train';
@@ -83,16 +80,9 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneReport
   toRegexes(options.freeze, '--freeze');
   checkOutputDir(options.out, options.force ?? false);
   await initBackend();
-  const doc = readModelJson(options.model);
   const x = readNpyArray(options.data, '--data');
   const y = readNpyArray(options.labels, '--labels');
-  let model: tf.LayersModel;
-  try {
-    model = await loadLayersModelFromDir(options.model);
-  } catch (e) {
-    if (e instanceof GraftError) throw e;
-    throw new GraftError('CORRUPT', `cannot be loaded as a tfjs layers-model (${firstLine(e)})`, { file: options.model });
-  }
+  const { model, doc } = await loadWeightedModel(options.model);
   try {
     const result = await transferTrain(model, x, y, options);
     const last = result.history[result.history.length - 1];

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { kernelGrad } from './dense-head';
 import { OutputKind, outputKind } from './split';
 
 type Layer = tf.layers.Layer;
@@ -55,7 +56,7 @@ function denseOp(activation: DenseActivation, inputGrad: boolean, useBias: boole
         value: y,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const dz = activationGrad(dy, saved[0], activation);
-          const dw = tf.matMul(tf.transpose(x), dz);
+          const dw = kernelGrad(x, dz);
           return useBias ? [dw, tf.sum(dz, 0)] : [dw];
         },
       };
@@ -77,7 +78,7 @@ function denseOp(activation: DenseActivation, inputGrad: boolean, useBias: boole
           const [sx, sw, sy] = saved;
           const dz = activationGrad(dy, sy, activation);
           const dx = tf.matMul(dz, tf.transpose(sw));
-          const dw = tf.matMul(tf.transpose(sx), dz);
+          const dw = kernelGrad(sx, dz);
           return useBias ? [dx, dw, tf.sum(dz, 0)] : [dx, dw];
         },
       };

@@ -6,7 +6,7 @@ export { splitAtFrozen, freezeMatching, linearChain, isFrozen, runLayers, output
 export type { FrozenSplit, OutputKind } from './split';
 export { cacheFrozenOutputs, DiskCacheReader } from './cache';
 export type { FrozenCache, CacheOptions, BottomSource } from './cache';
-export { trainHeadOnCache, trainThroughFrozen, classTargets } from './train';
+export { trainHeadOnCache, trainThroughFrozen, trainModel, classTargets, gatherRows, seededRandom } from './train';
 export type { TrainOptions, TrainResult, EpochStats, Labels, LossName } from './train';
 export { transferTrain, finetune } from './finetune';
 export type { TransferOptions, TransferResult, FinetuneOptions, FinetuneReport } from './finetune';

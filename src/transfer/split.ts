@@ -35,8 +35,12 @@ export interface FrozenSplit {
   inputDtype: 'float32' | 'int32';
   /** input → boundary output, sharing the model's layers. */
   bottom: tf.LayersModel;
-  /** boundary output → model output, a new model over the same layer objects (so the same variables). */
-  head: tf.LayersModel;
+  /**
+   * boundary output → model output, a new model over the same layer objects (so the same
+   * variables). Built on first access: it adds a reference to the head layers (tfjs counts
+   * them), so `head.dispose()` as well as `model.dispose()` is needed to free their weights.
+   */
+  readonly head: tf.LayersModel;
 }
 
 function isContainer(layer: Layer): boolean {
@@ -109,11 +113,18 @@ export function splitAtFrozen(model: tf.LayersModel): FrozenSplit {
   }
   const input = model.inputs[0];
   const bottom = tf.model({ inputs: input, outputs: boundaryOutput, name: `${model.name}_frozen_bottom` });
-  const headInput = tf.input({ shape: featureShape as number[], dtype: 'float32', name: `${model.name}_head_input` });
-  let x: tf.SymbolicTensor = headInput;
-  for (const layer of headLayers) x = layer.apply(x) as tf.SymbolicTensor;
-  const head = tf.model({ inputs: headInput, outputs: x, name: `${model.name}_head` });
+  let head: tf.LayersModel | undefined;
+  const buildHead = (): tf.LayersModel => {
+    const headInput = tf.input({ shape: featureShape as number[], dtype: 'float32', name: `${model.name}_head_input` });
+    let x: tf.SymbolicTensor = headInput;
+    for (const layer of headLayers) x = layer.apply(x) as tf.SymbolicTensor;
+    return tf.model({ inputs: headInput, outputs: x, name: `${model.name}_head` });
+  };
   return {
+    get head(): tf.LayersModel {
+      head ??= buildHead();
+      return head;
+    },
     model,
     layers,
     bottomLayers,
@@ -125,7 +136,6 @@ export function splitAtFrozen(model: tf.LayersModel): FrozenSplit {
     inputShape: input.shape.slice(1),
     inputDtype: input.dtype === 'int32' ? 'int32' : 'float32',
     bottom,
-    head,
   };
 }
 

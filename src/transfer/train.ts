@@ -1,9 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
-import { ArrayData, shapeString } from './arrays';
+import { ArrayData, shapeString, sizeOf, toArrayData } from './arrays';
 import { DiskCacheReader, FrozenCache, checkInputShape } from './cache';
+import { FlatAdam } from './adam';
+import { denseChainOf, denseChainStep } from './dense-head';
 import { headForward, regularization } from './head-forward';
 import { FrozenSplit, OutputKind, linearChain, outputKind, runLayers } from './split';
+import { registerWasmTrainingKernels } from './wasm-kernels';
 
 export interface TrainOptions {
   /** Passes over the training samples (default 10). */
@@ -55,6 +58,8 @@ interface Targets {
   /** The class each row points at (its argmax), for accuracy. */
   ids: Int32Array;
   sparse: boolean;
+  /** Every row sums to 1 (one-hot, or proper distributions): the loss gradient simplifies. */
+  rowsSumToOne: boolean;
 }
 
 /**
@@ -78,31 +83,53 @@ export function classTargets(labels: Labels, count: number, classes: number): Ta
     }
     const rows = new Float32Array(count * classes);
     for (let i = 0; i < count; i++) rows[i * classes + ids[i]] = 1;
-    return { rows, ids, sparse: true };
+    return { rows, ids, sparse: true, rowsSumToOne: true };
   }
   if (y.shape.length !== 2 || y.shape[1] !== classes) {
     throw new GraftError('SHAPE_MISMATCH', `the labels have shape ${shapeString(y.shape)}; expected class ids [${count}] or one-hot rows [${count}, ${classes}]`);
   }
   const rows = Float32Array.from(y.data);
   const ids = new Int32Array(count);
+  let rowsSumToOne = true;
   for (let i = 0; i < count; i++) {
     let best = 0;
-    for (let c = 1; c < classes; c++) if (rows[i * classes + c] > rows[i * classes + best]) best = c;
+    let sum = rows[i * classes];
+    for (let c = 1; c < classes; c++) {
+      sum += rows[i * classes + c];
+      if (rows[i * classes + c] > rows[i * classes + best]) best = c;
+    }
     ids[i] = best;
+    if (Math.abs(sum - 1) > 1e-6) rowsSumToOne = false;
   }
-  return { rows, ids, sparse: false };
+  return { rows, ids, sparse: false, rowsSumToOne };
 }
 
-/** Where a batch of (features for the head) comes from, given the sample indices. */
+/** Where a batch of the head's inputs comes from, given the sample indices. */
 interface SampleSource {
-  batch(indices: Int32Array, indexTensor: tf.Tensor1D): tf.Tensor;
+  batch(indices: Int32Array): tf.Tensor;
   dispose(): void;
 }
 
-function tensorSource(values: tf.Tensor): SampleSource {
+/**
+ * Copies the rows at `indices` out of a sample-major array. Batches are assembled in JS and
+ * uploaded once: on the wasm backend tf.gather and tf.slice of a large tensor cost ~0.1-0.6 ms
+ * each (slice reads the whole tensor back from the heap), an upload of 64 rows ~15 µs.
+ */
+export function gatherRows<T extends Float32Array | Int32Array>(data: T, rowSize: number, indices: ArrayLike<number>): T {
+  const out = new (data.constructor as { new (n: number): T })(indices.length * rowSize);
+  for (let i = 0; i < indices.length; i++) {
+    const at = indices[i] * rowSize;
+    out.set(data.subarray(at, at + rowSize), i * rowSize);
+  }
+  return out;
+}
+
+function arraySource(values: ArrayData, dtype: 'float32' | 'int32'): SampleSource {
+  const rowShape = values.shape.slice(1);
+  const rowSize = sizeOf(rowShape);
   return {
-    batch: (_indices, indexTensor) => tf.gather(values, indexTensor),
-    dispose: () => values.dispose(),
+    batch: (indices) => tf.tensor(gatherRows(values.data, rowSize, indices), [indices.length, ...rowShape], dtype),
+    dispose: () => undefined,
   };
 }
 
@@ -117,13 +144,13 @@ function diskSource(cache: FrozenCache): SampleSource {
 /** Features computed on the fly: the frozen bottom runs on each batch in inference mode, as the cache does. */
 function bottomSource(inner: SampleSource, bottomLayers: readonly tf.layers.Layer[]): SampleSource {
   return {
-    batch: (indices, indexTensor) => tf.tidy(() => runLayers(bottomLayers, inner.batch(indices, indexTensor), false)),
+    batch: (indices) => tf.tidy(() => runLayers(bottomLayers, inner.batch(indices), false)),
     dispose: () => inner.dispose(),
   };
 }
 
-/** mulberry32: a small seeded generator, so shuffles repeat across runs and paths. */
-function random(seed: number): () => number {
+/** mulberry32: a small seeded generator in [0, 1), so shuffles repeat across runs and paths. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -145,14 +172,30 @@ function shuffleInPlace(a: Int32Array, next: () => number): void {
 
 const EPSILON = 1e-7;
 
-/** Mean crossentropy of a batch; from probabilities it clips as Keras does, from logits it uses logSoftmax. */
+/** Mean crossentropy of a batch; from probabilities it clips as Keras does, from logits see below. */
 function crossentropy(out: tf.Tensor, target: tf.Tensor, kind: OutputKind): tf.Scalar {
-  const logP = kind === 'logits' ? tf.logSoftmax(out) : tf.log(tf.clipByValue(out, EPSILON, 1 - EPSILON));
-  return tf.neg(tf.mean(tf.sum(tf.mul(target, logP), -1))) as tf.Scalar;
+  if (kind === 'logits') return softmaxCrossentropy(out, target);
+  return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(tf.clipByValue(out, EPSILON, 1 - EPSILON))), -1))) as tf.Scalar;
 }
 
-function correctCount(out: tf.Tensor, ids: tf.Tensor): tf.Scalar {
-  return tf.sum(tf.cast(tf.equal(tf.argMax(out, -1), ids), 'float32'));
+/**
+ * Crossentropy from logits with its gradient written out, (softmax(z)·Σt − t)/N: three backend
+ * ops instead of the dozen tfjs records. The value is Keras's (clipped probabilities), as in
+ * denseChainStep, so both training paths report the same loss.
+ */
+function softmaxCrossentropy(logits: tf.Tensor, target: tf.Tensor): tf.Scalar {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const z = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
+    const probs = tf.softmax(z);
+    save([probs]);
+    return {
+      value: tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(tf.clipByValue(probs, EPSILON, 1 - EPSILON))), -1))) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.mul(tf.sub(tf.mul(saved[0], tf.sum(target, -1, true)), target), tf.div(dy, z.shape[0])),
+    };
+  });
+  return op(logits) as tf.Scalar;
 }
 
 function checkOptions(o: TrainOptions): Required<Omit<TrainOptions, 'onEpoch'>> {
@@ -176,6 +219,7 @@ function checkOptions(o: TrainOptions): Required<Omit<TrainOptions, 'onEpoch'>> 
  */
 async function trainLoop(headLayers: tf.layers.Layer[], source: SampleSource, count: number, labels: Labels, options: TrainOptions): Promise<TrainResult> {
   const o = checkOptions(options);
+  registerWasmTrainingKernels();
   // Validates the output layer up front: softmax probabilities or linear logits.
   const modelOutput = outputKind(headLayers);
   const outShape = (headLayers[headLayers.length - 1].getOutputAt(0) as tf.SymbolicTensor).shape;
@@ -189,55 +233,47 @@ async function trainLoop(headLayers: tf.layers.Layer[], source: SampleSource, co
   if (trainCount < 1) throw new GraftError('USAGE', `validation split ${o.validationSplit} leaves no training samples out of ${count}`);
   if (o.validationSplit > 0 && valCount === 0) throw new GraftError('USAGE', `validation split ${o.validationSplit} of ${count} samples holds out none`);
 
-  const variables = [...new Set(headLayers.flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable)))];
-  const optimizer = tf.train.adam(o.learningRate);
-  const targetRows = tf.tensor2d(targets.rows, [count, classes]);
-  const targetIds = tf.tensor1d(targets.ids, 'int32');
+  const chain = denseChainOf(headLayers);
+  const variables = chain ? chain.variables : [...new Set(headLayers.flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable)))];
+  const optimizer = new FlatAdam(variables, o.learningRate);
   const order = Int32Array.from({ length: trainCount }, (_, i) => i);
   const valOrder = Int32Array.from({ length: valCount }, (_, i) => trainCount + i);
-  const next = random(o.seed);
+  const next = seededRandom(o.seed);
   const history: EpochStats[] = [];
   try {
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
       const started = performance.now();
       if (o.shuffle) shuffleInPlace(order, next);
-      const costs: tf.Scalar[] = [];
-      const hits: tf.Scalar[] = [];
-      const sizes: number[] = [];
+      const metrics = new Metrics(targets, classes);
       for (let start = 0; start < trainCount; start += o.batchSize) {
         const indices = order.subarray(start, Math.min(start + o.batchSize, trainCount));
-        const indexTensor = tf.tensor1d(indices, 'int32');
-        const x = source.batch(indices, indexTensor);
-        const y = tf.gather(targetRows, indexTensor);
-        const ids = tf.gather(targetIds, indexTensor);
-        let hit: tf.Scalar | undefined;
-        const cost = optimizer.minimize(
-          () => {
-            const { out, kind } = headForward(headLayers, x, true);
-            hit = tf.keep(correctCount(out, ids));
-            const penalty = regularization(headLayers);
-            const loss = crossentropy(out, y, kind);
-            return penalty ? tf.add(loss, penalty) : loss;
-          },
-          true,
-          variables,
-        );
-        costs.push(cost!);
-        hits.push(hit!);
-        sizes.push(indices.length);
-        tf.dispose([indexTensor, x, y, ids]);
+        const x = source.batch(indices);
+        const y = tf.tensor2d(gatherRows(targets.rows, classes, indices), [indices.length, classes]);
+        if (chain) {
+          await metrics.add(denseChainStep(chain, x, y, targets.rowsSumToOne, optimizer), 'probabilities', indices);
+        } else {
+          let out: tf.Tensor | undefined;
+          let kind: OutputKind = 'probabilities';
+          let penalty: tf.Scalar | undefined;
+          const { value, grads } = tf.variableGrads(() => {
+            const forward = headForward(headLayers, x, true);
+            out = tf.keep(forward.out);
+            kind = forward.kind;
+            const extra = regularization(headLayers);
+            if (extra) penalty = tf.keep(extra);
+            const loss = crossentropy(forward.out, y, forward.kind);
+            return extra ? tf.add(loss, extra) : loss;
+          }, variables);
+          optimizer.apply(variables.map((v) => grads[v.name] ?? null));
+          tf.dispose([value, ...Object.values(grads)]);
+          await metrics.add(out!, kind, indices, penalty);
+        }
+        tf.dispose([x, y]);
       }
-      const lossValues = await readScalars(costs);
-      const hitValues = await readScalars(hits);
-      let lossSum = 0;
-      let hitSum = 0;
-      sizes.forEach((n, i) => {
-        lossSum += lossValues[i] * n;
-        hitSum += hitValues[i];
-      });
-      const stats: EpochStats = { epoch, epochs: o.epochs, seconds: 0, loss: lossSum / trainCount, accuracy: hitSum / trainCount };
+      const train = await metrics.result();
+      const stats: EpochStats = { epoch, epochs: o.epochs, seconds: 0, loss: train.loss, accuracy: train.accuracy };
       if (valCount > 0) {
-        const v = await evaluate(headLayers, source, valOrder, targetRows, targetIds, Math.max(o.batchSize, 256));
+        const v = await evaluate(headLayers, source, valOrder, targets, classes, Math.max(o.batchSize, 256));
         stats.valLoss = v.loss;
         stats.valAccuracy = v.accuracy;
       }
@@ -247,42 +283,103 @@ async function trainLoop(headLayers: tf.layers.Layer[], source: SampleSource, co
     }
   } finally {
     optimizer.dispose();
-    tf.dispose([targetRows, targetIds]);
     source.dispose();
   }
   return { history, loss: targets.sparse ? 'sparseCategoricalCrossentropy' : 'categoricalCrossentropy', fromLogits: modelOutput === 'logits', trainCount, valCount };
 }
 
-/** Reads a list of scalars with one download, and disposes them. */
-async function readScalars(values: tf.Scalar[]): Promise<Float32Array> {
-  if (values.length === 0) return new Float32Array(0);
-  const stacked = tf.stack(values);
-  const data = (await stacked.data()) as Float32Array;
-  tf.dispose([stacked, ...values]);
-  return data;
+/** Outputs held on the backend before one download brings a group back (floats). */
+const PENDING_FLOATS = 1 << 18;
+
+/**
+ * Loss and accuracy of an epoch, computed in JS from the head's outputs. The outputs are kept
+ * on the backend and downloaded a group at a time (for most heads once per epoch), which costs
+ * no backend ops per batch: on small heads the ten or so ops a loss value and a hit count take
+ * are a sizeable part of a step. The loss is Keras's crossentropy (probabilities clipped to
+ * [1e-7, 1 − 1e-7]), plus regularization penalties when the head has any.
+ */
+class Metrics {
+  private pending: { out: tf.Tensor; kind: OutputKind; indices: Int32Array; penalty?: tf.Scalar }[] = [];
+  private pendingFloats = 0;
+  private loss = 0;
+  private hits = 0;
+  private count = 0;
+
+  constructor(private readonly targets: Targets, private readonly classes: number) {}
+
+  async add(out: tf.Tensor, kind: OutputKind, indices: Int32Array, penalty?: tf.Scalar): Promise<void> {
+    this.pending.push({ out, kind, indices: indices.slice(), penalty });
+    this.pendingFloats += out.size;
+    if (this.pendingFloats >= PENDING_FLOATS) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingFloats = 0;
+    if (pending.length === 0) return;
+    try {
+      // One concat and one download for the whole group.
+      const joined = pending.length === 1 ? pending[0].out : tf.concat(pending.map((p) => p.out));
+      const values = (await joined.data()) as Float32Array;
+      if (joined !== pending[0].out) joined.dispose();
+      let offset = 0;
+      for (const p of pending) {
+        this.score(values.subarray(offset, offset + p.out.size), p.kind, p.indices);
+        offset += p.out.size;
+      }
+      const penalties = pending.filter((p) => p.penalty);
+      if (penalties.length) {
+        const stacked = tf.stack(penalties.map((p) => p.penalty!));
+        const each = (await stacked.data()) as Float32Array;
+        stacked.dispose();
+        penalties.forEach((p, i) => (this.loss += each[i] * p.indices.length));
+      }
+    } finally {
+      tf.dispose(pending.flatMap((p) => (p.penalty ? [p.out, p.penalty] : [p.out])));
+    }
+  }
+
+  private score(values: Float32Array, kind: OutputKind, indices: Int32Array): void {
+    const c = this.classes;
+    const probs = new Float64Array(c);
+    for (let r = 0; r < indices.length; r++) {
+      const row = values.subarray(r * c, (r + 1) * c);
+      let best = 0;
+      for (let k = 1; k < c; k++) if (row[k] > row[best]) best = k;
+      if (kind === 'logits') {
+        let sum = 0;
+        for (let k = 0; k < c; k++) sum += (probs[k] = Math.exp(row[k] - row[best]));
+        for (let k = 0; k < c; k++) probs[k] /= sum;
+      } else {
+        for (let k = 0; k < c; k++) probs[k] = row[k];
+      }
+      const sample = indices[r];
+      let loss = 0;
+      for (let k = 0; k < c; k++) {
+        const t = this.targets.rows[sample * c + k];
+        if (t !== 0) loss -= t * Math.log(Math.min(Math.max(probs[k], EPSILON), 1 - EPSILON));
+      }
+      this.loss += loss;
+      if (best === this.targets.ids[sample]) this.hits++;
+      this.count++;
+    }
+  }
+
+  async result(): Promise<{ loss: number; accuracy: number }> {
+    await this.flush();
+    return { loss: this.loss / this.count, accuracy: this.hits / this.count };
+  }
 }
 
-async function evaluate(
-  headLayers: tf.layers.Layer[], source: SampleSource, indices: Int32Array, targetRows: tf.Tensor, targetIds: tf.Tensor, batchSize: number,
-): Promise<{ loss: number; accuracy: number }> {
-  const costs: tf.Scalar[] = [];
-  const hits: tf.Scalar[] = [];
+async function evaluate(headLayers: tf.layers.Layer[], source: SampleSource, indices: Int32Array, targets: Targets, classes: number, batchSize: number): Promise<{ loss: number; accuracy: number }> {
+  const metrics = new Metrics(targets, classes);
   for (let start = 0; start < indices.length; start += batchSize) {
     const part = indices.subarray(start, Math.min(start + batchSize, indices.length));
-    const indexTensor = tf.tensor1d(part, 'int32');
-    const [cost, hit] = tf.tidy(() => {
-      const x = source.batch(part, indexTensor);
-      const { out, kind } = headForward(headLayers, x, false);
-      // Sum, not mean, so batches of different sizes add up exactly.
-      return [tf.mul(crossentropy(out, tf.gather(targetRows, indexTensor), kind), part.length) as tf.Scalar, correctCount(out, tf.gather(targetIds, indexTensor))];
-    });
-    indexTensor.dispose();
-    costs.push(cost);
-    hits.push(hit);
+    const { out, kind } = tf.tidy(() => headForward(headLayers, source.batch(part), false));
+    await metrics.add(out, kind, part);
   }
-  const c = await readScalars(costs);
-  const h = await readScalars(hits);
-  return { loss: c.reduce((a, b) => a + b, 0) / indices.length, accuracy: h.reduce((a, b) => a + b, 0) / indices.length };
+  return metrics.result();
 }
 
 function headLayersOf(head: FrozenSplit | tf.LayersModel): tf.layers.Layer[] {
@@ -299,7 +396,7 @@ export async function trainHeadOnCache(head: FrozenSplit | tf.LayersModel, cache
   const expected = (layers[0].getInputAt(0) as tf.SymbolicTensor).shape.slice(1);
   checkInputShape([cache.count, ...cache.featureShape], expected, `the cache of '${cache.boundary}'`);
   let source: SampleSource;
-  if (cache.data) source = tensorSource(tf.tensor(cache.data, [cache.count, ...cache.featureShape]));
+  if (cache.data) source = arraySource({ data: cache.data, shape: [cache.count, ...cache.featureShape] }, 'float32');
   else if (cache.file) source = diskSource(cache);
   else throw new Error('cache holds neither data nor a file');
   return trainLoop(layers, source, cache.count, labels, options);
@@ -311,7 +408,17 @@ export async function trainHeadOnCache(head: FrozenSplit | tf.LayersModel, cache
  */
 export async function trainThroughFrozen(split: FrozenSplit, x: tf.Tensor | ArrayData, labels: Labels, options: TrainOptions = {}): Promise<TrainResult> {
   checkInputShape(x.shape, split.inputShape, 'the data');
-  const values = x instanceof tf.Tensor ? x.clone() : tf.tensor(x.data, x.shape, split.inputDtype);
-  const source = bottomSource(tensorSource(values), split.bottomLayers);
+  const source = bottomSource(arraySource(toArrayData(x), split.inputDtype), split.bottomLayers);
   return trainLoop(split.headLayers, source, x.shape[0], labels, options);
+}
+
+/**
+ * Trains every trainable layer of a model (no frozen bottom) with the same loop: the
+ * from-scratch baseline transfer learning is compared with.
+ */
+export async function trainModel(model: tf.LayersModel, x: tf.Tensor | ArrayData, labels: Labels, options: TrainOptions = {}): Promise<TrainResult> {
+  const layers = linearChain(model);
+  const input = model.inputs[0];
+  checkInputShape(x.shape, input.shape.slice(1), 'the data');
+  return trainLoop(layers, arraySource(toArrayData(x), input.dtype === 'int32' ? 'int32' : 'float32'), x.shape[0], labels, options);
 }

@@ -1,11 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import '../layers';
 import { currentBackend, initBackend } from '../backend';
-import { loadLayersModelFromDir } from '../checkpoint/load';
 import { GraftError } from '../errors';
-import { firstLine } from '../target';
 import { permute } from '../transforms/layout';
 import { ArrayData, readNpyArray, shapeString } from './arrays';
+import { loadWeightedModel } from './model-file';
 
 export interface VerifyOptions {
   /** A tfjs layers-model: model.json or its folder. */
@@ -78,13 +76,7 @@ export async function verifyModel(options: VerifyOptions): Promise<VerifyResult>
   await initBackend();
   const input = readNpyArray(options.input, '--input');
   const expected = readNpyArray(options.expect, '--expect');
-  let model: tf.LayersModel;
-  try {
-    model = await loadLayersModelFromDir(options.model);
-  } catch (e) {
-    if (e instanceof GraftError) throw e;
-    throw new GraftError('CORRUPT', `cannot be loaded as a tfjs layers-model (${firstLine(e)})`, { file: options.model });
-  }
+  const { model } = await loadWeightedModel(options.model);
   try {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
       throw new GraftError('UNSUPPORTED', `verify handles models with one input and one output (this one has ${model.inputs.length} and ${model.outputs.length})`, { file: options.model });

@@ -9,22 +9,39 @@ export function product(shape: readonly number[]): number {
   return n;
 }
 
-/** [rows, cols] → [cols, rows], in 64×64 tiles so both sides stay in cache. */
+/** Tile edge of the blocked transposes: 64 rows of a source column stay in L1 across a tile. */
+const TILE = 64;
+
+/**
+ * [rows, cols] → [cols, rows], in tiles so both sides stay in cache. Elements move as 32-bit
+ * patterns: float NaN payloads survive, and the interpreter never boxes a float before the loop is
+ * optimised.
+ */
 export function transpose2d<T extends Float32Array | Int32Array>(src: T, rows: number, cols: number, out?: T): T {
   const dst = out ?? (new (src.constructor as { new (n: number): T })(rows * cols));
-  const B = 64;
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    const r1 = Math.min(r0 + B, rows);
-    for (let c0 = 0; c0 < cols; c0 += B) {
-      const c1 = Math.min(c0 + B, cols);
-      for (let r = r0; r < r1; r++) {
-        let s = r * cols + c0;
-        let d = c0 * rows + r;
-        for (let c = c0; c < c1; c++, s++, d += rows) dst[d] = src[s];
-      }
+  transposeBand(bits(src), rows, cols, 0, cols, bits(dst));
+  return dst;
+}
+
+/** The same memory as 32-bit integers. */
+export function bits(a: Float32Array | Int32Array): Int32Array {
+  return a instanceof Int32Array ? a : new Int32Array(a.buffer, a.byteOffset, a.length);
+}
+
+/**
+ * Rows [c0, c1) of the transpose of a [rows, cols] matrix (= source columns c0…c1-1), written to
+ * `dst` from index 0: dst[(c - c0)·rows + r] = src[r·cols + c]. Lets a large transpose be written
+ * out band by band through a small buffer. Within a tile the destination is walked linearly.
+ */
+export function transposeBand(src: Int32Array, rows: number, cols: number, c0: number, c1: number, dst: Int32Array): void {
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(r0 + TILE, rows);
+    for (let c = c0; c < c1; c++) {
+      let d = (c - c0) * rows + r0;
+      let s = r0 * cols + c;
+      for (let r = r0; r < r1; r++, d++, s += cols) dst[d] = src[s];
     }
   }
-  return dst;
 }
 
 /** Shape after permuting axes: out[i] = shape[perm[i]]. */
@@ -108,4 +125,168 @@ export function reorderGateRows(src: Float32Array, units: number, rowLength: num
   const block = units * rowLength;
   order.forEach((from, to) => dst.set(src.subarray(from * block, (from + 1) * block), to * block));
   return dst;
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebAssembly SIMD band transpose: 4×4 blocks moved with two rounds of lane shuffles, about four
+// times the speed of the scalar loop above. It works inside its own linear memory, which callers
+// use as their read buffer so the source needs no copy.
+
+/** The few WebAssembly declarations used here (the DOM typings that declare them are not loaded). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmGlobal {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports?: object) => { exports: Record<string, unknown> };
+  validate(bytes: Uint8Array): boolean;
+}
+
+const WASM_PAGE = 65536;
+/** Addresses stay below 2^31 so the kernel's 32-bit offset arithmetic cannot wrap. */
+export const SIMD_MAX_BYTES = 2 ** 31 - WASM_PAGE;
+
+/**
+ * A band transpose over a WebAssembly memory: `band(src, rows, cols, c0, c1, dst)` does what
+ * transposeBand does, with src and dst as byte offsets into `buffer`.
+ */
+export class SimdTransposer {
+  private constructor(
+    private readonly memory: WasmMemory,
+    private readonly kernel: (src: number, rowsDone: number, cols: number, c0: number, c1: number, dst: number, rows: number) => void,
+  ) {}
+
+  /** Undefined where WebAssembly SIMD is unavailable (callers use transposeBand). */
+  static create(): SimdTransposer | undefined {
+    const wasm = (globalThis as { WebAssembly?: WasmGlobal }).WebAssembly;
+    if (!wasm) return undefined;
+    const bytes = bandKernelModule();
+    try {
+      if (!wasm.validate(bytes)) return undefined;
+      const { exports } = new wasm.Instance(new wasm.Module(bytes));
+      return new SimdTransposer(exports.mem as WasmMemory, exports.band as SimdTransposer['kernel']);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The memory; a `reserve` that grows it replaces this buffer (older views become detached). */
+  get buffer(): ArrayBuffer {
+    return this.memory.buffer;
+  }
+
+  /** Grows the memory to hold at least `bytes` (≤ SIMD_MAX_BYTES). */
+  reserve(bytes: number): void {
+    if (bytes > SIMD_MAX_BYTES) throw new RangeError(`${bytes} bytes exceed the SIMD transposer's memory`);
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
+  }
+
+  /** Rows [c0, c1) of the transpose of the [rows, cols] int32/float32 matrix at byte `src`, to byte `dst`. */
+  band(src: number, rows: number, cols: number, c0: number, c1: number, dst: number): void {
+    if (src % 4 !== 0 || dst % 4 !== 0) throw new RangeError('SimdTransposer offsets must be 4-byte aligned');
+    // The kernel moves whole 4×4 blocks; leftover rows and columns go through the scalar loop.
+    const rows4 = rows - (rows % 4);
+    const c4 = c1 - ((c1 - c0) % 4);
+    if (rows4 > 0 && c4 > c0) this.kernel(src, rows4, cols, c0, c4, dst, rows);
+    if (rows4 === rows && c4 === c1) return;
+    const s = new Int32Array(this.memory.buffer, src, rows * cols);
+    const d = new Int32Array(this.memory.buffer, dst, (c1 - c0) * rows);
+    for (let c = c0; c < c1; c++) {
+      const from = c < c4 ? rows4 : 0;
+      for (let r = from; r < rows; r++) d[(c - c0) * rows + r] = s[r * cols + c];
+    }
+  }
+}
+
+/**
+ * The kernel's module, assembled here (a few hundred bytes, no build step):
+ * band(src, rowsDone, cols, c0, c1, dst, rows) transposes rows [0, rowsDone) × columns [c0, c1),
+ * both multiples of 4, in tiles of 64 rows, writing each destination row linearly.
+ */
+function bandKernelModule(): Uint8Array {
+  const uleb = (n: number): number[] => {
+    const out: number[] = [];
+    do {
+      let b = n & 0x7f;
+      n >>>= 7;
+      if (n) b |= 0x80;
+      out.push(b);
+    } while (n);
+    return out;
+  };
+  const sleb = (n: number): number[] => {
+    const out: number[] = [];
+    for (;;) {
+      const b = n & 0x7f;
+      n >>= 7;
+      if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) return [...out, b];
+      out.push(b | 0x80);
+    }
+  };
+  const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+  const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+  const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((ch) => ch.charCodeAt(0))];
+  const I32 = 0x7f;
+  const V128 = 0x7b;
+  const get = (i: number): number[] => [0x20, ...uleb(i)];
+  const set = (i: number): number[] => [0x21, ...uleb(i)];
+  const int = (n: number): number[] => [0x41, ...sleb(n)];
+  const [ADD, SUB, MUL, SHL, GE_U, LT_U, SELECT] = [[0x6a], [0x6b], [0x6c], [0x74], [0x4f], [0x49], [0x1b]];
+  /** `while (!(a >= b)) { body }` as block/loop/br_if/br. */
+  const until = (a: number, b: number, ...body: number[][]): number[] =>
+    [0x02, 0x40, 0x03, 0x40, ...get(a), ...get(b), ...GE_U, 0x0d, 1, ...body.flat(), 0x0c, 0, 0x0b, 0x0b];
+  const load = [0xfd, 0x00, 0x00, 0x00];
+  const store = [0xfd, 0x0b, 0x00, 0x00];
+  /** i8x16.shuffle picking 32-bit lanes (0–3 from the first operand, 4–7 from the second). */
+  const shuffle = (lanes: number[]): number[] => [0xfd, 0x0d, ...lanes.flatMap((k) => [4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3])];
+  // Parameters 0–6, then i32 locals 7–13 and v128 locals 14–21.
+  const [src, rowsDone, cols, c0, c1, dst, rows] = [0, 1, 2, 3, 4, 5, 6];
+  const [r0, r1, col, r, s, d, rowBytes] = [7, 8, 9, 10, 11, 12, 13];
+  const [a, b, c, e, t0, t1, t2, t3] = [14, 15, 16, 17, 18, 19, 20, 21];
+  const outBytes = (k: number): number[] => [...get(d), ...get(rows), ...int(4 * k), ...MUL, ...ADD];
+  const body = [
+    ...get(cols), ...int(2), ...SHL, ...set(rowBytes),
+    ...int(0), ...set(r0),
+    ...until(r0, rowsDone,
+      // r1 = min(r0 + 64, rowsDone)
+      [...get(r0), ...int(64), ...ADD, ...get(rowsDone), ...get(r0), ...int(64), ...ADD, ...get(rowsDone), ...LT_U, ...SELECT, ...set(r1)],
+      [...get(c0), ...set(col)],
+      until(col, c1,
+        // s = src + (r0·cols + col)·4;  d = dst + ((col - c0)·rows + r0)·4
+        [...get(src), ...get(r0), ...get(cols), ...MUL, ...get(col), ...ADD, ...int(2), ...SHL, ...ADD, ...set(s)],
+        [...get(dst), ...get(col), ...get(c0), ...SUB, ...get(rows), ...MUL, ...get(r0), ...ADD, ...int(2), ...SHL, ...ADD, ...set(d)],
+        [...get(r0), ...set(r)],
+        until(r, r1,
+          [...get(s), ...load, ...set(a)],
+          [...get(s), ...get(rowBytes), ...ADD, ...load, ...set(b)],
+          [...get(s), ...get(rowBytes), ...int(2), ...MUL, ...ADD, ...load, ...set(c)],
+          [...get(s), ...get(rowBytes), ...int(3), ...MUL, ...ADD, ...load, ...set(e)],
+          [...get(a), ...get(b), ...shuffle([0, 4, 1, 5]), ...set(t0)],
+          [...get(a), ...get(b), ...shuffle([2, 6, 3, 7]), ...set(t1)],
+          [...get(c), ...get(e), ...shuffle([0, 4, 1, 5]), ...set(t2)],
+          [...get(c), ...get(e), ...shuffle([2, 6, 3, 7]), ...set(t3)],
+          [...outBytes(0), ...get(t0), ...get(t2), ...shuffle([0, 1, 4, 5]), ...store],
+          [...outBytes(1), ...get(t0), ...get(t2), ...shuffle([2, 3, 6, 7]), ...store],
+          [...outBytes(2), ...get(t1), ...get(t3), ...shuffle([0, 1, 4, 5]), ...store],
+          [...outBytes(3), ...get(t1), ...get(t3), ...shuffle([2, 3, 6, 7]), ...store],
+          [...get(s), ...get(rowBytes), ...int(4), ...MUL, ...ADD, ...set(s)],
+          [...get(d), ...int(16), ...ADD, ...set(d)],
+          [...get(r), ...int(4), ...ADD, ...set(r)],
+        ),
+        [...get(col), ...int(4), ...ADD, ...set(col)],
+      ),
+      [...get(r1), ...set(r0)],
+    ),
+  ];
+  const code = [...uleb(2), ...uleb(7), I32, ...uleb(8), V128, ...body, 0x0b];
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec([[0x60, ...vec(new Array(7).fill([I32])), 0x00]])),
+    ...section(3, vec([[0]])),
+    ...section(5, vec([[0x00, 1]])),
+    ...section(7, vec([[...name('band'), 0x00, 0], [...name('mem'), 0x02, 0]])),
+    ...section(10, vec([[...uleb(code.length), ...code]])),
+  ]);
 }

@@ -1,9 +1,12 @@
 import * as fs from 'fs';
 import type { Command } from 'commander';
-import { convert, ConvertReport, reportJson } from '../../convert';
+import { BACKEND_NAMES, BackendName } from '../../backend';
+import { QUANTIZE_DTYPES, QuantizeDType } from '../../checkpoint/quantize';
+import { convert, ConvertEngine, ConvertReport, reportJson } from '../../convert';
 import { GraftError } from '../../errors';
 import type { Convention } from '../../formats/types';
 import { shapeText, table, bytesText } from '../format';
+import { progressBar } from '../progress';
 import { collect, runCommand } from '../run';
 
 interface ConvertFlags {
@@ -21,6 +24,10 @@ interface ConvertFlags {
   shardSize?: string;
   strict?: boolean;
   match?: string;
+  engine?: string;
+  backend?: string;
+  quantize?: string;
+  quantizeWeights?: string[];
   quiet?: boolean;
   verbose?: boolean;
 }
@@ -54,7 +61,12 @@ export function registerConvert(program: Command): void {
     .option('--strict', 'fail when a selected target variable has no source')
     .option('-f, --force', 'replace a non-empty output folder')
     .option('-n, --dry-run', 'print the plan and write nothing')
-    .option('-q, --quiet', 'print nothing on success')
+    .option('--quantize <dtype>', `store float32 weights as ${QUANTIZE_DTYPES.join(' | ')} (as tensorflowjs_converter; tfjs dequantizes on load)`)
+    .option('--quantize-weights <pattern>', 'quantize only weights whose names match: a glob (dense_*/kernel) or /regex/ (repeatable; default: every float32 weight)', collect)
+    .option('--engine <engine>', 'auto (default: stream tensor by tensor when possible, else build the model in tfjs) | stream | tfjs')
+    .option('--backend <name>', `tfjs backend for the tfjs engine: ${BACKEND_NAMES.join(' | ')} (implies --engine tfjs)`)
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('-v, --verbose', 'also print the engine, backend and timing')
     .action((source: string, flags: ConvertFlags) =>
       runCommand(async () => {
         if (flags.from && !['torch', 'keras', 'tf'].includes(flags.from)) {
@@ -64,25 +76,48 @@ export function registerConvert(program: Command): void {
           throw new GraftError('USAGE', `--match must be name or order, not ${JSON.stringify(flags.match)}`);
         }
         if (!flags.out && !flags.dryRun) throw new GraftError('USAGE', 'convert needs --out <dir> (or --dry-run)');
-        const report = await convert({
-          source,
-          out: flags.out,
-          target: flags.target,
-          map: flags.map,
-          from: flags.from as Convention | undefined,
-          include: flags.include,
-          exclude: flags.exclude,
-          freeze: flags.freeze,
-          key: flags.key,
-          shardBytes: flags.shardSize ? parseSize(flags.shardSize) : undefined,
-          force: flags.force,
-          dryRun: flags.dryRun,
-          strict: flags.strict,
-          match: flags.match as 'name' | 'order' | undefined,
-        });
+        if (flags.engine && !['auto', 'stream', 'tfjs'].includes(flags.engine)) {
+          throw new GraftError('USAGE', `--engine must be auto, stream or tfjs, not ${JSON.stringify(flags.engine)}`);
+        }
+        if (flags.backend && !(BACKEND_NAMES as readonly string[]).includes(flags.backend)) {
+          throw new GraftError('USAGE', `--backend must be ${BACKEND_NAMES.join(', ')}, not ${JSON.stringify(flags.backend)}`);
+        }
+        if (flags.quantize && !(QUANTIZE_DTYPES as readonly string[]).includes(flags.quantize)) {
+          throw new GraftError('USAGE', `--quantize must be ${QUANTIZE_DTYPES.join(', ')}, not ${JSON.stringify(flags.quantize)}`);
+        }
+        const started = process.hrtime.bigint();
+        const bar = progressBar({ quiet: flags.quiet || flags.dryRun });
+        let report: ConvertReport;
+        try {
+          report = await convert({
+            source,
+            out: flags.out,
+            target: flags.target,
+            map: flags.map,
+            from: flags.from as Convention | undefined,
+            include: flags.include,
+            exclude: flags.exclude,
+            freeze: flags.freeze,
+            key: flags.key,
+            shardBytes: flags.shardSize ? parseSize(flags.shardSize) : undefined,
+            force: flags.force,
+            dryRun: flags.dryRun,
+            strict: flags.strict,
+            match: flags.match as 'name' | 'order' | undefined,
+            engine: flags.engine as ConvertEngine | undefined,
+            backend: flags.backend as BackendName | undefined,
+            quantize: flags.quantize as QuantizeDType | undefined,
+            quantizeWeights: flags.quantizeWeights,
+            onProgress: (p) => bar.update({ done: p.bytes, total: p.totalBytes, detail: `${p.weights}/${p.totalWeights} weights` }),
+          });
+        } finally {
+          bar.stop();
+        }
         if (flags.report) fs.writeFileSync(flags.report, `${JSON.stringify(reportJson(report), null, 2)}\n`);
+        if (flags.quiet) return;
+        if (flags.verbose) process.stderr.write(`${verboseText(report, Number(process.hrtime.bigint() - started) / 1e9)}\n`);
         if (flags.dryRun) process.stdout.write(`${planText(report)}\n`);
-        else if (!flags.quiet) process.stdout.write(`${summaryText(report)}\n`);
+        else process.stdout.write(`${summaryText(report)}\n`);
       }),
     );
 }
@@ -110,12 +145,35 @@ function listing(r: ConvertReport): string[] {
   return out;
 }
 
+/** `-v`: how the work was done. */
+export function verboseText(r: ConvertReport, seconds: number): string {
+  const lines = [`engine: ${r.engine}${r.engineReason ? ` (${r.engineReason})` : ''}`, `backend: ${r.backend ?? 'none'}`];
+  if (r.bytes !== undefined) lines.push(`time: ${seconds.toFixed(2)} s, ${bytesText(r.bytes)} written (${bytesText(Math.round(r.bytes / Math.max(seconds, 1e-3)))}/s)`);
+  else lines.push(`time: ${seconds.toFixed(2)} s`);
+  return lines.join('\n');
+}
+
+/** Output files: all of them when few, else model.json and the range of shards. */
+function filesText(files: string[]): string {
+  if (files.length <= 6) return files.join(', ');
+  const shards = files.filter((f) => f !== 'model.json');
+  return `model.json + ${shards.length} shards (${shards[0]} … ${shards[shards.length - 1]})`;
+}
+
+function quantizationText(r: ConvertReport): string | undefined {
+  const q = r.quantization;
+  if (!q) return undefined;
+  const worst = q.weights.reduce<{ name: string; maxError: number } | undefined>((w, x) => (!w || x.maxError > w.maxError ? x : w), undefined);
+  return `quantized ${q.weights.length} weight(s) to ${q.dtype}: ${bytesText(q.bytesBefore)} → ${bytesText(q.bytesAfter)} (saved ${bytesText(q.bytesSaved)}); largest error ${q.maxError.toPrecision(3)}${worst ? ` (${worst.name})` : ''}`;
+}
+
 export function summaryText(r: ConvertReport): string {
   const lines = [
     `restored ${r.assigned.length} variable(s) from ${r.source} (${r.format}, ${r.convention} convention) into ${r.out}`,
     table(r.assigned.map((a) => [a.target, '←', a.source, a.transform === 'identity' ? '' : `(${a.transform})`])),
     ...listing(r),
-    `wrote ${r.files?.join(', ')} (${bytesText(r.bytes ?? 0)})`,
+    quantizationText(r) ?? '',
+    `wrote ${filesText(r.files ?? [])} (${bytesText(r.bytes ?? 0)})`,
   ];
   if (r.needsLayers) lines.push(`note: this model uses layers from tfjs-graft/layers: import 'tfjs-graft/layers' before tf.loadLayersModel`);
   return lines.filter(Boolean).join('\n');

@@ -1,0 +1,308 @@
+import { GraftError } from './errors';
+import { bytesOf, manifestBytes, WeightToWrite } from './checkpoint/writer';
+import type { ManifestWeight } from './checkpoint/model-json';
+import { minMax, QuantizeDType, quantizedBytes, WeightQuantizer } from './checkpoint/quantize';
+import type { TensorInfo, WeightReader } from './formats/types';
+import type { Assignment } from './mapping/plan';
+import type { TargetVariable } from './mapping/targets';
+import { applyTransform } from './transforms';
+import { bits, convPermutation, permute, product, SIMD_MAX_BYTES, SimdTransposer, transposeBand } from './transforms/layout';
+import { toFloat32, toInt32 } from './transforms/dtype';
+
+/**
+ * Streaming conversion: every target weight is read, transformed and handed to the shard writer
+ * one at a time and in pieces, so memory holds a few MiB of source and one output piece, never the
+ * model (nor, for readers that can read parts of a tensor, a whole large tensor). No tfjs here: the
+ * variables come from the topology (checkpoint/weight-specs.ts), the data from the readers.
+ */
+
+/** Output pieces of 1 MiB: large enough for few write calls, small next to a big tensor. */
+export const PIECE_ELEMENTS = 256 * 1024;
+/** Source bytes read per step of a large tensor. */
+export const BAND_BYTES = 4 * 1024 * 1024;
+/**
+ * Shortest run read when a transpose reads its source a band of columns at a time (one read per
+ * row): below this, system-call overhead outweighs the memory saved, and the band widens.
+ */
+export const MIN_RUN_BYTES = 2048;
+
+/** `count` runs of `runBytes`, the i-th at byte `start + i·stride` of a tensor's data. */
+export interface StridedRange {
+  start: number;
+  runBytes: number;
+  stride: number;
+  count: number;
+}
+
+/**
+ * An optional WeightReader extension: copies a strided selection of a tensor's bytes (exactly the
+ * bytes `read(name).data` holds there) back to back into `target`. With it, a large tensor streams
+ * through a small reused buffer: contiguous pieces, or a band of columns for a transpose. Without
+ * it every tensor is read whole into a fresh allocation.
+ */
+export interface ReadsStrided {
+  readStrided(name: string, range: StridedRange, target: Uint8Array): Promise<void>;
+}
+
+function canReadStrided(reader: WeightReader): reader is WeightReader & ReadsStrided {
+  return typeof (reader as Partial<ReadsStrided>).readStrided === 'function';
+}
+
+/**
+ * The conversion's working memory, reused for every tensor: source bytes at offset 0, then one
+ * output piece. It lives in the SIMD transposer's WebAssembly memory when that is available (so the
+ * kernel transposes the source where it was read to), else in a plain buffer. It only grows.
+ */
+class Arena {
+  private simd: SimdTransposer | null | undefined;
+  private plain = new ArrayBuffer(0);
+
+  private transposer(bytes: number): SimdTransposer | undefined {
+    if (bytes > SIMD_MAX_BYTES) return undefined;
+    if (this.simd === undefined) this.simd = SimdTransposer.create() ?? null;
+    return this.simd ?? undefined;
+  }
+
+  /**
+   * Room for `bytes` of source at offset 0 and a piece of `pieceBytes` after it. Views from an
+   * earlier call are invalid afterwards.
+   */
+  region(bytes: number, pieceBytes: number): Region {
+    const pieceOffset = align(bytes);
+    const total = pieceOffset + pieceBytes;
+    const simd = this.transposer(total);
+    if (simd) {
+      simd.reserve(total);
+      return { buffer: simd.buffer, simd, pieceOffset, input: new Uint8Array(simd.buffer, 0, bytes) };
+    }
+    if (this.plain.byteLength < total) this.plain = new ArrayBuffer(total);
+    return { buffer: this.plain, pieceOffset, input: new Uint8Array(this.plain, 0, bytes) };
+  }
+}
+
+interface Region {
+  buffer: ArrayBuffer;
+  simd?: SimdTransposer;
+  /** Source bytes, at offset 0. */
+  input: Uint8Array;
+  /** Where output pieces go. */
+  pieceOffset: number;
+}
+
+/** Piece starts stay 64-byte aligned. */
+function align(bytes: number): number {
+  return Math.ceil(bytes / 64) * 64;
+}
+
+/**
+ * Output pieces of the transpose of a [rows, cols] int32/float32 matrix: `src` when given, else the
+ * region's input. Each piece holds whole output rows (source columns); pieces reuse one buffer.
+ */
+function* transposePieces(region: Region, rows: number, cols: number, pieceElements: number, src?: Int32Array): Iterable<Float32Array> {
+  const band = Math.max(1, Math.floor(pieceElements / rows));
+  for (let c0 = 0; c0 < cols; c0 += band) {
+    const c1 = Math.min(cols, c0 + band);
+    if (!src && region.simd) region.simd.band(0, rows, cols, c0, c1, region.pieceOffset);
+    else transposeBand(src ?? new Int32Array(region.buffer, 0, rows * cols), rows, cols, c0, c1, new Int32Array(region.buffer, region.pieceOffset, (c1 - c0) * rows));
+    yield new Float32Array(region.buffer, region.pieceOffset, (c1 - c0) * rows);
+  }
+}
+
+/** Source columns per band when transposing a [rows, cols] float32 tensor read in bands. */
+export function bandColumns(rows: number, cols: number): number {
+  if (rows * cols * 4 <= BAND_BYTES) return cols;
+  let w = Math.max(Math.floor(BAND_BYTES / (rows * 4)), MIN_RUN_BYTES / 4);
+  w -= w % 4;
+  return Math.min(cols, w);
+}
+
+/** What a weight contributes to the quantization report. */
+export interface QuantizedWeight {
+  name: string;
+  dtype: QuantizeDType;
+  /** Largest |decoded - original| over the weight's values. */
+  maxError: number;
+  /** Bytes as float32, and as stored. */
+  bytes: number;
+  storedBytes: number;
+}
+
+export interface QuantizeOptions {
+  dtype: QuantizeDType;
+  /** Which float32 weights to quantize (by name). */
+  selected: (name: string) => boolean;
+}
+
+type Pieces = Iterable<Float32Array | Int32Array> | AsyncIterable<Float32Array | Int32Array>;
+
+/** A weight's values in file order, in pieces, and how to learn their range before reading them. */
+export interface ProducedValues {
+  chunks: Pieces;
+  /** Smallest and largest value: what uint8/uint16 codes must cover. Default: from the pieces. */
+  range?: () => Promise<{ min: number; max: number }>;
+}
+
+/**
+ * A weight for the shard writer whose values come from `produce` when the writer reaches it,
+ * quantized on the way when selected. Quantization facts are appended to `quantized` as each weight
+ * is written.
+ */
+export function streamedWeight(
+  spec: ManifestWeight,
+  produce: () => Promise<ProducedValues>,
+  quantize: QuantizeOptions | undefined,
+  quantized: QuantizedWeight[],
+): WeightToWrite {
+  const q = quantize && spec.dtype === 'float32' && quantize.selected(spec.name) ? quantize.dtype : undefined;
+  // The size must be known before any data: min and scale follow once the values are seen.
+  if (q) spec.quantization = { dtype: q, original_dtype: 'float32' };
+  const chunks = async function* (): AsyncGenerator<Uint8Array> {
+    const produced = await produce();
+    if (!q) {
+      for await (const c of produced.chunks) yield bytesOf(c);
+      return;
+    }
+    const range = q === 'float16' ? undefined : produced.range ? await produced.range() : await rangeOf(produced.chunks);
+    const quantizer = new WeightQuantizer(q, range, { name: spec.name });
+    spec.quantization = quantizer.spec;
+    let count = 0;
+    for await (const c of produced.chunks) {
+      if (!(c instanceof Float32Array)) throw new Error(`internal: quantizing non-float weight ${spec.name}`);
+      count += c.length;
+      yield quantizer.encode(c, spec.name);
+    }
+    quantized.push({ name: spec.name, dtype: q, maxError: quantizer.maxError, bytes: count * 4, storedBytes: count * quantizedBytes(q) });
+  };
+  return {
+    spec,
+    chunks,
+    bytes: async () => {
+      const all = new Uint8Array(manifestBytes(spec));
+      let at = 0;
+      for await (const c of chunks()) {
+        all.set(c, at);
+        at += c.byteLength;
+      }
+      return all;
+    },
+  };
+}
+
+/** The range of values an iterable gives; only for pieces that can be iterated twice (arrays). */
+async function rangeOf(pieces: Pieces): Promise<{ min: number; max: number }> {
+  if (!Array.isArray(pieces)) throw new Error('internal: the range of streamed pieces must be given');
+  let r = { min: Infinity, max: -Infinity };
+  for (const p of pieces as (Float32Array | Int32Array)[]) r = minMax(p instanceof Float32Array ? p : Float32Array.from(p), r);
+  return r;
+}
+
+export interface StreamPlan {
+  reader: WeightReader;
+  variables: readonly TargetVariable[];
+  /** Variable names in the order tfjs saves them (`model.weights`). */
+  saveOrder: readonly string[];
+  assignments: readonly Assignment[];
+  /** Values for variables nothing restores: the target model.json's own weights, by name. */
+  kept?: WeightReader;
+  quantize?: QuantizeOptions;
+  pieceElements?: number;
+}
+
+/**
+ * The writer's list of weights for a streaming conversion: restored ones from the source through
+ * their transforms, the rest from the target's own weights, in tfjs's save order.
+ */
+export function streamWeights(plan: StreamPlan, quantized: QuantizedWeight[]): WeightToWrite[] {
+  const { reader } = plan;
+  const infos = new Map<string, TensorInfo>(reader.list().map((t) => [t.name, t]));
+  const variables = new Map(plan.variables.map((v) => [v.name, v]));
+  const assignments = new Map(plan.assignments.map((a) => [a.target, a]));
+  const arena = new Arena();
+  const pieceElements = plan.pieceElements ?? PIECE_ELEMENTS;
+
+  return plan.saveOrder.map((name) => {
+    const v = variables.get(name);
+    if (!v) throw new Error(`internal: save order names unknown variable ${name}`);
+    const spec: ManifestWeight = { name, shape: v.shape.slice(), dtype: v.dtype };
+    const a = assignments.get(name);
+    const produce = async (): Promise<ProducedValues> => {
+      if (!a) return keptValues(plan.kept, v);
+      if (v.dtype === 'int32') {
+        if (a.transform.kind !== 'identity') throw new GraftError('UNSUPPORTED', `int32 target '${a.target}' only takes identity transforms`, { file: reader.path });
+        return { chunks: [toInt32(await reader.read(a.sources[0]), reader.path)] };
+      }
+      const info = infos.get(a.sources[0]);
+      const kind = a.transform.kind;
+      if (a.sources.length === 1 && info?.dtype === 'float32' && (kind === 'identity' || kind === 'transpose') && canReadStrided(reader)) {
+        checkCount(product(info.shape), product(a.sourceShapes[0]), a, reader.path);
+        return bandedValues(reader, arena, a, pieceElements);
+      }
+      const floats: Float32Array[] = [];
+      for (const s of a.sources) floats.push(toFloat32(await reader.read(s), reader.path));
+      checkCount(floats[0].length, product(a.sourceShapes[0]), a, reader.path);
+      if (kind === 'transpose') {
+        // Read whole (no strided reads here), but written out through one reused piece.
+        const [rows, cols] = a.sourceShapes[0];
+        const region = arena.region(0, Math.max(pieceElements, rows) * 4);
+        return { chunks: transposePieces(region, rows, cols, Math.max(pieceElements, rows), bits(floats[0])), range: async () => minMax(floats[0]) };
+      }
+      const out = kind === 'conv' || kind === 'conv-transpose'
+        ? permute(floats[0], a.sourceShapes[0], convPermutation(a.sourceShapes[0].length))
+        : applyTransform(a.transform, floats, a.sourceShapes, a.targetShape);
+      checkCount(out.length, product(a.targetShape), a, reader.path);
+      return { chunks: [out] };
+    };
+    return streamedWeight(spec, produce, plan.quantize, quantized);
+  });
+}
+
+/**
+ * Identity or transpose of one float32 source read in parts: contiguous pieces, or for a transpose
+ * bands of whole source columns (one positioned read per row), each transposed into output rows.
+ */
+function bandedValues(reader: WeightReader & ReadsStrided, arena: Arena, a: Assignment, pieceElements: number): ProducedValues {
+  const name = a.sources[0];
+  const shape = a.sourceShapes[0];
+  const total = product(shape) * 4;
+  const contiguous = async function* (): AsyncGenerator<Float32Array> {
+    for (let at = 0; at < total; at += BAND_BYTES) {
+      const n = Math.min(BAND_BYTES, total - at);
+      const region = arena.region(n, 0);
+      await reader.readStrided(name, { start: at, runBytes: n, stride: n, count: 1 }, region.input);
+      yield new Float32Array(region.buffer, 0, n / 4);
+    }
+  };
+  const range = async (): Promise<{ min: number; max: number }> => {
+    let r = { min: Infinity, max: -Infinity };
+    for await (const piece of contiguous()) r = minMax(piece, r);
+    return r;
+  };
+  if (a.transform.kind === 'identity') return { chunks: contiguous(), range };
+  const [rows, cols] = shape;
+  const piece = Math.max(pieceElements, rows);
+  const width = bandColumns(rows, cols);
+  const chunks = async function* (): AsyncGenerator<Float32Array> {
+    for (let b0 = 0; b0 < cols; b0 += width) {
+      const w = Math.min(width, cols - b0);
+      const region = arena.region(rows * w * 4, piece * 4);
+      await reader.readStrided(name, { start: b0 * 4, runBytes: w * 4, stride: cols * 4, count: rows }, region.input);
+      yield* transposePieces(region, rows, w, piece);
+    }
+  };
+  return { chunks: chunks(), range };
+}
+
+function checkCount(got: number, want: number, a: Assignment, file: string): void {
+  if (got !== want) {
+    throw new GraftError('SHAPE_MISMATCH', `transform ${a.transform.kind} produced ${got} values for target '${a.target}' [${a.targetShape}]`, { file, tensor: a.sources[0] });
+  }
+}
+
+/** A variable nothing restores keeps the target's own value. */
+async function keptValues(kept: WeightReader | undefined, v: TargetVariable): Promise<ProducedValues> {
+  if (!kept) throw new Error(`internal: no value for unrestored variable ${v.name}`);
+  const raw = await kept.read(v.name);
+  if (v.dtype === 'int32') return { chunks: [toInt32(raw, kept.path)] };
+  return { chunks: [toFloat32(raw, kept.path)] };
+}
+
