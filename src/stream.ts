@@ -2,7 +2,7 @@ import { GraftError } from './errors';
 import { bytesOf, manifestBytes, WeightToWrite } from './checkpoint/writer';
 import type { ManifestWeight } from './checkpoint/model-json';
 import { minMax, QuantizeDType, quantizedBytes, WeightQuantizer } from './checkpoint/quantize';
-import type { TensorInfo, WeightReader } from './formats/types';
+import type { ReadsStrided, TensorInfo, WeightReader } from './formats/types';
 import type { Assignment } from './mapping/plan';
 import type { TargetVariable } from './mapping/targets';
 import { applyTransform } from './transforms';
@@ -27,23 +27,6 @@ export const BAND_BYTES = 4 * 1024 * 1024;
 export const MIN_RUN_BYTES = 2048;
 
 /** `count` runs of `runBytes`, the i-th at byte `start + i·stride` of a tensor's data. */
-export interface StridedRange {
-  start: number;
-  runBytes: number;
-  stride: number;
-  count: number;
-}
-
-/**
- * An optional WeightReader extension: copies a strided selection of a tensor's bytes (exactly the
- * bytes `read(name).data` holds there) back to back into `target`. With it, a large tensor streams
- * through a small reused buffer: contiguous pieces, or a band of columns for a transpose. Without
- * it every tensor is read whole into a fresh allocation.
- */
-export interface ReadsStrided {
-  readStrided(name: string, range: StridedRange, target: Uint8Array): Promise<void>;
-}
-
 function canReadStrided(reader: WeightReader): reader is WeightReader & ReadsStrided {
   return typeof (reader as Partial<ReadsStrided>).readStrided === 'function';
 }

@@ -62,19 +62,32 @@ export class FileSource {
 
   /** Reads `length` bytes at `offset`; a range past the end of the file is a CORRUPT error. */
   read(offset: number, length: number, tensor?: string): Uint8Array {
+    const out = new Uint8Array(this.checkRange(offset, length, tensor));
+    this.readInto(offset, out, tensor);
+    return out;
+  }
+
+  /**
+   * Fills `target` from `offset`, range-checked like read(): lets callers stream a large tensor
+   * through one reused buffer instead of allocating it whole.
+   */
+  readInto(offset: number, target: Uint8Array, tensor?: string): void {
+    const length = this.checkRange(offset, target.length, tensor);
+    let done = 0;
+    while (done < length) {
+      const chunk = Math.min(length - done, 1 << 30);
+      const n = fs.readSync(this.fd!, target, done, chunk, offset + done);
+      if (n <= 0) throw new GraftError('CORRUPT', 'unexpected end of file', { file: this.path, tensor });
+      done += n;
+    }
+  }
+
+  private checkRange(offset: number, length: number, tensor?: string): number {
     if (this.fd === null) throw new Error(`FileSource ${this.path} used after close`);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new GraftError('CORRUPT', `data range ${offset}+${length} lies outside the file (size ${this.size}); the file is truncated or damaged`, { file: this.path, tensor });
     }
-    const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const chunk = Math.min(length - done, 1 << 30);
-      const n = fs.readSync(this.fd, out, done, chunk, offset + done);
-      if (n <= 0) throw new GraftError('CORRUPT', 'unexpected end of file', { file: this.path, tensor });
-      done += n;
-    }
-    return out;
+    return length;
   }
 
   close(): void {

@@ -1,6 +1,9 @@
 /**
- * Every built-in reader, registered on import. Order does not matter: each handler sniffs magic
- * bytes and claims only its own files.
+ * Every built-in reader, registered on import. Each handler sniffs magic bytes and claims only
+ * its own files, so order only decides which modules load: the registry tries the most recently
+ * registered first, so the small readers (NumPy, safetensors, tfjs, TF checkpoints) go last and
+ * are tried first, and the large ones (PyTorch's unpickler, ONNX's protobuf schema, HDF5 through
+ * wasm) load only when a file gets that far — `graft convert model.safetensors` never loads them.
  */
 import { registerFormat } from './registry';
 import { NpyHandler } from './npy';
@@ -8,20 +11,26 @@ import { NpzHandler } from './npz';
 import { tfCheckpointFormat } from './tf-checkpoint';
 import { SafetensorsHandler } from './safetensors';
 import { TfjsHandler } from './tfjs';
-import { kerasH5Format } from './keras-h5';
-import { keras3Format } from './keras3';
-import { pytorchFormat } from './pytorch';
-import { onnxFormat } from './onnx';
+import type { FormatHandler } from './types';
 
-registerFormat(NpyHandler);
-registerFormat(NpzHandler);
-registerFormat(tfCheckpointFormat);
-registerFormat(SafetensorsHandler);
+/** A handler whose module is required on first sniff or open. */
+function lazy(format: string, extensions: string[], load: () => FormatHandler): FormatHandler {
+  let handler: FormatHandler | undefined;
+  const real = (): FormatHandler => (handler ??= load());
+  return { format, extensions, sniff: (head, p) => real().sniff(head, p), open: (p, o) => real().open(p, o) };
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+registerFormat(lazy('onnx', ['.onnx'], () => require('./onnx').onnxFormat));
+registerFormat(lazy('pytorch', ['.pt', '.pth', '.ckpt'], () => require('./pytorch').pytorchFormat));
+registerFormat(lazy('keras3', ['.keras', '.weights.h5'], () => require('./keras3').keras3Format));
+registerFormat(lazy('keras-h5', ['.h5', '.hdf5', '.keras'], () => require('./keras-h5').kerasH5Format));
+/* eslint-enable @typescript-eslint/no-require-imports */
 registerFormat(TfjsHandler);
-registerFormat(kerasH5Format);
-registerFormat(keras3Format);
-registerFormat(pytorchFormat);
-registerFormat(onnxFormat);
+registerFormat(SafetensorsHandler);
+registerFormat(tfCheckpointFormat);
+registerFormat(NpzHandler);
+registerFormat(NpyHandler);
 
 export { openWeights, registerFormat, registeredFormats, detectFormat } from './registry';
 export type { DType, TensorInfo, RawTensor, WeightReader, FormatHandler, Convention, SourceOp, OpenOptions } from './types';

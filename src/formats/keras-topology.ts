@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfTypes from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { nestsDeeperThan } from './bytes';
 
@@ -258,6 +258,9 @@ function stripKeras3(value: unknown): unknown {
 
 function tfjsKnows(className: string): boolean {
   try {
+    // Required here, not at module load: listing a Keras file's tensors must not pay for tfjs.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const tf = require('@tensorflow/tfjs') as typeof tfTypes;
     const map = tf.serialization.SerializationMap.getMap().classNameMap as Record<string, unknown>;
     return className in map;
   } catch {

@@ -1,4 +1,4 @@
-import * as protobuf from 'protobufjs';
+import type * as protobufTypes from 'protobufjs';
 
 /**
  * The subset of onnx.proto (ONNX IR) graft reads, as a protobufjs JSON descriptor. Field numbers
@@ -147,11 +147,16 @@ export interface OnnxModel {
   metadataProps: OnnxStringEntry[];
 }
 
-let modelType: protobuf.Type | undefined;
+let modelType: protobufTypes.Type | undefined;
 
 /** Decodes a ModelProto. Throws protobufjs errors on malformed input (callers wrap them). */
 export function decodeModel(bytes: Uint8Array): OnnxModel {
-  if (!modelType) modelType = protobuf.Root.fromJSON(descriptor).lookupType('onnx.ModelProto');
+  if (!modelType) {
+    // Loaded on first use: other formats and `graft --help` need not pay for protobufjs.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const protobuf = require('protobufjs') as typeof protobufTypes;
+    modelType = protobuf.Root.fromJSON(descriptor).lookupType('onnx.ModelProto');
+  }
   return modelType.decode(bytes) as unknown as OnnxModel;
 }
 

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { GraftError } from '../errors';
 import { FileSource, fileOpenError, printable, rawTensor, tensorInfo } from './bytes';
 import { DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
+import type { StridedRange } from './types';
 
 /**
  * safetensors: u64 little-endian header length N, N bytes of JSON (tensor name → dtype, shape,
@@ -53,10 +54,28 @@ class SafetensorsFile {
   }
 
   read(name: string): RawTensor {
-    const entry = this.entries.get(name);
-    if (!entry) throw new GraftError('NOT_FOUND', `has no tensor named '${name}'`, { file: this.path, tensor: name });
+    const entry = this.entry(name);
     const data = this.source.read(entry.offset, entry.info.byteSize, name);
     return rawTensor(entry.info, data, this.path);
+  }
+
+  /** Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the tensor, into `target`. */
+  readStrided(name: string, r: StridedRange, target: Uint8Array): void {
+    const entry = this.entry(name);
+    const { start, runBytes, stride, count } = r;
+    const last = start + (count - 1) * stride + runBytes;
+    if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > entry.info.byteSize)) {
+      throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${entry.info.byteSize} bytes`, { file: this.path, tensor: name });
+    }
+    for (let i = 0; i < count; i++) {
+      this.source.readInto(entry.offset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes), name);
+    }
+  }
+
+  private entry(name: string): Entry {
+    const entry = this.entries.get(name);
+    if (!entry) throw new GraftError('NOT_FOUND', `has no tensor named '${name}'`, { file: this.path, tensor: name });
+    return entry;
   }
 
   close(): void {
@@ -162,6 +181,10 @@ class SafetensorsReader implements WeightReader {
     return this.file.read(name);
   }
 
+  async readStrided(name: string, range: StridedRange, target: Uint8Array): Promise<void> {
+    this.file.readStrided(name, range, target);
+  }
+
   async close(): Promise<void> {
     this.file.close();
   }
@@ -199,6 +222,12 @@ class ShardedSafetensorsReader implements WeightReader {
     const shard = this.owner.get(name);
     if (!shard) throw new GraftError('NOT_FOUND', `weight_map has no tensor named '${name}'`, { file: this.path, tensor: name });
     return shard.read(name);
+  }
+
+  async readStrided(name: string, range: StridedRange, target: Uint8Array): Promise<void> {
+    const shard = this.owner.get(name);
+    if (!shard) throw new GraftError('NOT_FOUND', `weight_map has no tensor named '${name}'`, { file: this.path, tensor: name });
+    shard.readStrided(name, range, target);
   }
 
   async close(): Promise<void> {

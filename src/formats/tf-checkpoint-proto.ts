@@ -3,9 +3,9 @@
  * and the TensorShapeProto / TensorSliceProto / VersionDef it uses), as a protobufjs descriptor.
  * Only what a reader needs is declared; unknown fields are skipped by protobufjs.
  */
-import * as protobuf from 'protobufjs/light';
+import type * as protobufTypes from 'protobufjs/light';
 
-const root = protobuf.Root.fromJSON({
+const DESCRIPTOR = {
   nested: {
     tensorflow: {
       nested: {
@@ -65,10 +65,20 @@ const root = protobuf.Root.fromJSON({
       },
     },
   },
-});
+};
 
-const HeaderType = root.lookupType('tensorflow.BundleHeaderProto');
-const EntryType = root.lookupType('tensorflow.BundleEntryProto');
+let types: { header: protobufTypes.Type; entry: protobufTypes.Type } | undefined;
+
+/** Built on first use: other formats and `graft --help` need not pay for protobufjs. */
+function bundleTypes(): { header: protobufTypes.Type; entry: protobufTypes.Type } {
+  if (!types) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const protobuf = require('protobufjs/light') as typeof protobufTypes;
+    const root = protobuf.Root.fromJSON(DESCRIPTOR as protobufTypes.INamespace);
+    types = { header: root.lookupType('tensorflow.BundleHeaderProto'), entry: root.lookupType('tensorflow.BundleEntryProto') };
+  }
+  return types;
+}
 
 export interface BundleHeader {
   numShards: number;
@@ -92,11 +102,12 @@ export interface BundleEntry {
 }
 
 // int64 fields come back as strings so no precision is lost before range checks.
-const CONVERSION: protobuf.IConversionOptions = { longs: String, defaults: true, arrays: true };
+const CONVERSION: protobufTypes.IConversionOptions = { longs: String, defaults: true, arrays: true };
 
 /** Decodes a BundleHeaderProto; throws protobufjs errors on malformed bytes. */
 export function decodeBundleHeader(bytes: Uint8Array): BundleHeader {
-  const o = HeaderType.toObject(HeaderType.decode(bytes), CONVERSION);
+  const { header } = bundleTypes();
+  const o = header.toObject(header.decode(bytes), CONVERSION);
   const version = (o.version ?? {}) as { producer?: number; minConsumer?: number; badConsumers?: number[] };
   return {
     numShards: o.numShards as number,
@@ -109,7 +120,8 @@ export function decodeBundleHeader(bytes: Uint8Array): BundleHeader {
 
 /** Decodes a BundleEntryProto; throws protobufjs errors on malformed bytes. */
 export function decodeBundleEntry(bytes: Uint8Array): BundleEntry {
-  const o = EntryType.toObject(EntryType.decode(bytes), CONVERSION);
+  const { entry } = bundleTypes();
+  const o = entry.toObject(entry.decode(bytes), CONVERSION);
   const shape = (o.shape ?? {}) as { dim?: { size: string }[]; unknownRank?: boolean };
   return {
     dtype: o.dtype as number,

@@ -60,6 +60,23 @@ export interface WeightReader {
   close(): Promise<void>;
 }
 
+export interface StridedRange {
+  start: number;
+  runBytes: number;
+  stride: number;
+  count: number;
+}
+
+/**
+ * An optional WeightReader extension: copies a strided selection of a tensor's bytes (exactly the
+ * bytes `read(name).data` holds there) back to back into `target`. With it, a large tensor streams
+ * through a small reused buffer: contiguous pieces, or a band of columns for a transpose. Without
+ * it every tensor is read whole into a fresh allocation.
+ */
+export interface ReadsStrided {
+  readStrided(name: string, range: StridedRange, target: Uint8Array): Promise<void>;
+}
+
 /** A weighted op of a source graph (ONNX node, PyTorch module) with its parameter tensors. */
 export interface SourceOp {
   /** Op type: 'Conv', 'Gemm', 'MatMul', 'LSTM', 'BatchNormalization', … */

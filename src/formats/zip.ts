@@ -1,4 +1,4 @@
-import { Inflate } from 'fflate';
+import type { Inflate as InflateType } from 'fflate';
 import { GraftError } from '../errors';
 import { FileSource, printable } from './bytes';
 
@@ -182,6 +182,9 @@ export class ZipArchive {
     let produced = 0;
     let ended = false;
     const corrupt = (why: string) => new GraftError('CORRUPT', `zip entry '${printable(entry.name)}': ${why}`, { file: this.path });
+    // Loaded on first use: stored archives (and other formats) never need the inflater.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Inflate } = require('fflate') as { Inflate: typeof InflateType };
     const inflater = new Inflate((chunk, final) => {
       if (produced + chunk.length > want) {
         if (whole) throw corrupt(`inflates to more than its declared ${entry.uncompressedSize} bytes`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { GraftError } from '../../errors';
-import { finetune, FinetuneReport } from '../../transfer/finetune';
+import type { FinetuneReport } from '../../transfer/finetune';
 import type { EpochStats } from '../../transfer/train';
 import { bytesText } from '../format';
 import { collect, runCommand } from '../run';
@@ -119,6 +119,8 @@ export function registerFinetune(program: Command): void {
         const validationSplit = number(flags.validationSplit, '--validation-split', 0, (n) => n >= 0 && n < 1, 'a fraction in [0, 1)');
         // Progress goes to stderr, so it never mixes with --json on stdout.
         const progress = process.stderr.isTTY === true;
+        // tfjs loads only when a command needs it, so inspect/convert start fast.
+        const { finetune } = await import('../../transfer/finetune');
         const report = await finetune({
           model,
           data: flags.data,

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { GraftError } from '../../errors';
-import { DEFAULT_ATOL, verifyModel, VerifyResult } from '../../transfer/verify';
+import type { VerifyResult } from '../../transfer/verify';
+
+/** The default --atol; kept here so `graft --help` does not load tfjs (src/transfer/verify.ts uses the same value). */
+const DEFAULT_ATOL = 1e-4;
 import { runCommand } from '../run';
 
 interface VerifyFlags {
@@ -39,6 +42,7 @@ export function registerVerify(program: Command): void {
           atol = Number(flags.atol);
           if (flags.atol.trim() === '' || !Number.isFinite(atol) || atol < 0) throw new GraftError('USAGE', `--atol must be a non-negative number, not ${JSON.stringify(flags.atol)}`);
         }
+        const { verifyModel } = await import('../../transfer/verify');
         const result = await verifyModel({ model, input: flags.input, expect: flags.expect, atol, channelsFirst: flags.channelsFirst });
         process.stdout.write(`${verifyText(result)}\n`);
         if (!result.ok) {
