@@ -176,7 +176,8 @@ function checkOptions(options: ConvertOptions): Checked {
  */
 export async function convert(options: ConvertOptions): Promise<ConvertReport> {
   const checked = checkOptions(options);
-  if (options.out && !options.dryRun) checkOutputDir(options.out, options.force ?? false);
+  // --force may replace a folder, but never one holding this conversion's own inputs.
+  if (options.out && !options.dryRun) checkOutputDir(options.out, options.force ?? false, [options.source, options.target ?? '', typeof options.map === 'string' ? options.map : ''].filter(Boolean));
   if (options.backend) await initBackend(options.backend);
 
   const reader = await openWeights(options.source, { key: options.key });

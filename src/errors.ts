@@ -35,7 +35,8 @@ export class GraftError extends Error {
 }
 
 function formatMessage(message: string, { file, tensor }: GraftErrorContext): string {
-  const where = [file, tensor ? `tensor '${tensor}'` : undefined].filter(Boolean).join(': ');
+  // Names may come from inside a hostile file: escaped, so a message stays one harmless line.
+  const where = [file && printable(file, 400), tensor ? `tensor '${printable(tensor)}'` : undefined].filter(Boolean).join(': ');
   return where ? `${where}: ${message}` : message;
 }
 
@@ -48,4 +49,19 @@ export function asCorrupt(e: unknown, context: GraftErrorContext): GraftError {
   if (e instanceof GraftError) return e;
   const reason = e instanceof Error ? e.message : String(e);
   return new GraftError('CORRUPT', `cannot be read (${reason})`, context);
+}
+
+/** Characters that would break a one-line message or steer a terminal (controls, line and bidi marks). */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text taken from a file (a tensor or entry name, a header excerpt) made safe to quote in a
+ * one-line error message: control characters escaped, anything beyond `max` characters cut.
+ */
+export function printable(text: string, max = 120): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return cut.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }

@@ -345,8 +345,9 @@ test('npz (real, numpy LeNet): float64, W_c1 is (5, 5, 1, 6), costs (9280,)', { 
   }
 });
 
-test('npy/npz: randomly damaged or truncated files fail only with GraftError', async () => {
+test('npy/npz: randomly damaged or truncated files fail only with GraftError', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-fuzz-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   let seed = 12345;
   const rnd = () => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;

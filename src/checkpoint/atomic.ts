@@ -138,3 +138,23 @@ export async function writeFolderAtomically(outDir: string, force: boolean, fill
     pendingTemps.delete(tmp);
   }
 }
+
+/**
+ * Writes a small file (a report) whole or not at all, and never through a symbolic link: the
+ * text goes to a temporary sibling first, then is renamed over `file`.
+ */
+export function writeFileAtomically(file: string, text: string): void {
+  try {
+    if (fs.lstatSync(file).isSymbolicLink()) throw new GraftError('OUTPUT', 'is a symbolic link; graft does not write through links', { file });
+  } catch (e) {
+    if (e instanceof GraftError) throw e;
+  }
+  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.graft-tmp-${process.pid}`);
+  try {
+    fs.writeFileSync(tmp, text, { flag: 'wx' });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new GraftError('OUTPUT', `cannot be written (${(e as Error).message})`, { file });
+  }
+}

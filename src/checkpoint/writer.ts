@@ -91,6 +91,8 @@ export async function writeLayersModel(
         }
         if (written - before !== expected) throw new Error(`internal: weight ${w.spec.name} has ${written - before} bytes, manifest says ${expected}`);
         options.onWeight?.(i + 1, weights.length, written);
+        // Lets a Ctrl-C during a long write be handled now (cleanup, exit 130), not after the last shard.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       fs.closeSync(fd);

@@ -1,5 +1,7 @@
 import * as fs from 'fs';
-import { GraftError } from '../errors';
+import { GraftError, printable } from '../errors';
+
+export { printable };
 import { DTYPE_BYTES, DType, RawTensor, TensorInfo } from './types';
 
 /** Largest element count graft accepts for one tensor (2^46 elements, far beyond any real model). */
@@ -98,20 +100,6 @@ export class FileSource {
   }
 }
 
-/** Characters that would break a one-line message or steer a terminal (controls, line and bidi marks). */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * Text taken from a file (a tensor or entry name, a header excerpt) made safe to quote in a
- * one-line error message: control characters escaped, anything beyond `max` characters cut.
- */
-export function printable(text: string, max = 120): string {
-  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  return cut.replace(UNPRINTABLE, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
 
 /** Whether a parsed JSON value nests deeper than `max` (measured without recursion). */
 export function nestsDeeperThan(value: unknown, max: number): boolean {

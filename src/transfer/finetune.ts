@@ -78,7 +78,7 @@ export interface FinetuneReport extends TransferResult {
 export async function finetune(options: FinetuneOptions): Promise<FinetuneReport> {
   if (!options.out) throw new GraftError('USAGE', 'finetune needs --out <dir>');
   toRegexes(options.freeze, '--freeze');
-  checkOutputDir(options.out, options.force ?? false);
+  checkOutputDir(options.out, options.force ?? false, [options.model, options.data, options.labels]);
   await initBackend();
   const x = readNpyArray(options.data, '--data');
   const y = readNpyArray(options.labels, '--labels');

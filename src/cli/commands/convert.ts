@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import type { Command } from 'commander';
 import { BACKEND_NAMES, BackendName } from '../../backend';
 import { QUANTIZE_DTYPES, QuantizeDType } from '../../checkpoint/quantize';
@@ -8,6 +7,7 @@ import type { Convention } from '../../formats/types';
 import { shapeText, table, bytesText } from '../format';
 import { progressBar } from '../progress';
 import { collect, runCommand } from '../run';
+import { writeFileAtomically } from '../../checkpoint/atomic';
 
 interface ConvertFlags {
   out?: string;
@@ -113,7 +113,7 @@ export function registerConvert(program: Command): void {
         } finally {
           bar.stop();
         }
-        if (flags.report) fs.writeFileSync(flags.report, `${JSON.stringify(reportJson(report), null, 2)}\n`);
+        if (flags.report) writeFileAtomically(flags.report, `${JSON.stringify(reportJson(report), null, 2)}\n`);
         if (flags.quiet) return;
         if (flags.verbose) process.stderr.write(`${verboseText(report, Number(process.hrtime.bigint() - started) / 1e9)}\n`);
         if (flags.dryRun) process.stdout.write(`${planText(report)}\n`);

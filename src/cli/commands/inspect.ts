@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { printable } from '../../errors';
 import { openWeights } from '../../formats';
 import { bytesText, shapeText, table } from '../format';
 import { runCommand } from '../run';
@@ -29,7 +30,7 @@ export function registerInspect(program: Command): void {
           const total = tensors.reduce((s, t) => s + t.byteSize, 0);
           const lines = [
             `${file}: ${reader.format}${reader.convention ? ` (${reader.convention} names)` : ''}, ${tensors.length} tensors, ${bytesText(total)}${reader.topology ? ', with model topology' : ''}`,
-            table(tensors.map((t) => [t.name, t.dtype, shapeText(t.shape), bytesText(t.byteSize)]), ['name', 'dtype', 'shape', 'bytes']),
+            table(tensors.map((t) => [printable(t.name, 200), t.dtype, shapeText(t.shape), bytesText(t.byteSize)]), ['name', 'dtype', 'shape', 'bytes']),
           ];
           process.stdout.write(`${lines.join('\n')}\n`);
         } finally {
