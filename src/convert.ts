@@ -20,6 +20,7 @@ import { EMPTY_TABLE, MappingTable, parseMappingTable } from './mapping/table';
 import type { TargetVariable } from './mapping/targets';
 import { QuantizedWeight, QuantizeOptions, streamedWeight, streamWeights } from './stream';
 import { describeTransform } from './transforms';
+import { normalizeTopology } from './formats/keras-topology';
 
 export const VERSION = '0.1.0';
 
@@ -209,21 +210,10 @@ function readTarget(options: ConvertOptions, reader: WeightReader): TargetJson {
     const json: ModelJson = readModelJson(options.target);
     const hasWeights = (json.weightsManifest ?? []).some((g) => g.weights.length > 0);
     const file = fs.statSync(options.target).isDirectory() ? path.join(options.target, 'model.json') : options.target;
-    return { topology: tfjsReady(json.modelTopology, options.target), name: options.target, weightsFile: hasWeights ? file : undefined };
+    return { topology: normalizeTopology(json.modelTopology, options.target), name: options.target, weightsFile: hasWeights ? file : undefined };
   }
-  if (reader.topology) return { topology: tfjsReady(reader.topology, reader.path), name: `${reader.path} (its own topology)` };
+  if (reader.topology) return { topology: normalizeTopology(reader.topology, reader.path), name: `${reader.path} (its own topology)` };
   throw new GraftError('USAGE', `${reader.format} files carry no model topology: give the target model with --target model.json`, { file: reader.path });
-}
-
-/**
- * Keras 3 configs need translating before tfjs (or weight-specs) can read them. The translator
- * sits with tfjs code, so it is loaded only for topologies that look like Keras 3 (the same test
- * target.ts applies).
- */
-function tfjsReady(topology: Record<string, unknown>, file: string): Record<string, unknown> {
-  const keras3 = /^3\./.test(String(topology.keras_version ?? ''))
-    || /"batch_shape"|"registered_name"|"DTypePolicy"|"__keras_tensor__"/.test(JSON.stringify(topology.model_config ?? topology));
-  return keras3 ? lazy.target().normalizeTopology(topology, file) : topology;
 }
 
 async function convertWith(reader: WeightReader, options: ConvertOptions, c: Checked): Promise<ConvertReport> {

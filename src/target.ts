@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { GraftError } from './errors';
 import { loadModelArtifacts, ModelJson, readModelJson } from './checkpoint/model-json';
 import type { TargetVariable } from './mapping/targets';
-import { toTfjsTopology } from './formats/keras-topology';
+import { normalizeTopology } from './formats/keras-topology';
+
+export { normalizeTopology };
 
 /** Builds a live tfjs model from a topology; variables get tfjs's own initial values. */
 export async function modelFromTopology(topology: Record<string, unknown>, file?: string): Promise<tf.LayersModel> {
@@ -19,24 +21,6 @@ export async function modelFromTopology(topology: Record<string, unknown>, file?
   } finally {
     console.warn = warn;
   }
-}
-
-/** Keras 3 serialises configs tfjs cannot read (`batch_shape`, dtype policy objects, `module` keys). */
-function looksLikeKeras3(topology: Record<string, unknown>): boolean {
-  const version = String(topology.keras_version ?? '');
-  if (/^3\./.test(version)) return true;
-  const text = JSON.stringify(topology.model_config ?? topology);
-  return /"batch_shape"|"registered_name"|"DTypePolicy"|"__keras_tensor__"/.test(text);
-}
-
-/**
- * A topology tfjs can build: Keras 3 configs (from `.keras` files, or model.json files the tfjs
- * converter wrote from Keras 3 models) are translated; tfjs and Keras 2 topologies pass through.
- */
-export function normalizeTopology(topology: Record<string, unknown>, file?: string): Record<string, unknown> {
-  if (!looksLikeKeras3(topology)) return topology;
-  const config = (topology.model_config as Record<string, unknown> | undefined) ?? topology;
-  return toTfjsTopology(config, String(topology.keras_version ?? '3'), { file, backend: typeof topology.backend === 'string' ? topology.backend : undefined });
 }
 
 /**

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
-import { fileOpenError } from '../formats/bytes';
+import { fileOpenError, resolveInside } from '../formats/bytes';
 
 export type ManifestDType = 'float32' | 'int32' | 'bool' | 'string' | 'complex64';
 
@@ -80,27 +80,6 @@ export function modelConfigOf(topology: Record<string, unknown>): Record<string,
   return inner && typeof inner === 'object' ? (inner as Record<string, unknown>) : topology;
 }
 
-/**
- * Shard paths must stay inside the model's folder: a model.json from a stranger must not make us
- * read /etc/passwd.
- */
-export function resolveInside(dir: string, rel: string, file: string): string {
-  if (typeof rel !== 'string' || rel.length === 0 || path.isAbsolute(rel) || rel.split(/[\\/]/).includes('..')) {
-    throw new GraftError('UNSAFE', `refers to weight file ${JSON.stringify(rel)} outside its folder`, { file });
-  }
-  const full = path.resolve(dir, rel);
-  let real: string;
-  try {
-    real = fs.realpathSync(full);
-  } catch (e) {
-    throw fileOpenError(full, e);
-  }
-  const realDir = fs.realpathSync(dir);
-  if (real !== realDir && !real.startsWith(realDir + path.sep)) {
-    throw new GraftError('UNSAFE', `weight file ${JSON.stringify(rel)} resolves outside the model's folder`, { file });
-  }
-  return real;
-}
 
 /**
  * Reads model.json and its shards into tfjs ModelArtifacts, so plain `tf.loadLayersModel` can
@@ -111,13 +90,16 @@ export function loadModelArtifacts(file: string): tfTypes.io.ModelArtifacts {
   const doc = readModelJson(jsonPath);
   const dir = path.dirname(jsonPath);
   const weightSpecs: tfTypes.io.WeightsManifestEntry[] = [];
-  const buffers: Buffer[] = [];
+  // One ArrayBuffer per shard (tfjs joins them as it reads), so no single buffer has to hold a
+  // model of several GiB.
+  const weightData: ArrayBuffer[] = [];
   for (const group of doc.weightsManifest ?? []) {
-    for (const p of group.paths) buffers.push(fs.readFileSync(resolveInside(dir, p, jsonPath)));
+    for (const p of group.paths) {
+      const b = fs.readFileSync(resolveInside(dir, p, jsonPath));
+      weightData.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+    }
     weightSpecs.push(...(group.weights as tfTypes.io.WeightsManifestEntry[]));
   }
-  const all = Buffer.concat(buffers);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
   return {
     modelTopology: doc.modelTopology as tfTypes.io.ModelArtifacts['modelTopology'],
     weightSpecs,

@@ -1,4 +1,5 @@
 import { GraftError } from '../errors';
+import { halfBits, halfTable } from '../transforms/dtype';
 
 /**
  * Weight quantization as tensorflowjs_converter writes it (`--quantize_float16`, `--quantize_uint8`,
@@ -190,45 +191,4 @@ function encodeHalf(src: Float32Array, dst: Uint16Array, name: string): number {
   return worst;
 }
 
-/** float32 bit pattern → float16 bit pattern, rounding to nearest even; NaN stays NaN. */
-export function halfBits(x: number): number {
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  // A carry out of the mantissa correctly bumps the exponent (up to infinity).
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half;
-}
-
-let halfDecode: Float32Array | undefined;
-
-/** Every float16 code decoded to float32 (256 KiB, built once): what tfjs reads back. */
-export function halfTable(): Float32Array {
-  if (halfDecode) return halfDecode;
-  const table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) table[h] = sign * frac * 2 ** -24;
-    else if (exp === 31) table[h] = frac ? NaN : sign * Infinity;
-    else table[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  halfDecode = table;
-  return table;
-}
+export { halfBits, halfTable };

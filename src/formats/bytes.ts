@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as path from 'path';
 import { GraftError, printable } from '../errors';
 
 export { printable };
@@ -121,6 +122,18 @@ export function fileOpenError(path: string, e: unknown): GraftError {
   return new GraftError('NOT_FOUND', `cannot open (${printable((e as Error)?.message ?? String(e))})`, { file: path });
 }
 
+/** The stat of a regular file; missing files, folders, FIFOs and devices are clear GraftErrors. */
+export function statRegularFile(file: string): fs.Stats {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (e) {
+    throw fileOpenError(file, e);
+  }
+  if (!stat.isFile()) throw new GraftError('NOT_FOUND', 'is not a regular file', { file });
+  return stat;
+}
+
 /** Reads up to `n` bytes from the start of a file; fewer when the file is shorter. */
 export function readHead(path: string, n = 512): Uint8Array {
   const src = FileSource.open(path);
@@ -176,4 +189,31 @@ export function rawTensor(info: TensorInfo, data: Uint8Array, file?: string): Ra
     throw new GraftError('CORRUPT', `holds ${data.length} bytes where its shape [${info.shape.join(', ')}] of ${info.dtype} needs ${info.byteSize}`, { file, tensor: info.name });
   }
   return { ...info, data };
+}
+
+/**
+ * Resolves a file name taken from a manifest inside `dir`, refusing anything that could point
+ * elsewhere: absolute paths, '..', backslashes, and symlinks whose target leaves the folder.
+ */
+export function resolveInside(dir: string, name: unknown, manifest: string): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new GraftError('CORRUPT', `names a file that is not a non-empty string (${JSON.stringify(name)})`, { file: manifest });
+  }
+  if (path.isAbsolute(name) || /^[A-Za-z]:/.test(name) || name.includes('\\') || name.includes('\0') || name.split('/').includes('..')) {
+    throw new GraftError('UNSAFE', `refers to '${name}', outside its own folder; only plain relative names are allowed`, { file: manifest });
+  }
+  const resolved = path.resolve(dir, name);
+  let real: string;
+  let realDir: string;
+  try {
+    realDir = fs.realpathSync(dir);
+    real = fs.realpathSync(resolved);
+  } catch (e) {
+    throw fileOpenError(resolved, e);
+  }
+  const rel = path.relative(realDir, real);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new GraftError('UNSAFE', `refers to '${name}', which resolves (through a symlink) outside the folder ${realDir}`, { file: manifest });
+  }
+  return resolved;
 }

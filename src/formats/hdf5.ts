@@ -3,7 +3,7 @@ import * as nodePath from 'path';
 import type * as H5 from 'h5wasm';
 import { GraftError } from '../errors';
 import { DTYPE_BYTES, DType } from './types';
-import { elementCount, fileOpenError, printable, readHead } from './bytes';
+import { elementCount, fileOpenError, printable, readHead, statRegularFile } from './bytes';
 
 /**
  * A thin, read-only wrapper over h5wasm's Node build (which reads the file from disk on demand
@@ -179,13 +179,7 @@ export class Hdf5File {
    */
   static async open(path: string, displayName: string = path): Promise<Hdf5File> {
     // h5wasm aborts unhelpfully on some inputs it cannot open, so check the path ourselves first.
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(path);
-    } catch (e) {
-      throw fileOpenError(path, e);
-    }
-    if (!stat.isFile()) throw new GraftError('NOT_FOUND', 'is not a regular file', { file: path });
+    const stat = statRegularFile(path);
     try {
       fs.accessSync(path, fs.constants.R_OK);
     } catch (e) {

@@ -271,3 +271,19 @@ function tfjsKnows(className: string): boolean {
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** Keras 3 serialises configs tfjs cannot read (`batch_shape`, dtype policy objects, `module` keys). */
+export function looksLikeKeras3(topology: Record<string, unknown>): boolean {
+  if (/^3\./.test(String(topology.keras_version ?? ''))) return true;
+  return /"batch_shape"|"registered_name"|"DTypePolicy"|"__keras_tensor__"/.test(JSON.stringify(topology.model_config ?? topology));
+}
+
+/**
+ * A topology tfjs can build: Keras 3 configs (from `.keras` files, or model.json files the tfjs
+ * converter wrote from Keras 3 models) are translated; tfjs and Keras 2 topologies pass through.
+ */
+export function normalizeTopology(topology: Record<string, unknown>, file?: string): Record<string, unknown> {
+  if (!looksLikeKeras3(topology)) return topology;
+  const config = (topology.model_config as Record<string, unknown> | undefined) ?? topology;
+  return toTfjsTopology(config, String(topology.keras_version ?? '3'), { file, backend: typeof topology.backend === 'string' ? topology.backend : undefined });
+}

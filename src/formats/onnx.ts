@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as nodePath from 'path';
 import { GraftError } from '../errors';
-import { FileSource, fileOpenError, printable, rawTensor, tensorInfo } from './bytes';
+import { FileSource, fileOpenError, printable, rawTensor, statRegularFile, tensorInfo } from './bytes';
 import {
   ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, decodeModel, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor,
 } from './onnx-proto';
@@ -118,13 +118,7 @@ interface Source {
 }
 
 export async function openOnnx(path: string): Promise<WeightReader> {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(path);
-  } catch (e) {
-    throw fileOpenError(path, e);
-  }
-  if (!stat.isFile()) throw new GraftError('NOT_FOUND', 'is not a regular file', { file: path });
+  const stat = statRegularFile(path);
   if (stat.size > MAX_MODEL_BYTES) {
     throw new GraftError('UNSUPPORTED', `is ${stat.size} bytes, beyond protobuf's 2 GB limit; save the model with external data`, { file: path });
   }

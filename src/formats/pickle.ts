@@ -294,7 +294,6 @@ export interface UnpickleResult {
  */
 export class PickleTruncated extends Error {}
 
-const MARK = Symbol('mark');
 const DEFAULT_MAX_MEMO = 1 << 22;
 const DEFAULT_MAX_STACK = 1 << 20;
 /** Longest integer accepted from LONG1/LONG4 (bytes): far beyond any real int64 value. */

@@ -1,7 +1,6 @@
 import * as path from 'path';
 import { GraftError } from '../errors';
-import { FileSource, elementCount, nestsDeeperThan, printable, rawTensor } from './bytes';
-import { resolveInside } from './safetensors';
+import { FileSource, elementCount, nestsDeeperThan, printable, rawTensor, resolveInside } from './bytes';
 import { Convention, DType, DTYPE_BYTES, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
 
 /**

@@ -104,6 +104,23 @@ function buildGrouped(c: ConvInternals, inputShape: Shape | Shape[]): { kernel: 
   return { kernel, bias };
 }
 
+/** The forward pass of a grouped Conv1D/Conv2D: grouped convolution, bias, activation. */
+function groupedCall(
+  layer: { kernel: LayerVariable; bias: LayerVariable | null; groups: number; strides: number[]; padding: string; dilationRate: number[]; activation: { apply(x: tf.Tensor): tf.Tensor } },
+  inputs: tf.Tensor | tf.Tensor[],
+  rank: 1 | 2,
+): tf.Tensor {
+  return tf.tidy(() => {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    let y = groupedConvolution(x, layer.kernel.read(), {
+      rank, groups: layer.groups, strides: layer.strides, padding: layer.padding as never,
+      dilationRate: layer.dilationRate,
+    });
+    if (layer.bias != null) y = tf.add(y, layer.bias.read());
+    return layer.activation.apply(y);
+  });
+}
+
 /**
  * tfjs's Conv2D, registered under `Conv2D`, that also honours Keras' `groups`
  * (kernel `[kh, kw, in/groups, filters]`). With groups 1 or absent it is tfjs's layer unchanged.
@@ -134,15 +151,11 @@ export class GraftConv2D extends TfjsConv2D {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     if (this.groups === 1) return super.call(inputs, kwargs);
-    return tf.tidy(() => {
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      let y = groupedConvolution(x, this.kernel.read(), {
-        rank: 2, groups: this.groups, strides: this.strides, padding: this.padding,
-        dilationRate: this.dilationRate,
-      });
-      if (this.bias != null) y = tf.add(y, this.bias.read());
-      return this.activation.apply(y);
-    });
+    return groupedCall(
+      { kernel: this.kernel, bias: this.bias, groups: this.groups, strides: this.strides, padding: this.padding, dilationRate: this.dilationRate, activation: this.activation },
+      inputs,
+      2,
+    );
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -194,15 +207,11 @@ export class GraftConv1D extends TfjsConv1D {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     if (this.groups === 1) return super.call(inputs, kwargs);
-    return tf.tidy(() => {
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      let y = groupedConvolution(x, this.kernel.read(), {
-        rank: 1, groups: this.groups, strides: this.strides, padding: this.padding,
-        dilationRate: this.dilationRate,
-      });
-      if (this.bias != null) y = tf.add(y, this.bias.read());
-      return this.activation.apply(y);
-    });
+    return groupedCall(
+      { kernel: this.kernel, bias: this.bias, groups: this.groups, strides: this.strides, padding: this.padding, dilationRate: this.dilationRate, activation: this.activation },
+      inputs,
+      1,
+    );
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {

@@ -4,36 +4,30 @@ import type { RawTensor } from '../formats/types';
 /** The dtypes a tfjs layers-model stores. */
 export type TargetDType = 'float32' | 'int32';
 
-/** IEEE half → float32 through a lookup table built once (65,536 entries, 256 KiB). */
-let halfTable: Float32Array | undefined;
-function halfToFloatTable(): Float32Array {
-  if (halfTable) return halfTable;
+/** Every float16 code decoded to float32 (256 KiB, built once); also what tfjs reads back. */
+let halfDecode: Float32Array | undefined;
+export function halfTable(): Float32Array {
+  if (halfDecode) return halfDecode;
   const table = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >> 10) & 0x1f;
     const frac = h & 0x3ff;
-    let v: number;
-    if (exp === 0) v = frac * 2 ** -24;
-    else if (exp === 31) v = frac ? NaN : Infinity;
-    else v = (1 + frac / 1024) * 2 ** (exp - 15);
-    table[h] = sign * v;
+    if (exp === 0) table[h] = sign * frac * 2 ** -24;
+    else if (exp === 31) table[h] = frac ? NaN : sign * Infinity;
+    else table[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
   }
-  halfTable = table;
+  halfDecode = table;
   return table;
 }
 
-/** float32 → IEEE half bits, round-to-nearest-even (used by float16 quantization). */
-export function floatToHalfBits(value: number): number {
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  f32[0] = value;
-  const x = u32[0];
+/** float32 bit pattern → float16 bit pattern, rounding to nearest even; NaN stays NaN. */
+export function halfBits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 31) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -47,8 +41,14 @@ export function floatToHalfBits(value: number): number {
   }
   let half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (up to infinity).
   if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
   return sign | half;
+}
+
+/** float32 value → IEEE half bits, round-to-nearest-even. */
+export function floatToHalfBits(value: number): number {
+  return halfBits(new Uint32Array(Float32Array.of(value).buffer)[0]);
 }
 
 /** A view of `bytes` as T when aligned, else an aligned copy (readers may hand out unaligned slices). */
@@ -71,7 +71,7 @@ export function toFloat32(t: RawTensor, file?: string): Float32Array {
     }
     case 'float64': return Float32Array.from(aligned(b, Float64Array));
     case 'float16': {
-      const table = halfToFloatTable();
+      const table = halfTable();
       const h = aligned(b, Uint16Array);
       const out = new Float32Array(h.length);
       for (let i = 0; i < h.length; i++) out[i] = table[h[i]];
