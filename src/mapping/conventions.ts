@@ -18,8 +18,11 @@ const one = (alternatives: string[] | string, transform: TransformSpec): TorchRu
   transform,
 });
 
-/** Weight name → rule, per tfjs layer class. The heart of the torch convention. */
-function torchRulesFor(v: TargetVariable): Record<string, TorchRule> | undefined {
+/**
+ * Weight name → rule, per tfjs layer class. The heart of the torch convention. `rnnLayer` picks
+ * one layer of a stacked PyTorch RNN (`num_layers > 1` keeps `weight_ih_l1`, … in one module).
+ */
+function torchRulesFor(v: TargetVariable, rnnLayer = 0): Record<string, TorchRule> | undefined {
   switch (v.className) {
     case 'Dense': {
       const fi = v.flattenInput;
@@ -55,7 +58,7 @@ function torchRulesFor(v: TargetVariable): Record<string, TorchRule> | undefined
     case 'PReLU':
       return { alpha: one('weight', T('broadcast')) };
     case 'LSTM': case 'SimpleRNN': {
-      const sfx = v.direction === 'backward' ? '_l0_reverse' : '_l0';
+      const sfx = `_l${rnnLayer}${v.direction === 'backward' ? '_reverse' : ''}`;
       return {
         kernel: one(`weight_ih${sfx}`, T('transpose')),
         recurrent_kernel: one(`weight_hh${sfx}`, T('transpose')),
@@ -63,7 +66,7 @@ function torchRulesFor(v: TargetVariable): Record<string, TorchRule> | undefined
       };
     }
     case 'GRU': {
-      const sfx = v.direction === 'backward' ? '_l0_reverse' : '_l0';
+      const sfx = `_l${rnnLayer}${v.direction === 'backward' ? '_reverse' : ''}`;
       return {
         kernel: one(`weight_ih${sfx}`, T('gru-kernel')),
         recurrent_kernel: one(`weight_hh${sfx}`, T('gru-kernel')),
@@ -75,8 +78,20 @@ function torchRulesFor(v: TargetVariable): Record<string, TorchRule> | undefined
   }
 }
 
-export function torchRule(v: TargetVariable): TorchRule | undefined {
-  return torchRulesFor(v)?.[v.weight];
+export function torchRule(v: TargetVariable, rnnLayer = 0): TorchRule | undefined {
+  return torchRulesFor(v, rnnLayer)?.[v.weight];
+}
+
+/**
+ * Where a target layer finds its PyTorch module: the module named like the layer, or — for the
+ * layers of a stacked PyTorch RNN split into one tfjs layer each — `<module>_l<k>` naming layer k
+ * of module `<module>`.
+ */
+export function torchModulesFor(v: TargetVariable): { module: string; rnnLayer: number }[] {
+  const out = [{ module: v.layer, rnnLayer: 0 }];
+  const stacked = /^(.+?)[._/]?l(\d+)$/.exec(v.layer);
+  if (stacked && ['LSTM', 'GRU', 'SimpleRNN'].includes(v.className)) out.push({ module: stacked[1], rnnLayer: Number(stacked[2]) });
+  return out;
 }
 
 /** Keras gate block k comes from ONNX block ONNX_GATES[op][k]: LSTM i,o,f,c → i,f,c,o; GRU z,r,h as is. */
@@ -86,14 +101,15 @@ const ONNX_GATES: Record<string, number[]> = { LSTM: [0, 2, 3, 1], GRU: [0, 1, 2
  * Recurrent weights as ONNX stores them (`W`, `R`, `B` inputs of an LSTM/GRU/RNN node): the rule for
  * a target RNN variable when the source holds ONNX-native initializers instead of PyTorch names.
  */
-export function onnxRnnRule(v: TargetVariable): TorchRule | undefined {
+export function onnxRnnRule(v: TargetVariable, rnnLayer = 0): TorchRule | undefined {
   const gates = ONNX_GATES[v.className];
   if (!gates) return undefined;
   const direction = v.direction === 'backward' ? 1 : 0;
+  const k = `_l${rnnLayer}`;
   switch (v.weight) {
-    case 'kernel': return one('onnx:W', { kind: 'onnx-rnn-kernel', gates, direction });
-    case 'recurrent_kernel': return one('onnx:R', { kind: 'onnx-rnn-kernel', gates, direction });
-    case 'bias': return one('onnx:B', { kind: 'onnx-rnn-bias', gates, direction, stacked: v.config?.resetAfter === true });
+    case 'kernel': return one(`onnx:W${k}`, { kind: 'onnx-rnn-kernel', gates, direction });
+    case 'recurrent_kernel': return one(`onnx:R${k}`, { kind: 'onnx-rnn-kernel', gates, direction });
+    case 'bias': return one(`onnx:B${k}`, { kind: 'onnx-rnn-bias', gates, direction, stacked: v.config?.resetAfter === true });
     default: return undefined;
   }
 }
@@ -120,15 +136,23 @@ export function moduleOfOnnxNode(nodeName: string): string | undefined {
  */
 export function onnxTorchAliases(ops: readonly SourceOp[]): { alias: string; tensor: string; kernelIdentity: boolean }[] {
   const out: { alias: string; tensor: string; kernelIdentity: boolean }[] = [];
+  // A stacked PyTorch RNN exports one node per layer, all under the module's name: number them.
+  const rnnNodes = new Map<string, number>();
   for (const op of ops) {
     const name = op.attributes?.name;
     const module = typeof name === 'string' ? moduleOfOnnxNode(name) : undefined;
     if (!module) continue;
+    let rnnSuffix = '';
+    if (op.params.W) {
+      const k = rnnNodes.get(module) ?? 0;
+      rnnNodes.set(module, k + 1);
+      rnnSuffix = `_l${k}`;
+    }
     // Gemm without transB and MatMul on a pre-transposed initializer already hold [in, out].
     const kernelIdentity = (op.type === 'Gemm' && op.attributes?.transB !== 1) || (op.type === 'MatMul' && op.attributes?.weightLayout === 'in,out');
     for (const [role, tensor] of Object.entries(op.params)) {
       const param = ONNX_ROLE_AS_TORCH[role];
-      if (param) out.push({ alias: `${module}.${param}`, tensor, kernelIdentity: kernelIdentity && role === 'weight' });
+      if (param) out.push({ alias: `${module}.${param}${param.startsWith('onnx:') ? rnnSuffix : ''}`, tensor, kernelIdentity: kernelIdentity && role === 'weight' });
     }
   }
   return out;

@@ -1,6 +1,6 @@
 import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import { describeTransform, transformedShape, TransformSpec } from '../transforms';
-import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, onnxRnnRule, onnxTorchAliases, TORCH_NON_WEIGHTS, torchRule } from './conventions';
+import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, onnxRnnRule, onnxTorchAliases, TORCH_NON_WEIGHTS, torchModulesFor, torchRule } from './conventions';
 import { aliasOf, EMPTY_TABLE, MappingTable } from './table';
 import type { TargetVariable } from './targets';
 
@@ -156,9 +156,9 @@ function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[
     add(a.alias, info);
     if (a.kernelIdentity) kernelIdentity.add(info);
   }
-  const resolve = (v: TargetVariable, rule: ReturnType<typeof torchRule>): { infos: TensorInfo[]; transform: TransformSpec } | undefined => {
+  const resolve = (layer: string, rule: ReturnType<typeof torchRule>): { infos: TensorInfo[]; transform: TransformSpec } | undefined => {
     if (!rule) return undefined;
-    const module = normalizeModulePath(v.layer);
+    const module = normalizeModulePath(layer);
     const infos: TensorInfo[] = [];
     for (const alternatives of rule.params) {
       const hit = alternatives.map((p) => index.get(`${module}|${p}`)).find(Boolean);
@@ -169,7 +169,13 @@ function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[
     if (isKernel && kernelIdentity.has(infos[0])) return { infos, transform: { kind: 'identity' } };
     return { infos, transform: rule.transform };
   };
-  return (v) => resolve(v, torchRule(v)) ?? resolve(v, onnxRnnRule(v));
+  return (v) => {
+    for (const { module, rnnLayer } of torchModulesFor(v)) {
+      const hit = resolve(module, torchRule(v, rnnLayer)) ?? resolve(module, onnxRnnRule(v, rnnLayer));
+      if (hit) return hit;
+    }
+    return undefined;
+  };
 }
 
 /**
