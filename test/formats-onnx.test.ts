@@ -10,6 +10,7 @@ import { looksLikeOnnx, onnxFormat, openOnnx } from '../src/formats/onnx';
 import { openPyTorch } from '../src/formats/pytorch';
 import type { WeightReader } from '../src/formats/types';
 import { fixture, realworld } from './helpers/realworld';
+import { mutateAndRead } from './helpers/mutate';
 
 type Expected = Record<string, { dtype: string; shape: number[]; data: string }>;
 
@@ -194,34 +195,7 @@ test('damaged ONNX files raise CORRUPT naming the file', async () => {
 });
 
 test('randomly damaged ONNX files fail only with GraftError (seeded mutations)', async () => {
-  let seed = 977;
-  const rnd = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x7fffffff;
-  };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-onnx-'));
-  let refused = 0;
-  try {
-    for (const f of ['convnet.onnx', 'typed.onnx', 'seqnet.onnx']) {
-      const orig = fs.readFileSync(onnxFixture(f));
-      for (let i = 0; i < 120; i++) {
-        const b = Buffer.from(orig);
-        for (let k = 1 + Math.floor(rnd() * 4); k > 0; k--) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
-        const p = path.join(dir, `m${i}.onnx`);
-        fs.writeFileSync(p, rnd() < 0.2 ? b.subarray(0, Math.floor(rnd() * b.length)) : b);
-        try {
-          const r = await openOnnx(p);
-          for (const t of r.list()) assert.equal((await r.read(t.name)).data.length, t.byteSize);
-          await r.close();
-        } catch (e) {
-          assert.ok(e instanceof GraftError, `${f} mutation ${i}: ${String(e)}`);
-          refused++;
-        }
-      }
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  const refused = await mutateAndRead(['convnet.onnx', 'typed.onnx', 'seqnet.onnx'].map(onnxFixture), openOnnx, 977);
   assert.ok(refused > 50, `only ${refused} mutations were refused`);
 });
 

@@ -18,7 +18,7 @@ import { denseChainOf, denseChainStep } from '../src/transfer/dense-head';
 import { transferTrain } from '../src/transfer/finetune';
 import { saveLayersModel } from '../src/transfer/save';
 import { freezeMatching, splitAtFrozen } from '../src/transfer/split';
-import { classTargets, trainHeadOnCache, trainThroughFrozen } from '../src/transfer/train';
+import { classTargets, seededRandom, trainHeadOnCache, trainThroughFrozen } from '../src/transfer/train';
 import { toChannelsFirst, toChannelsLast } from '../src/transfer/verify';
 import { maxAbsDiff, tempDir } from './helpers/models';
 
@@ -37,16 +37,7 @@ function mlp(): tf.Sequential {
   });
 }
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = seededRandom;
 
 /** Learnable data: the class is the argmax of a fixed projection of the input. */
 function dataset(count: number, width: number, classes: number, seed = 3): { x: { data: Float32Array; shape: number[] }; ids: Int32Array } {
