@@ -870,7 +870,8 @@ export async function fuzzPickles(options: { seed: number; streams: number; time
 // Command line.
 
 function argValue(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
+  // The last occurrence wins, so `npm run fuzz -- --cases N` overrides the script's default.
+  const i = args.lastIndexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 }
 
