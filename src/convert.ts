@@ -243,7 +243,7 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
   if (options.match === 'order') {
     // Pairs found by order act as table entries; the user's own explicit pairs still win.
     const own = new Set(table.tensors.map((p) => p.target));
-    const byOrder = orderMatchingTable(sources, reader.opOrder, targets).filter((p) => !own.has(p.target));
+    const byOrder = orderMatchingTable(sources, reader.opOrder, targets, convention).filter((p) => !own.has(p.target));
     table = { ...table, tensors: [...table.tensors, ...byOrder] };
   }
   const plan = planGraft(sources, targets, { convention, table, include: c.include, exclude: c.exclude, ops: reader.opOrder });

@@ -111,3 +111,16 @@ test('weights-only simple_rnn + its config reproduces Keras predictions within 1
     h5.close();
   }
 });
+
+const kotlinLstm = realworld('keras2_h5/kotlindl/lstm/weights.h5');
+test('weights saved under other layer names (kotlindl lstm_9… vs config lstm_3…) convert with --match order', { skip: !kotlinLstm && 'realworld file absent' }, async () => {
+  await initBackend();
+  const target = realworld('keras2_h5/kotlindl/lstm/model.json')!;
+  const byName = await convert({ source: kotlinLstm!, target, dryRun: true });
+  assert.equal(byName.assigned.length, 0);
+  const out = path.join(tempDir(), 'model');
+  const report = await convert({ source: kotlinLstm!, target, out, match: 'order' });
+  assert.equal(report.assigned.length, 11);
+  assert.deepEqual(report.assigned[0], { source: 'lstm_9/kernel', target: 'lstm_3/kernel', transform: 'identity' });
+  assert.deepEqual(report.unused, []);
+});

@@ -163,3 +163,16 @@ test('--match order without an op graph groups tensors by module prefix', async 
   const pairs = orderMatchingTable([src('x.weight', [2, 3]), src('x.bias', [2]), src('y.weight', [1, 2])], undefined, targets);
   assert.deepEqual(pairs.map((p) => [p.sources[0], p.target]), [['x.weight', 'a/kernel'], ['x.bias', 'a/bias'], ['y.weight', 'b/kernel']]);
 });
+
+test('--match order for Keras sources pairs layer scopes in order, by weight name, untransformed', async () => {
+  const { orderMatchingTable } = await import('../src/mapping/order');
+  layerCounter = 0;
+  const targets = [...layer('lstm_3', 'LSTM', [['kernel', [4, 8]], ['recurrent_kernel', [2, 8]], ['bias', [8]]]), ...layer('dense_1', 'Dense', [['kernel', [2, 3]], ['bias', [3]]])];
+  const sources = [src('lstm_9/kernel', [4, 8]), src('lstm_9/recurrent_kernel', [2, 8]), src('lstm_9/bias', [8]), src('dense_3/kernel', [2, 3]), src('dense_3/bias', [3])];
+  const plan = planGraft(sources, targets, { convention: 'keras', table: { rename: [], scopes: [], ignore: [], tensors: orderMatchingTable(sources, undefined, targets, 'keras') } });
+  assert.deepEqual(plan.errors, []);
+  assert.deepEqual(plan.assignments.map((a) => `${a.sources[0]}>${a.target}:${a.transform.kind}`), [
+    'lstm_9/kernel>lstm_3/kernel:identity', 'lstm_9/recurrent_kernel>lstm_3/recurrent_kernel:identity', 'lstm_9/bias>lstm_3/bias:identity',
+    'dense_3/kernel>dense_1/kernel:identity', 'dense_3/bias>dense_1/bias:identity',
+  ]);
+});

@@ -1,6 +1,6 @@
-import type { SourceOp, TensorInfo } from '../formats/types';
+import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import type { TransformSpec } from '../transforms';
-import { torchRule } from './conventions';
+import { kerasKey, torchRule } from './conventions';
 import type { MappingTable } from './table';
 import type { TargetVariable } from './targets';
 
@@ -57,7 +57,8 @@ function groupsFromNames(sources: readonly TensorInfo[]): SourceGroup[] {
  * in order, for sources whose names say nothing (ONNX initializers named `1`, `2`, …). The result
  * is a table of explicit pairs; the planner then checks every shape as usual.
  */
-export function orderMatchingTable(sources: readonly TensorInfo[], ops: readonly SourceOp[] | undefined, targets: readonly TargetVariable[]): MappingTable['tensors'] {
+export function orderMatchingTable(sources: readonly TensorInfo[], ops: readonly SourceOp[] | undefined, targets: readonly TargetVariable[], convention: Convention = 'torch'): MappingTable['tensors'] {
+  if (convention !== 'torch') return kerasOrderTable(sources, targets, convention);
   const groups = ops && ops.length ? groupsFromOps(ops) : groupsFromNames(sources);
   const layers: TargetVariable[][] = [];
   for (const v of targets) {
@@ -81,6 +82,34 @@ export function orderMatchingTable(sources: readonly TensorInfo[], ops: readonly
       if (names.length !== rule.params.length) continue;
       const isKernel = rule.transform.kind === 'transpose' || rule.transform.kind === 'dense-after-flatten';
       pairs.push({ sources: names, target: v.name, transform: isKernel && g.kernelTransform ? g.kernelTransform : rule.transform });
+    }
+  });
+  return pairs;
+}
+
+/**
+ * Order matching for Keras/TF sources (already in the target's layout): consecutive tensors of
+ * one layer scope form a group; the i-th group feeds the i-th weighted target layer, weight by
+ * weight name (or by position when names differ), untransformed.
+ */
+function kerasOrderTable(sources: readonly TensorInfo[], targets: readonly TargetVariable[], convention: Convention): MappingTable['tensors'] {
+  const groups: { scope: string; tensors: { weight: string; name: string }[] }[] = [];
+  for (const s of sources) {
+    const key = kerasKey(s.name, convention);
+    if (!key) continue;
+    const scope = key.layerOrdinal !== undefined ? `#${key.layerOrdinal}` : key.scopes.join('/');
+    if (groups.length === 0 || groups[groups.length - 1].scope !== scope) groups.push({ scope, tensors: [] });
+    groups[groups.length - 1].tensors.push({ weight: key.weight, name: s.name });
+  }
+  const layers: TargetVariable[][] = [];
+  for (const v of targets) (layers[v.layerIndex] ??= []).push(v);
+  const pairs: MappingTable['tensors'] = [];
+  layers.filter(Boolean).forEach((vars, i) => {
+    const g = groups[i];
+    if (!g) return;
+    for (const v of vars) {
+      const hit = g.tensors.find((t) => t.weight === v.weight) ?? g.tensors[v.indexInLayer];
+      if (hit) pairs.push({ sources: [hit.name], target: v.name, transform: { kind: 'identity' } });
     }
   });
   return pairs;
