@@ -329,3 +329,30 @@ test('training leaves no tensors behind', async () => {
   }
   assert.equal(tf.memory().numTensors, before);
 });
+
+test('a wide flattened head (batch × features ≥ 65,536) trains the same cached and uncached', async () => {
+  await initBackend();
+  // 64 rows × 1,100 cached features takes the transposed-batch gradient path on wasm.
+  const wide = (): tf.Sequential => tf.sequential({
+    layers: [
+      tf.layers.dense({ name: 'base', units: 1100, activation: 'relu', inputShape: [20], kernelInitializer: seeded(11), trainable: false }),
+      tf.layers.dense({ name: 'out', units: 4, activation: 'softmax', kernelInitializer: seeded(12) }),
+    ],
+  });
+  const { x, ids } = dataset(200, 20, 4, 9);
+  const labels = { data: ids, shape: [200] };
+  const a = wide();
+  const b = wide();
+  const splitA = splitAtFrozen(a);
+  const cache = await cacheFrozenOutputs(splitA, x, { batchSize: 64 });
+  const withCache = await trainHeadOnCache(splitA, cache, labels, { epochs: 3, batchSize: 64, learningRate: 0.01 });
+  const without = await trainThroughFrozen(splitAtFrozen(b), x, labels, { epochs: 3, batchSize: 64, learningRate: 0.01 });
+  for (let e = 0; e < 3; e++) assert.ok(Math.abs(withCache.history[e].loss - without.history[e].loss) < 1e-5, `epoch ${e + 1}`);
+  const wa = weightsOf(a).get('out/kernel')!;
+  const wb = weightsOf(b).get('out/kernel')!;
+  assert.ok(maxAbsDiff(wa, wb) <= 1e-6, `head kernels differ by ${maxAbsDiff(wa, wb)}`);
+  assert.ok(withCache.history[2].loss < withCache.history[0].loss, 'loss went down');
+  splitA.head.dispose();
+  a.dispose();
+  b.dispose();
+});

@@ -63,7 +63,11 @@ function throughActivation(dy: tf.Tensor, y: tf.Tensor, activation: HiddenActiva
  * less: for a wide input and few units ([64, 9216] into 10) transposing x dominates
  * (wasm, measured: 5.8 ms vs 1.3 ms). Small operands keep the two-op form.
  */
-export function kernelGrad(x: tf.Tensor, dz: tf.Tensor): tf.Tensor {
+export function kernelGrad(x: tf.Tensor, dz: tf.Tensor, xT?: tf.Tensor): tf.Tensor {
+  // With xᵀ at hand, xᵀ·dz is one product whose right operand (dz) is small. On wasm the right
+  // operand of a product is re-packed (XNNPACK weights) whenever it is a new tensor: for a fresh
+  // [64, 9216] batch that packing costs ~2 ms, more than the product itself.
+  if (xT) return tf.matMul(xT, dz);
   const [rows, inputs] = x.shape as [number, number];
   const units = dz.shape[1] as number;
   if (units < rows && rows * inputs >= 65536) return tf.transpose(tf.matMul(tf.transpose(dz), x));
@@ -73,9 +77,11 @@ export function kernelGrad(x: tf.Tensor, dz: tf.Tensor): tf.Tensor {
 /**
  * One training step on a batch: forward, softmax crossentropy gradient, backward, Adam.
  * Returns the batch's softmax probabilities (for the caller's loss and accuracy); the gradient
- * is the exact (softmax(z)·Σt − t)/N.
+ * is the exact (softmax(z)·Σt − t)/N. `xT`, optional, is x transposed ([inputs, rows]), for
+ * callers that can lay a wide batch out both ways more cheaply than the backend can (see
+ * `wantsTransposedInput`); the result is the same.
  */
-export function denseChainStep(chain: DenseChain, x: tf.Tensor, target: tf.Tensor, rowsSumToOne: boolean, optimizer: FlatAdam): tf.Tensor {
+export function denseChainStep(chain: DenseChain, x: tf.Tensor, target: tf.Tensor, rowsSumToOne: boolean, optimizer: FlatAdam, xT?: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const n = x.shape[0];
     const outputs: tf.Tensor[] = [x];
@@ -87,7 +93,7 @@ export function denseChainStep(chain: DenseChain, x: tf.Tensor, target: tf.Tenso
     for (let l = chain.layers.length - 1; l >= 0; l--) {
       const p = chain.layers[l];
       const input = outputs[l];
-      const layerGrads = [kernelGrad(input, delta)];
+      const layerGrads = [kernelGrad(input, delta, l === 0 ? xT : undefined)];
       if (p.bias) layerGrads.push(tf.sum(delta, 0));
       grads.unshift(...layerGrads);
       if (l > 0) delta = throughActivation(tf.matMul(delta, tf.transpose(p.kernel)), input, chain.layers[l - 1].activation);
@@ -95,4 +101,14 @@ export function denseChainStep(chain: DenseChain, x: tf.Tensor, target: tf.Tenso
     optimizer.apply(grads);
     return probs;
   });
+}
+
+/**
+ * Whether denseChainStep gains from being handed its input transposed as well: a wide first
+ * layer with few units, where the kernel gradient would otherwise pack or transpose the batch.
+ */
+export function wantsTransposedInput(chain: DenseChain, rows: number): boolean {
+  const kernel = chain.layers[0].kernel;
+  const [inputs, units] = kernel.shape as [number, number];
+  return units < rows && rows * inputs >= 65536;
 }
