@@ -136,6 +136,8 @@ async function main(): Promise<void> {
   const without = median(uncachedEpochs);
   say(`3. Caching the frozen layers' outputs: median epoch ${(1000 * withCache).toFixed(1)} ms with the cache vs ${(1000 * without).toFixed(1)} ms without`);
   say(`   (${(without / withCache).toFixed(1)}× faster); filling the cache took ${(1000 * median(cacheFill)).toFixed(1)} ms, once. Both paths train the same weights.`);
+  say('   With 50 images the head dominates either way; on 4,096 images `npm run bench:cache` measures 3× (dense base)');
+  say('   to over 100× (this kind of convolutional base) per epoch.');
   say();
 
   const out = path.join(work, 'finetuned');
