@@ -35,6 +35,14 @@ interface Case {
 
 const seeded = (seed: number) => tf.initializers.glorotUniform({ seed });
 
+/** The frozen convolutional base both conv cases share (same seeds, so the same weights). */
+function convBase(): tf.layers.Layer[] {
+  return [
+    tf.layers.conv2d({ name: 'conv1', filters: 32, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1], kernelInitializer: seeded(11) }),
+    tf.layers.conv2d({ name: 'conv2', filters: 64, kernelSize: 3, activation: 'relu', kernelInitializer: seeded(12) }),
+  ];
+}
+
 const CASES: Case[] = [
   {
     id: '(a) MLP',
@@ -64,8 +72,7 @@ const CASES: Case[] = [
     build: () =>
       tf.sequential({
         layers: [
-          tf.layers.conv2d({ name: 'conv1', filters: 32, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1], kernelInitializer: seeded(11) }),
-          tf.layers.conv2d({ name: 'conv2', filters: 64, kernelSize: 3, activation: 'relu', kernelInitializer: seeded(12) }),
+          ...convBase(),
           tf.layers.globalAveragePooling2d({ name: 'pool' }),
           tf.layers.dense({ name: 'dense1', units: 32, activation: 'relu', kernelInitializer: seeded(13) }),
           tf.layers.dense({ name: 'output', units: CLASSES, activation: 'softmax', kernelInitializer: seeded(14) }),
@@ -82,8 +89,7 @@ const CASES: Case[] = [
     build: () =>
       tf.sequential({
         layers: [
-          tf.layers.conv2d({ name: 'conv1', filters: 32, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1], kernelInitializer: seeded(11) }),
-          tf.layers.conv2d({ name: 'conv2', filters: 64, kernelSize: 3, activation: 'relu', kernelInitializer: seeded(12) }),
+          ...convBase(),
           tf.layers.maxPooling2d({ name: 'pool', poolSize: 2 }),
           tf.layers.flatten({ name: 'flatten' }),
           tf.layers.dense({ name: 'output', units: CLASSES, activation: 'softmax', kernelInitializer: seeded(15) }),

@@ -513,6 +513,20 @@ function layerRule(cls: string, config: Json, inputs: Shape[], weights: CreatedW
   const add = adder(weights, prefix, cls);
   const useBias = config.use_bias !== false;
   if (IDENTITY_CLASSES.has(cls)) return [single(inputs, cls).slice()];
+  /** What DepthwiseConv2D and SeparableConv2D read alike: a rank-4 input and the depthwise step. */
+  const depthwiseConfig = () => {
+    const x = single(inputs, cls);
+    if (x.length !== 4) fail(`${cls} input has rank ${x.length}`);
+    return {
+      x,
+      first: channelsFirst(config, cls),
+      kernel: tuple(config.kernel_size, 2, `${cls} kernel_size`),
+      strides: tuple(config.strides, 2, `${cls} strides`, 1),
+      dilation: tuple(config.dilation_rate, 2, `${cls} dilation_rate`, 1),
+      pad: padding(config, cls, ['valid', 'same']),
+      multiplier: config.depth_multiplier === undefined || config.depth_multiplier === null ? 1 : int(config.depth_multiplier, `${cls} depth_multiplier`),
+    };
+  };
   switch (cls) {
     case 'Dense': {
       const x = single(inputs, cls);
@@ -559,14 +573,7 @@ function layerRule(cls: string, config: Json, inputs: Shape[], weights: CreatedW
       return [first ? [x[0], filters, ...out] : [x[0], ...out, filters]];
     }
     case 'DepthwiseConv2D': {
-      const x = single(inputs, cls);
-      if (x.length !== 4) fail(`${cls} input has rank ${x.length}`);
-      const first = channelsFirst(config, cls);
-      const kernel = tuple(config.kernel_size, 2, `${cls} kernel_size`);
-      const strides = tuple(config.strides, 2, `${cls} strides`, 1);
-      const dilation = tuple(config.dilation_rate, 2, `${cls} dilation_rate`, 1);
-      const pad = padding(config, cls, ['valid', 'same']);
-      const multiplier = config.depth_multiplier === undefined || config.depth_multiplier === null ? 1 : int(config.depth_multiplier, `${cls} depth_multiplier`);
+      const { x, first, kernel, strides, dilation, pad, multiplier } = depthwiseConfig();
       const channels = known(first ? x[1] : x[3], `${cls} input channels`);
       add('depthwise_kernel', [kernel[0], kernel[1], channels, multiplier]);
       if (useBias) add('bias', [channels * multiplier]);
@@ -575,14 +582,7 @@ function layerRule(cls: string, config: Json, inputs: Shape[], weights: CreatedW
       return [first ? [x[0], channels * multiplier, ...out] : [x[0], ...out, channels * multiplier]];
     }
     case 'SeparableConv2D': {
-      const x = single(inputs, cls);
-      if (x.length !== 4) fail(`${cls} input has rank ${x.length}`);
-      const first = channelsFirst(config, cls);
-      const kernel = tuple(config.kernel_size, 2, `${cls} kernel_size`);
-      const strides = tuple(config.strides, 2, `${cls} strides`, 1);
-      const dilation = tuple(config.dilation_rate, 2, `${cls} dilation_rate`, 1);
-      const pad = padding(config, cls, ['valid', 'same']);
-      const multiplier = config.depth_multiplier === undefined || config.depth_multiplier === null ? 1 : int(config.depth_multiplier, `${cls} depth_multiplier`);
+      const { x, first, kernel, strides, dilation, pad, multiplier } = depthwiseConfig();
       const filters = int(config.filters, `${cls} filters`);
       const channels = known(first ? x[1] : x[3], `${cls} input channels`);
       add('depthwise_kernel', [kernel[0], kernel[1], channels, multiplier]);
