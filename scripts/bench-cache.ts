@@ -14,7 +14,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { encodeNpy } from '../src/formats/npy';
+import { encodeNpy } from '../src/formats/numpy/npy';
 import { finetune, FinetuneReport } from '../src/transfer/finetune';
 import { saveLayersModel } from '../src/transfer/save';
 import { seededRandom } from '../src/transfer/train';

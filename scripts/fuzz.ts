@@ -660,7 +660,7 @@ async function workerMain(): Promise<void> {
   // require, not import(): the worker loads TypeScript through tsx's CommonJS hook.
   const { openWeights } = require('../src/formats') as typeof import('../src/formats');
   const { GraftError } = require('../src/errors') as typeof import('../src/errors');
-  const { unpickle, PickleTruncated, PyGlobal, resolveGlobal, TorchStorage, TorchStorageType } = require('../src/formats/pickle') as typeof import('../src/formats/pickle');
+  const { unpickle, PickleTruncated, PyGlobal, resolveGlobal, TorchStorage, TorchStorageType } = require('../src/io/pickle') as typeof import('../src/io/pickle');
   let tripped: string[] = [];
   guardAllocations(data.allocLimit, (what) => tripped.push(what));
 

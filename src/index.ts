@@ -11,21 +11,21 @@ export { openWeights, registerFormat, registeredFormats, detectFormat } from './
 export type { DType, TensorInfo, RawTensor, WeightReader, FormatHandler, Convention, SourceOp } from './formats';
 export { planGraft } from './mapping/plan';
 export type { Plan, Assignment, PlanError, PlanOptions } from './mapping/plan';
-export type { TargetVariable } from './mapping/targets';
+export type { TargetVariable } from './topology/variables';
 export { parseMappingTable, aliasOf } from './mapping/table';
 export type { MappingTable } from './mapping/table';
 export { inferConvention } from './mapping/conventions';
 export { applyTransform, transformedShape, describeTransform } from './transforms';
 export type { TransformSpec } from './transforms';
 export { toFloat32, toInt32 } from './transforms/dtype';
-export { assignPlan, convertAssignment } from './assign';
-export { targetVariables, modelFromTopology, loadTargetModel } from './target';
+export { assignPlan, convertAssignment } from './convert/assign';
+export { targetVariables, modelFromTopology, loadTargetModel } from './topology/live-model';
 export { convert, reportJson } from './convert';
 export type { ConvertOptions, ConvertReport } from './convert';
-export { writeLayersModel } from './checkpoint/writer';
-export { freezeLayers } from './checkpoint/freeze';
-export { loadModelArtifacts, readModelJson } from './checkpoint/model-json';
-export { loadLayersModelFromDir } from './checkpoint/load';
+export { writeLayersModel } from './output/writer';
+export { freezeLayers } from './topology/freeze';
+export { loadModelArtifacts, readModelJson } from './topology/model-json';
+export { loadLayersModelFromDir } from './output/load';
 
 // --- Transfer learning (issue 6): freeze, cache the frozen layers' outputs, train the head; verify ---
 export {

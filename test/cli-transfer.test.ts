@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { loadLayersModelFromDir } from '../src/checkpoint/load';
+import { loadLayersModelFromDir } from '../src/output/load';
 import { convert } from '../src/convert';
 import { saveLayersModel } from '../src/transfer/save';
 import { fixture } from './helpers/realworld';

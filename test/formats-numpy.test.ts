@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../src/errors';
-import { ZipArchive, crc32 } from '../src/formats/zip';
+import { ZipArchive, crc32 } from '../src/io/zip';
 import { fixture, realworld } from './helpers/realworld';
 
 const expected = JSON.parse(fs.readFileSync(fixture('formats/expected.json'), 'utf8'));
@@ -113,8 +113,8 @@ test('zip: not a zip is UNKNOWN_FORMAT; truncation and lies are CORRUPT naming t
 // ------------------------------------------------------------------ npy / npz
 
 import { parse as npyjsParse, float16ToFloat32 } from 'npyjs';
-import { NpyHandler, encodeNpy, parseNpy, parsePyLiteral, PyTuple } from '../src/formats/npy';
-import { NpzHandler } from '../src/formats/npz';
+import { NpyHandler, encodeNpy, parseNpy, parsePyLiteral, PyTuple } from '../src/formats/numpy/npy';
+import { NpzHandler } from '../src/formats/numpy/npz';
 import type { RawTensor } from '../src/formats/types';
 
 type Expected = { dtype: string; shape: number[]; values: (number | string | boolean)[] };

@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { float16ToFloat32 } from 'npyjs';
 import { GraftError } from '../src/errors';
-import { SafetensorsHandler } from '../src/formats/safetensors';
+import { SafetensorsHandler } from '../src/formats/safetensors/reader';
 import type { RawTensor } from '../src/formats/types';
 import { fixture, realworld } from './helpers/realworld';
 

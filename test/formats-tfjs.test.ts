@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../src/errors';
-import { TfjsHandler } from '../src/formats/tfjs';
+import { TfjsHandler } from '../src/formats/tfjs/reader';
 import type { RawTensor } from '../src/formats/types';
 import { fixture, realworld } from './helpers/realworld';
 

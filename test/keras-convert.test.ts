@@ -10,8 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import '../src/layers';
 import { initBackend } from '../src/backend';
 import { convert } from '../src/convert';
-import { loadLayersModelFromDir } from '../src/checkpoint/load';
-import { Hdf5File } from '../src/formats/hdf5';
+import { loadLayersModelFromDir } from '../src/output/load';
+import { Hdf5File } from '../src/io/hdf5';
 import { realworld } from './helpers/realworld';
 import { maxAbsDiff, tempDir } from './helpers/models';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { planGraft } from '../src/mapping/plan';
 import { aliasOf, parseMappingTable } from '../src/mapping/table';
 import { inferConvention, kerasKey, normalizeModulePath } from '../src/mapping/conventions';
-import type { TargetVariable } from '../src/mapping/targets';
+import type { TargetVariable } from '../src/topology/variables';
 import type { TensorInfo } from '../src/formats/types';
 import { GraftError } from '../src/errors';
 

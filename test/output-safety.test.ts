@@ -10,7 +10,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { checkOutputDir, writeFolderAtomically } from '../src/checkpoint/atomic';
+import { checkOutputDir, writeFolderAtomically } from '../src/output/atomic';
 import { GraftError } from '../src/errors';
 import { CLI, graft } from './helpers/cli';
 import { fixture } from './helpers/realworld';

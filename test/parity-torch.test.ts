@@ -11,7 +11,7 @@ import * as path from 'path';
 import '../src/layers';
 import { initBackend } from '../src/backend';
 import { convert } from '../src/convert';
-import { loadLayersModelFromDir } from '../src/checkpoint/load';
+import { loadLayersModelFromDir } from '../src/output/load';
 import { registeredFormats } from '../src/formats';
 import { fixture } from './helpers/realworld';
 import { maxAbsDiff, permuted, predictArray, readNpy, tempDir } from './helpers/models';

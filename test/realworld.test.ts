@@ -10,7 +10,7 @@ import * as path from 'path';
 import '../src/layers';
 import { initBackend } from '../src/backend';
 import { convert } from '../src/convert';
-import { loadLayersModelFromDir } from '../src/checkpoint/load';
+import { loadLayersModelFromDir } from '../src/output/load';
 import { GraftError } from '../src/errors';
 import { openWeights } from '../src/formats';
 import { fixture, realworld, REALWORLD_DIR } from './helpers/realworld';

@@ -10,7 +10,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { convert } from '../src/convert';
-import { loadLayersModelFromDir } from '../src/checkpoint/load';
+import { loadLayersModelFromDir } from '../src/output/load';
 import { GraftError } from '../src/errors';
 import { fixture } from './helpers/realworld';
 import { readNpy, tempDir } from './helpers/models';

@@ -11,16 +11,16 @@ import * as tf from '@tensorflow/tfjs';
 import '../src/layers';
 import { initBackend } from '../src/backend';
 import { convert, ConvertOptions } from '../src/convert';
-import { loadLayersModelFromDir } from '../src/checkpoint/load';
-import { readModelJson } from '../src/checkpoint/model-json';
-import { analyzeTopology, weightSpecsFromTopology } from '../src/checkpoint/weight-specs';
+import { loadLayersModelFromDir } from '../src/output/load';
+import { readModelJson } from '../src/topology/model-json';
+import { analyzeTopology, weightSpecsFromTopology } from '../src/topology/weight-specs';
 import { GraftError } from '../src/errors';
 import { openWeights, registerFormat } from '../src/formats';
-import { SafetensorsHandler } from '../src/formats/safetensors';
+import { SafetensorsHandler } from '../src/formats/safetensors/reader';
 import type { FormatHandler, RawTensor, WeightReader } from '../src/formats/types';
 import { progressBar } from '../src/cli/progress';
-import { bandColumns, BAND_BYTES, StridedRange } from '../src/stream';
-import { modelFromTopology, normalizeTopology, targetVariables } from '../src/target';
+import { bandColumns, BAND_BYTES, StridedRange } from '../src/convert/stream';
+import { modelFromTopology, normalizeTopology, targetVariables } from '../src/topology/live-model';
 import { fixture, realworld, REALWORLD_DIR } from './helpers/realworld';
 import { maxAbsDiff, predictArray, tempDir } from './helpers/models';
 
@@ -447,7 +447,7 @@ function tfjsLoadedBy(modules: string[]): string[] {
 }
 
 test('the streaming modules load no tfjs', () => {
-  assert.deepEqual(tfjsLoadedBy(['./src/stream', './src/checkpoint/weight-specs', './src/checkpoint/quantize', './src/checkpoint/writer', './src/backend', './src/cli/progress']), []);
+  assert.deepEqual(tfjsLoadedBy(['./src/convert/stream', './src/topology/weight-specs', './src/output/quantize', './src/output/writer', './src/backend', './src/cli/progress']), []);
 });
 
 test('convert() and its CLI command load no tfjs until the tfjs engine runs', () => {

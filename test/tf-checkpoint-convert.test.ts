@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../src/backend';
 import { convert } from '../src/convert';
-import { loadLayersModelFromDir } from '../src/checkpoint/load';
+import { loadLayersModelFromDir } from '../src/output/load';
 import { parseMappingTable } from '../src/mapping/table';
 import { fixture, realworld } from './helpers/realworld';
 import { openWeights } from '../src/formats';

@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend';
-import { loadLayersModelFromDir } from '../checkpoint/load';
+import { loadLayersModelFromDir } from '../output/load';
 import { convert } from '../convert';
 import { ArrayData, readNpyArray } from '../transfer/arrays';
 import { transferTrain } from '../transfer/finetune';

@@ -1,4 +1,4 @@
-import { installSignalCleanup } from '../checkpoint/atomic';
+import { installSignalCleanup } from '../output/atomic';
 import { GraftError } from '../errors';
 
 /** Flags every command shares. */

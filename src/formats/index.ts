@@ -6,11 +6,11 @@
  * wasm) load only when a file gets that far — `graft convert model.safetensors` never loads them.
  */
 import { registerFormat } from './registry';
-import { NpyHandler } from './npy';
-import { NpzHandler } from './npz';
-import { tfCheckpointFormat } from './tf-checkpoint';
-import { SafetensorsHandler } from './safetensors';
-import { TfjsHandler } from './tfjs';
+import { NpyHandler } from './numpy/npy';
+import { NpzHandler } from './numpy/npz';
+import { tfCheckpointFormat } from './tf-checkpoint/reader';
+import { SafetensorsHandler } from './safetensors/reader';
+import { TfjsHandler } from './tfjs/reader';
 import type { FormatHandler } from './types';
 
 /** A handler whose module is required on first sniff or open. */
@@ -21,10 +21,10 @@ function lazy(format: string, extensions: string[], load: () => FormatHandler): 
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-registerFormat(lazy('onnx', ['.onnx'], () => require('./onnx').onnxFormat));
-registerFormat(lazy('pytorch', ['.pt', '.pth', '.ckpt'], () => require('./pytorch').pytorchFormat));
-registerFormat(lazy('keras3', ['.keras', '.weights.h5'], () => require('./keras3').keras3Format));
-registerFormat(lazy('keras-h5', ['.h5', '.hdf5', '.keras'], () => require('./keras-h5').kerasH5Format));
+registerFormat(lazy('onnx', ['.onnx'], () => require('./onnx/reader').onnxFormat));
+registerFormat(lazy('pytorch', ['.pt', '.pth', '.ckpt'], () => require('./pytorch/reader').pytorchFormat));
+registerFormat(lazy('keras3', ['.keras', '.weights.h5'], () => require('./keras/keras3').keras3Format));
+registerFormat(lazy('keras-h5', ['.h5', '.hdf5', '.keras'], () => require('./keras/h5').kerasH5Format));
 /* eslint-enable @typescript-eslint/no-require-imports */
 registerFormat(TfjsHandler);
 registerFormat(SafetensorsHandler);

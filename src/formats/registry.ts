@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { GraftError } from '../errors';
-import { readHead } from './bytes';
+import { readHead } from '../io/bytes';
 import type { FormatHandler, OpenOptions, WeightReader } from './types';
 
 const handlers: FormatHandler[] = [];

@@ -15,7 +15,7 @@ export { GraftGRU, GraftGRUCell } from './gru';
 export type { GraftGRUArgs, GraftGRUCellArgs } from './gru';
 export { GraftConv1D, GraftConv2D } from './grouped_conv';
 export type { GroupedConvArgs } from './grouped_conv';
-export { GRAFT_LAYER_CLASSES, needsGraftLayers } from './detect';
+export { GRAFT_LAYER_CLASSES, needsGraftLayers } from '../topology/needs-layers';
 
 /**
  * Registers the replacements with tfjs serialization. Runs on import; idempotent, and a no-op

@@ -1,6 +1,6 @@
 import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import type { TransformSpec } from '../transforms';
-import type { TargetVariable } from './targets';
+import type { TargetVariable } from '../topology/variables';
 
 /**
  * Where a target variable's data comes from under the torch convention: parameter paths relative

@@ -2,7 +2,7 @@ import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import type { TransformSpec } from '../transforms';
 import { kerasKey, torchRule } from './conventions';
 import type { MappingTable } from './table';
-import type { TargetVariable } from './targets';
+import type { TargetVariable } from '../topology/variables';
 
 /** A unit of source weights that feeds one target layer: a PyTorch module or an ONNX op. */
 interface SourceGroup {

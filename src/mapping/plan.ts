@@ -2,7 +2,7 @@ import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import { describeTransform, transformedShape, TransformSpec } from '../transforms';
 import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, onnxRnnRule, onnxTorchAliases, TORCH_NON_WEIGHTS, torchModulesFor, torchRule } from './conventions';
 import { aliasOf, EMPTY_TABLE, MappingTable } from './table';
-import type { TargetVariable } from './targets';
+import type { TargetVariable } from '../topology/variables';
 
 /** One target variable and the source tensor(s) that will fill it. */
 export interface Assignment {

@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
-import { fileOpenError } from '../formats/bytes';
-import { parseNpy } from '../formats/npy';
+import { fileOpenError } from '../io/bytes';
+import { parseNpy } from '../formats/numpy/npy';
 import { toFloat32, toInt32 } from '../transforms/dtype';
 
 /** A dense array held in plain memory: C-order data and its shape (samples first). */

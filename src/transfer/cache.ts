@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
-import { NPY_MAGIC, NPY_PREFIX_V1, parseNpyHeader } from '../formats/npy';
+import { NPY_MAGIC, NPY_PREFIX_V1, parseNpyHeader } from '../formats/numpy/npy';
 import { ArrayData, shapeString, sizeOf, toArrayData } from './arrays';
 import { FrozenSplit, runLayers, splitAtFrozen } from './split';
 

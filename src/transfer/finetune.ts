@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackend, initBackend } from '../backend';
-import { checkOutputDir } from '../checkpoint/atomic';
+import { checkOutputDir } from '../output/atomic';
 import { toRegexes } from '../convert';
 import { GraftError } from '../errors';
 import { ArrayData, readNpyArray } from './arrays';

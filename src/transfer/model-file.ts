@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import '../layers';
-import { loadLayersModelFromDir } from '../checkpoint/load';
-import { ModelJson, readModelJson } from '../checkpoint/model-json';
+import { loadLayersModelFromDir } from '../output/load';
+import { ModelJson, readModelJson } from '../topology/model-json';
 import { GraftError } from '../errors';
-import { firstLine } from '../target';
+import { firstLine } from '../topology/live-model';
 
 /**
  * Loads a layers-model folder (or model.json) that carries weights. A bare topology (a

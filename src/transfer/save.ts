@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { VERSION } from '../convert';
-import { bytesOf, DEFAULT_SHARD_BYTES, writeLayersModel } from '../checkpoint/writer';
+import { bytesOf, DEFAULT_SHARD_BYTES, writeLayersModel } from '../output/writer';
 
 export interface SaveOptions {
   force?: boolean;

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { parseNpy } from '../../src/formats/npy';
+import { parseNpy } from '../../src/formats/numpy/npy';
 import { permute } from '../../src/transforms/layout';
 import { toFloat32, toInt32 } from '../../src/transforms/dtype';
 

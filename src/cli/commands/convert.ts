@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { BACKEND_NAMES, BackendName } from '../../backend';
-import { QUANTIZE_DTYPES, QuantizeDType } from '../../checkpoint/quantize';
+import { QUANTIZE_DTYPES, QuantizeDType } from '../../output/quantize';
 import { convert, ConvertEngine, ConvertReport, reportJson } from '../../convert';
 import { GraftError } from '../../errors';
 import type { Convention } from '../../formats/types';
 import { shapeText, table, bytesText } from '../format';
 import { progressBar } from '../progress';
 import { collect, runCommand } from '../run';
-import { writeFileAtomically } from '../../checkpoint/atomic';
+import { writeFileAtomically } from '../../output/atomic';
 
 interface ConvertFlags {
   out?: string;

@@ -1,4 +1,4 @@
-import type { TargetVariable } from '../mapping/targets';
+import type { TargetVariable } from './variables';
 import { modelConfigOf } from './model-json';
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFolderAtomically } from './atomic';
-import type { ManifestGroup, ManifestWeight, ModelJson } from './model-json';
+import type { ManifestGroup, ManifestWeight, ModelJson } from '../topology/model-json';
 
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
 

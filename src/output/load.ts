@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { loadModelArtifacts } from './model-json';
+import { loadModelArtifacts } from '../topology/model-json';
 
 /**
  * Loads a layers-model folder (or model.json path) with plain `tf.loadLayersModel`, reading the

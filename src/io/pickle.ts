@@ -1,6 +1,6 @@
 import { GraftError } from '../errors';
 import { printable } from './bytes';
-import type { DType } from './types';
+import type { DType } from '../formats/types';
 
 /**
  * A restricted pickle reader. It interprets the pickle opcodes (protocols 0–5) as a data

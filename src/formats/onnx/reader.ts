@@ -1,12 +1,12 @@
 import * as fs from 'fs';
 import * as nodePath from 'path';
-import { GraftError } from '../errors';
-import { FileSource, fileOpenError, printable, rawTensor, statRegularFile, tensorInfo } from './bytes';
+import { GraftError } from '../../errors';
+import { FileSource, fileOpenError, printable, rawTensor, statRegularFile, tensorInfo } from '../../io/bytes';
 import {
   ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, decodeModel, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor,
-} from './onnx-proto';
-import { DTYPE_BYTES as DTYPE_BYTES_OF } from './types';
-import type { DType, FormatHandler, RawTensor, SourceOp, TensorInfo, WeightReader } from './types';
+} from './schema';
+import { DTYPE_BYTES as DTYPE_BYTES_OF } from '../types';
+import type { DType, FormatHandler, RawTensor, SourceOp, TensorInfo, WeightReader } from '../types';
 
 /**
  * ONNX models: initializers (inline or external data) and weight-holding Constant nodes, plus

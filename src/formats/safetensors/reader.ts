@@ -1,10 +1,10 @@
 import * as path from 'path';
-import { GraftError } from '../errors';
-import { FileSource, printable, rawTensor, resolveInside, tensorInfo } from './bytes';
+import { GraftError } from '../../errors';
+import { FileSource, printable, rawTensor, resolveInside, tensorInfo } from '../../io/bytes';
 
 export { resolveInside };
-import { DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
-import type { StridedRange } from './types';
+import { DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import type { StridedRange } from '../types';
 
 /**
  * safetensors: u64 little-endian header length N, N bytes of JSON (tensor name → dtype, shape,

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
-import { fileOpenError, resolveInside } from '../formats/bytes';
+import { fileOpenError, resolveInside } from '../io/bytes';
 
 export type ManifestDType = 'float32' | 'int32' | 'bool' | 'string' | 'complex64';
 

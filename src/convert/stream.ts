@@ -1,13 +1,13 @@
-import { GraftError } from './errors';
-import { bytesOf, manifestBytes, WeightToWrite } from './checkpoint/writer';
-import type { ManifestWeight } from './checkpoint/model-json';
-import { minMax, QuantizeDType, quantizedBytes, WeightQuantizer } from './checkpoint/quantize';
-import type { ReadsStrided, TensorInfo, WeightReader } from './formats/types';
-import type { Assignment } from './mapping/plan';
-import type { TargetVariable } from './mapping/targets';
-import { applyTransform } from './transforms';
-import { bits, convPermutation, permute, product, SIMD_MAX_BYTES, SimdTransposer, transposeBand } from './transforms/layout';
-import { toFloat32, toInt32 } from './transforms/dtype';
+import { GraftError } from '../errors';
+import { bytesOf, manifestBytes, WeightToWrite } from '../output/writer';
+import type { ManifestWeight } from '../topology/model-json';
+import { minMax, QuantizeDType, quantizedBytes, WeightQuantizer } from '../output/quantize';
+import type { ReadsStrided, TensorInfo, WeightReader } from '../formats/types';
+import type { Assignment } from '../mapping/plan';
+import type { TargetVariable } from '../topology/variables';
+import { applyTransform } from '../transforms';
+import { bits, convPermutation, permute, product, SIMD_MAX_BYTES, SimdTransposer, transposeBand } from '../transforms/layout';
+import { toFloat32, toInt32 } from '../transforms/dtype';
 
 /**
  * Streaming conversion: every target weight is read, transformed and handed to the shard writer

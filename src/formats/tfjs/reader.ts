@@ -1,7 +1,7 @@
 import * as path from 'path';
-import { GraftError } from '../errors';
-import { FileSource, elementCount, nestsDeeperThan, printable, rawTensor, resolveInside } from './bytes';
-import { Convention, DType, DTYPE_BYTES, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
+import { GraftError } from '../../errors';
+import { FileSource, elementCount, nestsDeeperThan, printable, rawTensor, resolveInside } from '../../io/bytes';
+import { Convention, DType, DTYPE_BYTES, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
 
 /**
  * TensorFlow.js `model.json` (layers-model, and graph-model whose weights are still readable by

@@ -1,9 +1,9 @@
-import { GraftError } from '../errors';
-import { printable, rawTensor, tensorInfo } from './bytes';
-import { Hdf5File, sniffHdf5 } from './hdf5';
-import { isModelClass, toTfjsTopology } from './keras-topology';
-import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
-import { DTYPE_BYTES } from './types';
+import { GraftError } from '../../errors';
+import { printable, rawTensor, tensorInfo } from '../../io/bytes';
+import { Hdf5File, sniffHdf5 } from '../../io/hdf5';
+import { isModelClass, toTfjsTopology } from '../../topology/keras-config';
+import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import { DTYPE_BYTES } from '../types';
 
 /**
  * Keras 2 legacy HDF5: `model.save('x.h5')` (attribute `model_config` + group `model_weights`)

@@ -1,6 +1,6 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
-import { nestsDeeperThan } from './bytes';
+import { nestsDeeperThan } from '../io/bytes';
 
 /**
  * Translates a Keras model config (Keras 2 `model_config` or Keras 3 `config.json`) into the

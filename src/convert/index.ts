@@ -1,26 +1,26 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { BackendName, currentBackend, initBackend } from './backend';
-import { checkOutputDir } from './checkpoint/atomic';
-import { freezeLayers } from './checkpoint/freeze';
-import { ModelJson, readModelJson } from './checkpoint/model-json';
-import { QUANTIZE_DTYPES, QuantizeDType, weightPattern } from './checkpoint/quantize';
-import { analyzeTopology, TopologyAnalysis } from './checkpoint/weight-specs';
-import { DEFAULT_SHARD_BYTES, manifestBytes, WeightToWrite, writeLayersModel } from './checkpoint/writer';
-import { GraftError } from './errors';
-import { openWeights } from './formats';
-import { TfjsHandler } from './formats/tfjs';
-import type { Convention, TensorInfo, WeightReader } from './formats/types';
-import { needsGraftLayers } from './layers/detect';
-import { inferConvention } from './mapping/conventions';
-import { orderMatchingTable } from './mapping/order';
-import { Plan, planGraft } from './mapping/plan';
-import { EMPTY_TABLE, MappingTable, parseMappingTable } from './mapping/table';
-import type { TargetVariable } from './mapping/targets';
+import { BackendName, currentBackend, initBackend } from '../backend';
+import { checkOutputDir } from '../output/atomic';
+import { freezeLayers } from '../topology/freeze';
+import { ModelJson, readModelJson } from '../topology/model-json';
+import { QUANTIZE_DTYPES, QuantizeDType, weightPattern } from '../output/quantize';
+import { analyzeTopology, TopologyAnalysis } from '../topology/weight-specs';
+import { DEFAULT_SHARD_BYTES, manifestBytes, WeightToWrite, writeLayersModel } from '../output/writer';
+import { GraftError } from '../errors';
+import { openWeights } from '../formats';
+import { TfjsHandler } from '../formats/tfjs/reader';
+import type { Convention, TensorInfo, WeightReader } from '../formats/types';
+import { needsGraftLayers } from '../topology/needs-layers';
+import { inferConvention } from '../mapping/conventions';
+import { orderMatchingTable } from '../mapping/order';
+import { Plan, planGraft } from '../mapping/plan';
+import { EMPTY_TABLE, MappingTable, parseMappingTable } from '../mapping/table';
+import type { TargetVariable } from '../topology/variables';
 import { QuantizedWeight, QuantizeOptions, streamedWeight, streamWeights } from './stream';
-import { describeTransform } from './transforms';
-import { normalizeTopology } from './formats/keras-topology';
+import { describeTransform } from '../transforms';
+import { normalizeTopology } from '../topology/keras-config';
 
 export const VERSION = '0.1.0';
 
@@ -192,7 +192,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertReport> {
 /** tfjs-dependent modules, loaded only on the tfjs engine so streaming never pays for tfjs. */
 const lazy = {
   /* eslint-disable @typescript-eslint/no-require-imports */
-  target: () => require('./target') as typeof import('./target'),
+  target: () => require('../topology/live-model') as typeof import('../topology/live-model'),
   assign: () => require('./assign') as typeof import('./assign'),
   /* eslint-enable @typescript-eslint/no-require-imports */
 };
@@ -339,7 +339,7 @@ async function buildModel(options: ConvertOptions, reader: WeightReader, target:
   await initBackend(options.backend);
   // Registers graft's layer extensions (grouped convolutions, GRU reset_after) with tfjs.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require('./layers');
+  require('../layers');
   const t = lazy.target();
   if (options.target) return (await t.loadTargetModel(options.target)).model;
   return t.modelFromTopology(target.topology, reader.path);

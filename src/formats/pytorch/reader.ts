@@ -1,9 +1,9 @@
-import { GraftError } from '../errors';
-import { byteSwapInPlace, elementCount, FileSource, printable, rawTensor, tensorInfo } from './bytes';
-import { PickleTruncated, PyDict, PyGlobal, TorchStorage, TorchStorageType, TorchTensor, unpickle } from './pickle';
-import { startsWith } from './registry';
-import type { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from './types';
-import { ZipArchive, ZipEntry } from './zip';
+import { GraftError } from '../../errors';
+import { byteSwapInPlace, elementCount, FileSource, printable, rawTensor, tensorInfo } from '../../io/bytes';
+import { PickleTruncated, PyDict, PyGlobal, TorchStorage, TorchStorageType, TorchTensor, unpickle } from '../../io/pickle';
+import { startsWith } from '../registry';
+import type { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
+import { ZipArchive, ZipEntry } from '../../io/zip';
 
 /**
  * PyTorch checkpoints written by torch.save: the zip container (torch ≥ 1.6) and the legacy

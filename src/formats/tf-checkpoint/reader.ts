@@ -6,11 +6,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { GraftError, asCorrupt } from '../errors';
-import { FileSource, byteSwapInPlace, elementCount, printable, rawTensor } from './bytes';
-import { crc32c, unmaskCrc } from './crc32c';
-import { BundleEntry, BundleHeader, decodeBundleEntry, decodeBundleHeader } from './tf-checkpoint-proto';
-import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
+import { GraftError, asCorrupt } from '../../errors';
+import { FileSource, byteSwapInPlace, elementCount, printable, rawTensor } from '../../io/bytes';
+import { crc32c, unmaskCrc } from '../../io/crc32c';
+import { BundleEntry, BundleHeader, decodeBundleEntry, decodeBundleHeader } from './schema';
+import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
 
 /** Table magic number 0xdb4775248b80fb57 as it appears on disk (little-endian). */
 const TABLE_MAGIC = [0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb];

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { GraftError } from './errors';
-import { loadModelArtifacts, ModelJson, readModelJson } from './checkpoint/model-json';
-import type { TargetVariable } from './mapping/targets';
-import { normalizeTopology } from './formats/keras-topology';
+import { GraftError } from '../errors';
+import { loadModelArtifacts, ModelJson, readModelJson } from './model-json';
+import type { TargetVariable } from './variables';
+import { normalizeTopology } from './keras-config';
 
 export { normalizeTopology };
 

@@ -1,7 +1,7 @@
-import { GraftError } from '../errors';
-import { FileSource, byteSwapInPlace, fortranToC, printable, rawTensor, tensorInfo } from './bytes';
-import { startsWith } from './registry';
-import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
+import { GraftError } from '../../errors';
+import { FileSource, byteSwapInPlace, fortranToC, printable, rawTensor, tensorInfo } from '../../io/bytes';
+import { startsWith } from '../registry';
+import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
 
 /**
  * NumPy .npy: magic, version, a Python-literal dict header (descr, fortran_order, shape), then

@@ -1,15 +1,15 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { registerTemp, releaseTemp } from '../checkpoint/atomic';
-import { GraftError } from '../errors';
-import { FileSource, printable, rawTensor, readHead, tensorInfo } from './bytes';
-import { Hdf5File, sniffHdf5 } from './hdf5';
-import { KerasH5Reader, kerasHdf5Layout, openKerasHdf5 } from './keras-h5';
-import { isModelClass, toTfjsTopology } from './keras-topology';
-import { startsWith } from './registry';
-import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
-import { ZipArchive, crc32 } from './zip';
+import { registerTemp, releaseTemp } from '../../output/atomic';
+import { GraftError } from '../../errors';
+import { FileSource, printable, rawTensor, readHead, tensorInfo } from '../../io/bytes';
+import { Hdf5File, sniffHdf5 } from '../../io/hdf5';
+import { KerasH5Reader, kerasHdf5Layout, openKerasHdf5 } from './h5';
+import { isModelClass, toTfjsTopology } from '../../topology/keras-config';
+import { startsWith } from '../registry';
+import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import { ZipArchive, crc32 } from '../../io/zip';
 
 /**
  * Keras 3 weights: `model.save_weights('x.weights.h5')` and the `.keras` zip (config.json,

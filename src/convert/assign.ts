@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { GraftError } from './errors';
-import type { RawTensor, WeightReader } from './formats/types';
-import type { Assignment, Plan } from './mapping/plan';
-import { applyTransform } from './transforms';
-import { toFloat32, toInt32 } from './transforms/dtype';
+import { GraftError } from '../errors';
+import type { RawTensor, WeightReader } from '../formats/types';
+import type { Assignment, Plan } from '../mapping/plan';
+import { applyTransform } from '../transforms';
+import { toFloat32, toInt32 } from '../transforms/dtype';
 
 /** One planned assignment with its data converted to the target's layout and dtype. */
 export interface ConvertedWeight {

@@ -1,8 +1,8 @@
-import { GraftError } from '../errors';
-import { rawTensor } from './bytes';
+import { GraftError } from '../../errors';
+import { rawTensor } from '../../io/bytes';
 import { NPY_PREFIX_V2, NpyHeader, infoOf, normalizeNpyData, npyHeaderEnd, parseNpyHeader } from './npy';
-import { FormatHandler, RawTensor, TensorInfo, WeightReader } from './types';
-import { METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } from './zip';
+import { FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import { METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } from '../../io/zip';
 
 /**
  * NumPy .npz: a zip (stored by np.savez, deflated by np.savez_compressed, zip64 extras always)
