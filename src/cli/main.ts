@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../convert';
+import { VERSION } from '../version';
 import { registerConvert } from './commands/convert';
 import { registerInspect } from './commands/inspect';
 import { registerFinetune } from './commands/finetune';

@@ -1,4 +1,4 @@
-import { installSignalCleanup } from '../output/atomic';
+import { installSignalCleanup } from '../io/temp';
 import { GraftError } from '../errors';
 
 /** Flags every command shares. */

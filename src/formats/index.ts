@@ -23,8 +23,8 @@ function lazy(format: string, extensions: string[], load: () => FormatHandler): 
 /* eslint-disable @typescript-eslint/no-require-imports */
 registerFormat(lazy('onnx', ['.onnx'], () => require('./onnx/reader').onnxFormat));
 registerFormat(lazy('pytorch', ['.pt', '.pth', '.ckpt'], () => require('./pytorch/reader').pytorchFormat));
-registerFormat(lazy('keras3', ['.keras', '.weights.h5'], () => require('./keras/keras3').keras3Format));
-registerFormat(lazy('keras-h5', ['.h5', '.hdf5', '.keras'], () => require('./keras/h5').kerasH5Format));
+registerFormat(lazy('keras3', ['.keras', '.weights.h5'], () => require('./keras/dispatch').keras3Format));
+registerFormat(lazy('keras-h5', ['.h5', '.hdf5', '.keras'], () => require('./keras/dispatch').kerasH5Format));
 /* eslint-enable @typescript-eslint/no-require-imports */
 registerFormat(TfjsHandler);
 registerFormat(SafetensorsHandler);

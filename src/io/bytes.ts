@@ -3,7 +3,7 @@ import * as path from 'path';
 import { GraftError, printable } from '../errors';
 
 export { printable };
-import { DTYPE_BYTES, DType, RawTensor, TensorInfo } from '../formats/types';
+import { DTYPE_BYTES, DType, RawTensor, TensorInfo } from './tensor';
 
 /** Largest element count graft accepts for one tensor (2^46 elements, far beyond any real model). */
 const MAX_ELEMENTS = 2 ** 46;

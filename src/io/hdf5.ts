@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as nodePath from 'path';
 import type * as H5 from 'h5wasm';
 import { GraftError } from '../errors';
-import { DTYPE_BYTES, DType } from '../formats/types';
+import { DTYPE_BYTES, DType } from './tensor';
 import { elementCount, fileOpenError, printable, readHead, statRegularFile } from './bytes';
 
 /**

@@ -1,6 +1,6 @@
 import { GraftError } from '../errors';
 import { printable } from './bytes';
-import type { DType } from '../formats/types';
+import type { DType } from './tensor';
 
 /**
  * A restricted pickle reader. It interprets the pickle opcodes (protocols 0–5) as a data

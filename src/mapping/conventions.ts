@@ -1,85 +1,23 @@
 import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import type { TransformSpec } from '../transforms';
+import { layerClass, TorchRule } from '../topology/catalogue';
 import type { TargetVariable } from '../topology/variables';
 
-/**
- * Where a target variable's data comes from under the torch convention: parameter paths relative
- * to the PyTorch module that matches the target layer (alternatives in order), and the transform.
- */
-export interface TorchRule {
-  /** One entry per source tensor the transform consumes; each lists alternative relative paths. */
-  params: string[][];
-  transform: TransformSpec;
-}
+export type { TorchRule };
 
-const T = (kind: TransformSpec['kind']): TransformSpec => ({ kind } as TransformSpec);
 const one = (alternatives: string[] | string, transform: TransformSpec): TorchRule => ({
   params: [Array.isArray(alternatives) ? alternatives : [alternatives]],
   transform,
 });
 
 /**
- * Weight name → rule, per tfjs layer class. The heart of the torch convention. `rnnLayer` picks
- * one layer of a stacked PyTorch RNN (`num_layers > 1` keeps `weight_ih_l1`, … in one module).
+ * The torch rule for a target variable: its layer class's catalogue entry gives the parameter
+ * paths (relative to the PyTorch module matching the target layer) and the transform. `rnnLayer`
+ * picks one layer of a stacked PyTorch RNN (`num_layers > 1` keeps `weight_ih_l1`, … in one module).
  */
-function torchRulesFor(v: TargetVariable, rnnLayer = 0): Record<string, TorchRule> | undefined {
-  switch (v.className) {
-    case 'Dense': {
-      const fi = v.flattenInput;
-      const spatial = fi && fi.length >= 2 ? fi.slice(0, -1) : undefined;
-      const kernel: TransformSpec = spatial && spatial.some((d) => d > 1)
-        ? { kind: 'dense-after-flatten', channels: fi![fi!.length - 1], spatial }
-        : T('transpose');
-      return { kernel: one('weight', kernel), bias: one('bias', T('identity')) };
-    }
-    case 'Conv1D': case 'Conv2D': case 'Conv3D':
-      return { kernel: one('weight', T('conv')), bias: one('bias', T('identity')) };
-    case 'Conv1DTranspose': case 'Conv2DTranspose': case 'Conv3DTranspose':
-      return { kernel: one('weight', T('conv-transpose')), bias: one('bias', T('identity')) };
-    case 'DepthwiseConv2D': case 'DepthwiseConv1D':
-      return { depthwise_kernel: one('weight', T('depthwise')), bias: one('bias', T('identity')) };
-    case 'SeparableConv1D': case 'SeparableConv2D':
-      return {
-        depthwise_kernel: one(['depthwise.weight', '0.weight', 'conv_dw.weight', 'dw.weight'], T('depthwise')),
-        pointwise_kernel: one(['pointwise.weight', '1.weight', 'conv_pw.weight', 'pw.weight'], T('conv')),
-        bias: one(['pointwise.bias', '1.bias', 'conv_pw.bias', 'pw.bias', 'bias'], T('identity')),
-      };
-    case 'BatchNormalization':
-      return {
-        gamma: one('weight', T('identity')),
-        beta: one('bias', T('identity')),
-        moving_mean: one('running_mean', T('identity')),
-        moving_variance: one('running_var', T('identity')),
-      };
-    case 'LayerNormalization':
-      return { gamma: one('weight', T('identity')), beta: one('bias', T('identity')) };
-    case 'Embedding':
-      return { embeddings: one('weight', T('identity')) };
-    case 'PReLU':
-      return { alpha: one('weight', T('broadcast')) };
-    case 'LSTM': case 'SimpleRNN': {
-      const sfx = `_l${rnnLayer}${v.direction === 'backward' ? '_reverse' : ''}`;
-      return {
-        kernel: one(`weight_ih${sfx}`, T('transpose')),
-        recurrent_kernel: one(`weight_hh${sfx}`, T('transpose')),
-        bias: { params: [[`bias_ih${sfx}`], [`bias_hh${sfx}`]], transform: T('sum') },
-      };
-    }
-    case 'GRU': {
-      const sfx = `_l${rnnLayer}${v.direction === 'backward' ? '_reverse' : ''}`;
-      return {
-        kernel: one(`weight_ih${sfx}`, T('gru-kernel')),
-        recurrent_kernel: one(`weight_hh${sfx}`, T('gru-kernel')),
-        bias: { params: [[`bias_ih${sfx}`], [`bias_hh${sfx}`]], transform: T('gru-bias') },
-      };
-    }
-    default:
-      return undefined;
-  }
-}
-
 export function torchRule(v: TargetVariable, rnnLayer = 0): TorchRule | undefined {
-  return torchRulesFor(v, rnnLayer)?.[v.weight];
+  const rules = layerClass(v.className)?.torch?.(v, rnnLayer);
+  return rules && Object.prototype.hasOwnProperty.call(rules, v.weight) ? rules[v.weight] : undefined;
 }
 
 /**
@@ -90,20 +28,18 @@ export function torchRule(v: TargetVariable, rnnLayer = 0): TorchRule | undefine
 export function torchModulesFor(v: TargetVariable): { module: string; rnnLayer: number }[] {
   const out = [{ module: v.layer, rnnLayer: 0 }];
   const stacked = /^(.+?)[._/]?l(\d+)$/.exec(v.layer);
-  if (stacked && ['LSTM', 'GRU', 'SimpleRNN'].includes(v.className)) out.push({ module: stacked[1], rnnLayer: Number(stacked[2]) });
+  if (stacked && layerClass(v.className)?.torchStacked) out.push({ module: stacked[1], rnnLayer: Number(stacked[2]) });
   return out;
 }
-
-/** Keras gate block k comes from ONNX block ONNX_GATES[op][k]: LSTM i,o,f,c → i,f,c,o; GRU z,r,h as is. */
-const ONNX_GATES: Record<string, number[]> = { LSTM: [0, 2, 3, 1], GRU: [0, 1, 2], SimpleRNN: [0] };
 
 /**
  * Recurrent weights as ONNX stores them (`W`, `R`, `B` inputs of an LSTM/GRU/RNN node): the rule for
  * a target RNN variable when the source holds ONNX-native initializers instead of PyTorch names.
  */
 export function onnxRnnRule(v: TargetVariable, rnnLayer = 0): TorchRule | undefined {
-  const gates = ONNX_GATES[v.className];
-  if (!gates) return undefined;
+  const order = layerClass(v.className)?.onnxGates;
+  if (!order) return undefined;
+  const gates = [...order];
   const direction = v.direction === 'backward' ? 1 : 0;
   const k = `_l${rnnLayer}`;
   switch (v.weight) {

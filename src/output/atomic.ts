@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../errors';
+import { installSignalCleanup, registerTemp, releaseTemp } from '../io/temp';
 
 /**
  * Refuses output paths graft must not write through, before any work is done:
@@ -55,35 +56,6 @@ function workingFolder(): string {
   }
 }
 
-const pendingTemps = new Set<string>();
-let signalHandlersInstalled = false;
-
-const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM' | 'SIGHUP', number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
-
-/**
- * On Ctrl-C (or SIGTERM, SIGHUP), removes every registered temporary folder and exits with
- * 128 + the signal number. The CLI installs this at start; writeFolderAtomically installs it too.
- */
-export function installSignalCleanup(): void {
-  if (signalHandlersInstalled) return;
-  signalHandlersInstalled = true;
-  for (const sig of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
-    process.on(sig, () => {
-      for (const dir of pendingTemps) fs.rmSync(dir, { recursive: true, force: true });
-      process.exit(SIGNAL_EXIT[sig]);
-    });
-  }
-}
-
-/** Registers a temporary folder (made by a reader, say) to be removed if the process is interrupted. */
-export function registerTemp(dir: string): void {
-  pendingTemps.add(dir);
-}
-
-export function releaseTemp(dir: string): void {
-  pendingTemps.delete(dir);
-}
-
 /** Lets the event loop run once, so a pending Ctrl-C is handled before the output appears. */
 function yieldToSignals(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -105,7 +77,7 @@ export async function writeFolderAtomically(outDir: string, force: boolean, fill
   } catch (e) {
     throw new GraftError('OUTPUT', `cannot create a temporary folder beside it (${(e as Error).message})`, { file: outDir });
   }
-  pendingTemps.add(tmp);
+  registerTemp(tmp);
   try {
     await fill(tmp);
     // An interrupt that arrived while the (synchronous) writes ran is handled here, before the rename.
@@ -135,7 +107,7 @@ export async function writeFolderAtomically(outDir: string, force: boolean, fill
     if (err && typeof err.code === 'string') throw new GraftError('OUTPUT', `cannot be written (${err.message})`, { file: outDir });
     throw e;
   } finally {
-    pendingTemps.delete(tmp);
+    releaseTemp(tmp);
   }
 }
 

@@ -1,25 +1,5 @@
 import { GraftError } from '../errors';
-import { modelConfigOf } from './model-json';
-
-type LayerJson = { class_name?: string; config?: Record<string, unknown> & { name?: string; layers?: unknown } };
-
-/** Layer entries of a (Sequential or functional) model config, in order; old Sequential configs are bare lists. */
-function layerList(modelConfig: Record<string, unknown>): LayerJson[] {
-  const cfg = modelConfig.config as unknown;
-  if (Array.isArray(cfg)) return cfg as LayerJson[];
-  const layers = (cfg as Record<string, unknown> | undefined)?.layers;
-  return Array.isArray(layers) ? (layers as LayerJson[]) : [];
-}
-
-/** Every layer of a topology, nested models included, with its config object (mutable). */
-export function walkLayers(topology: Record<string, unknown>, visit: (layer: LayerJson) => void): void {
-  for (const layer of layerList(modelConfigOf(topology))) {
-    visit(layer);
-    if (layer.class_name === 'Sequential' || layer.class_name === 'Model' || layer.class_name === 'Functional') {
-      walkLayers(layer as Record<string, unknown>, visit);
-    }
-  }
-}
+import { walkLayers } from './walk';
 
 /**
  * Sets `trainable: false` on layers whose names match any regex, so tfjs training leaves them

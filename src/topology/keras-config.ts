@@ -1,6 +1,8 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { nestsDeeperThan } from '../io/bytes';
+import { isObject, Json } from '../io/json';
+import { isModelClass } from './walk';
 
 /**
  * Translates a Keras model config (Keras 2 `model_config` or Keras 3 `config.json`) into the
@@ -9,20 +11,12 @@ import { nestsDeeperThan } from '../io/bytes';
  * an UNSUPPORTED GraftError naming the layer and its class.
  */
 
-type Json = Record<string, unknown>;
-
-/** Container classes whose config holds a `layers` list. */
-const MODEL_CLASSES = new Set(['Sequential', 'Model', 'Functional']);
 
 /** Classes refused whatever tfjs registers: they carry Python code or TF ops, not a config. */
 const CODE_CLASSES = new Set(['Lambda', 'TFOpLambda', 'SlicingOpLambda', 'TensorFlowOpLayer']);
 
 /** Keys Keras 3 adds to serialized objects that tfjs does not know. */
 const KERAS3_OBJECT_KEYS = ['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id'];
-
-export function isModelClass(className: unknown): boolean {
-  return typeof className === 'string' && MODEL_CLASSES.has(className);
-}
 
 export interface TopologyOptions {
   /** Backend attribute to record; Keras files carry it, Keras 3 configs do not. */
@@ -266,10 +260,6 @@ function tfjsKnows(className: string): boolean {
   } catch {
     return true;
   }
-}
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Keras 3 serialises configs tfjs cannot read (`batch_shape`, dtype policy objects, `module` keys). */

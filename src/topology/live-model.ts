@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
-import { loadModelArtifacts, ModelJson, readModelJson } from './model-json';
+import { loadModelArtifacts, ModelJson, readTargetModelJson, TargetModelJson } from './model-json';
 import type { TargetVariable } from './variables';
 import { normalizeTopology } from './keras-config';
+import { isModelClass } from './walk';
 
 export { normalizeTopology };
 
@@ -27,12 +28,13 @@ export async function modelFromTopology(topology: Record<string, unknown>, file?
  * The target model: from a model.json with weights (its own values are kept where nothing is
  * restored), or from a topology alone (fresh initialisation).
  */
-export async function loadTargetModel(file: string): Promise<{ model: tf.LayersModel; json: ModelJson; hasWeights: boolean }> {
-  const json = readModelJson(file);
-  json.modelTopology = normalizeTopology(json.modelTopology, file);
-  const hasWeights = (json.weightsManifest ?? []).some((g) => g.weights.length > 0);
+export async function loadTargetModel(target: string | TargetModelJson): Promise<{ model: tf.LayersModel; json: ModelJson; hasWeights: boolean }> {
+  const read = typeof target === 'string' ? readTargetModelJson(target) : target;
+  const file = read.file;
+  const json = { ...read.json, modelTopology: read.topology };
+  const hasWeights = read.hasWeights;
   if (!hasWeights) return { model: await modelFromTopology(json.modelTopology, file), json, hasWeights };
-  const artifacts = loadModelArtifacts(file);
+  const artifacts = loadModelArtifacts(file, read);
   artifacts.modelTopology = json.modelTopology as tf.io.ModelArtifacts['modelTopology'];
   try {
     const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
@@ -53,7 +55,7 @@ type AnyLayer = tf.layers.Layer & {
 function flatLayers(model: { layers: AnyLayer[] }): AnyLayer[] {
   const out: AnyLayer[] = [];
   for (const l of model.layers) {
-    if (Array.isArray(l.layers) && (l.getClassName() === 'Sequential' || l.getClassName() === 'Model' || l.getClassName() === 'Functional')) out.push(...flatLayers(l as { layers: AnyLayer[] }));
+    if (Array.isArray(l.layers) && isModelClass(l.getClassName())) out.push(...flatLayers(l as { layers: AnyLayer[] }));
     else out.push(l);
   }
   return out;

@@ -1,8 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { GraftError } from '../errors';
-import { fileOpenError, resolveInside } from '../io/bytes';
+import { GraftError, printable } from '../errors';
+import { FileSource, fileOpenError, nestsDeeperThan, resolveInside } from '../io/bytes';
+import { isObject, Json } from '../io/json';
+import { normalizeTopology } from './keras-config';
 
 export type ManifestDType = 'float32' | 'int32' | 'bool' | 'string' | 'complex64';
 
@@ -29,34 +31,76 @@ export interface ModelJson {
   userDefinedMetadata?: Record<string, unknown>;
 }
 
-const MAX_MODEL_JSON_BYTES = 256 * 1024 * 1024;
+/** model.json files are small (a topology and a manifest); anything beyond this is not one. */
+const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+/** JSON nesting accepted in model.json; real topologies nest a few dozen levels, and the code
+ * that later walks them (here, in the Keras translation and in tfjs) recurses. */
+export const MAX_MODEL_JSON_DEPTH = 256;
 
-export function readModelJson(file: string): ModelJson {
+/**
+ * The one bounded read of a model.json file: its size, its JSON and its nesting are checked
+ * before anything walks it. Every reader of model.json (targets, the tfjs weight reader) uses it.
+ */
+export function parseModelJsonFile(file: string): Json {
+  const source = FileSource.open(file);
   let text: string;
   try {
-    const stat = fs.statSync(file);
-    if (stat.isDirectory()) {
-      const inner = path.join(file, 'model.json');
-      if (fs.existsSync(inner)) return readModelJson(inner);
-      throw new GraftError('NOT_FOUND', 'is a folder without a model.json', { file });
-    }
-    if (stat.size > MAX_MODEL_JSON_BYTES) throw new GraftError('CORRUPT', `is ${stat.size} bytes, too large for a model.json`, { file });
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if (e instanceof GraftError) throw e;
-    throw fileOpenError(file, e);
+    if (source.size > MAX_MODEL_JSON_BYTES) throw new GraftError('CORRUPT', `model.json is ${source.size} bytes, implausibly large`, { file });
+    text = new TextDecoder('utf-8').decode(source.read(0, source.size));
+  } finally {
+    source.close();
   }
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new GraftError('CORRUPT', `is not valid JSON (${(e as Error).message})`, { file });
+    throw new GraftError('CORRUPT', `model.json is not valid JSON (${printable((e as Error).message)})`, { file });
   }
-  return validateModelJson(doc, file);
+  if (!isObject(doc)) throw new GraftError('CORRUPT', 'model.json is not a JSON object', { file });
+  if (nestsDeeperThan(doc, MAX_MODEL_JSON_DEPTH)) throw new GraftError('CORRUPT', `model.json nests more than ${MAX_MODEL_JSON_DEPTH} levels deep`, { file });
+  return doc;
+}
+
+/** A folder stands for the model.json inside it. */
+export function modelJsonPath(file: string): string {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (e) {
+    throw fileOpenError(file, e);
+  }
+  if (!stat.isDirectory()) return file;
+  const inner = path.join(file, 'model.json');
+  if (!fs.existsSync(inner)) throw new GraftError('NOT_FOUND', 'is a folder without a model.json', { file });
+  return inner;
+}
+
+/** A layers-model model.json (or a folder holding one), bounded and checked. */
+export function readModelJson(file: string): ModelJson {
+  const jsonPath = modelJsonPath(file);
+  return validateModelJson(parseModelJsonFile(jsonPath), jsonPath);
+}
+
+/** A target model.json read once: its topology normalised for tfjs, and whether it holds weights. */
+export interface TargetModelJson {
+  /** The model.json file itself (a folder given by the user resolved). */
+  file: string;
+  json: ModelJson;
+  /** `json.modelTopology` made loadable by tfjs (Keras 3 configs translated). */
+  topology: Record<string, unknown>;
+  hasWeights: boolean;
+}
+
+export function readTargetModelJson(file: string): TargetModelJson {
+  const jsonPath = modelJsonPath(file);
+  const json = validateModelJson(parseModelJsonFile(jsonPath), jsonPath);
+  const topology = normalizeTopology(json.modelTopology, file);
+  const hasWeights = (json.weightsManifest ?? []).some((g) => g.weights.length > 0);
+  return { file: jsonPath, json, topology, hasWeights };
 }
 
 export function validateModelJson(doc: unknown, file: string): ModelJson {
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new GraftError('CORRUPT', 'is not a JSON object', { file });
+  if (!isObject(doc)) throw new GraftError('CORRUPT', 'is not a JSON object', { file });
   const m = doc as Record<string, unknown>;
   // A bare Keras topology (model.to_json()) is accepted as a target too.
   if (!('modelTopology' in m) && typeof m.class_name === 'string' && 'config' in m) {
@@ -74,20 +118,13 @@ export function validateModelJson(doc: unknown, file: string): ModelJson {
   return m as unknown as ModelJson;
 }
 
-/** The model config inside a topology: tfjs accepts both bare configs and Keras' `{model_config: …}` wrapper. */
-export function modelConfigOf(topology: Record<string, unknown>): Record<string, unknown> {
-  const inner = topology.model_config;
-  return inner && typeof inner === 'object' ? (inner as Record<string, unknown>) : topology;
-}
-
-
 /**
  * Reads model.json and its shards into tfjs ModelArtifacts, so plain `tf.loadLayersModel` can
  * load a model from disk without tfjs-node's file:// handler.
  */
-export function loadModelArtifacts(file: string): tfTypes.io.ModelArtifacts {
-  const jsonPath = fs.existsSync(file) && fs.statSync(file).isDirectory() ? path.join(file, 'model.json') : file;
-  const doc = readModelJson(jsonPath);
+export function loadModelArtifacts(file: string, read?: { file: string; json: ModelJson }): tfTypes.io.ModelArtifacts {
+  const jsonPath = read?.file ?? modelJsonPath(file);
+  const doc = read?.json ?? readModelJson(jsonPath);
   const dir = path.dirname(jsonPath);
   const weightSpecs: tfTypes.io.WeightsManifestEntry[] = [];
   // One ArrayBuffer per shard (tfjs joins them as it reads), so no single buffer has to hold a

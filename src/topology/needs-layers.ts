@@ -1,28 +1,12 @@
-/** Keras class names whose configs may need graft's layer extensions. */
-export const GRAFT_LAYER_CLASSES: string[] = ['GRU', 'Conv1D', 'Conv2D'];
+import { isObject, Json } from '../io/json';
+import { GRAFT_LAYER_CLASSES, layerClass } from './catalogue';
+import { layerClassName } from './walk';
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A layer entry's class name; Keras 3 may write a registered name like `keras.layers>GRU`. */
-function layerClassName(node: Json): string | undefined {
-  const name = node['class_name'] ?? node['className'];
-  if (typeof name !== 'string') return undefined;
-  const cut = name.lastIndexOf('>');
-  return cut >= 0 ? name.slice(cut + 1) : name;
-}
+export { GRAFT_LAYER_CLASSES };
 
 /** Whether one `{class_name, config}` entry uses an extension tfjs's own class would refuse or ignore. */
 function usesExtension(className: string, config: Json): boolean {
-  if (className === 'GRU') return config['reset_after'] === true || config['resetAfter'] === true;
-  if (className === 'Conv1D' || className === 'Conv2D') {
-    const groups = config['groups'];
-    return typeof groups === 'number' && groups > 1;
-  }
-  return false;
+  return layerClass(className)?.needsGraftLayers?.(config) ?? false;
 }
 
 /**

@@ -1,5 +1,10 @@
+import { isObject, Json } from '../io/json';
+import { layerClass } from './catalogue';
+import { fail, known, Shape, TopologyNotSupported } from './shapes';
 import type { TargetVariable } from './variables';
-import { modelConfigOf } from './model-json';
+import { isModelClass, modelConfigOf } from './walk';
+
+export { TopologyNotSupported };
 
 /**
  * The variables a tfjs layers-model would have, derived from its topology alone: names, shapes,
@@ -9,12 +14,9 @@ import { modelConfigOf } from './model-json';
  * It mirrors tfjs-layers (with `tfjs-graft/layers` registered: grouped Conv1D/Conv2D, GRU
  * reset_after): Keras-style shape inference through Sequential and functional graphs. Anything it
  * does not know exactly (an unknown class, a dimension it cannot infer, an exotic option) makes it
- * give up, and the caller builds the model with tfjs instead.
+ * give up, and the caller builds the model with tfjs instead. What each layer class creates and
+ * outputs comes from the layer catalogue (catalogue.ts); this file walks the model graph.
  */
-
-type Json = Record<string, unknown>;
-/** A tensor shape with the batch dimension first; `null` is an unknown dimension. */
-type Shape = (number | null)[];
 
 /** One variable as its layer creates it (in `addWeight` order). */
 interface CreatedWeight {
@@ -50,13 +52,6 @@ export interface TopologyAnalysis {
   saveOrder: string[];
 }
 
-/** Why the topology could not be analysed without tfjs. */
-export class TopologyNotSupported extends Error {}
-
-function fail(why: string): never {
-  throw new TopologyNotSupported(why);
-}
-
 /**
  * The target variables of a topology (the JSON under `modelTopology`), equal to what
  * `targetVariables(model)` gives for the tfjs model built from it, or undefined when the topology
@@ -89,6 +84,7 @@ export function analyzeTopology(topology: Record<string, unknown>): TopologyAnal
     const unwrapped = layer.className === 'Bidirectional' ? (layer.config.layer as Json) : undefined;
     const className = unwrapped ? String(unwrapped.class_name) : layer.className;
     const inner = unwrapped ? (unwrapped.config as Json) : layer.config;
+    const facts = layerClass(className)?.facts?.(inner) ?? {};
     own.forEach((w, indexInLayer) => {
       const name = `${layer.name}/${w.local}`;
       const segments = name.split('/');
@@ -103,11 +99,7 @@ export function analyzeTopology(topology: Record<string, unknown>): TopologyAnal
         indexInLayer,
         layerIndex,
         flattenInput: className === 'Dense' ? layer.flattenInput : undefined,
-        config: {
-          resetAfter: className === 'GRU' && inner.reset_after === true ? true : undefined,
-          groups: (className === 'Conv1D' || className === 'Conv2D') && inner.groups !== undefined ? ((inner.groups as number | null) ?? 1) : undefined,
-          units: UNITS_CLASSES.has(className) && typeof inner.units === 'number' ? inner.units : undefined,
-        },
+        config: { resetAfter: facts.resetAfter, groups: facts.groups, units: facts.units },
         direction,
       });
     });
@@ -118,9 +110,6 @@ export function analyzeTopology(topology: Record<string, unknown>): TopologyAnal
   if (names.size !== variables.length) return { reason: 'two variables share a name' };
   return { variables, saveOrder };
 }
-
-/** Classes whose tfjs getConfig() reports `units`. */
-const UNITS_CLASSES = new Set(['Dense', 'LSTM', 'GRU', 'SimpleRNN']);
 
 function flatLayers(model: ModelNode): WeightedLayer[] {
   return model.layers.flatMap((l) => (l.kind === 'model' ? flatLayers(l) : [l]));
@@ -153,12 +142,6 @@ interface BuiltModel {
   inputs: Shape[];
   outputs: Shape[];
 }
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-const MODEL_CLASSES = new Set(['Sequential', 'Model', 'Functional']);
 
 /** Models already analysed in this analysis: a nested model is met both as a layer and in the layer order. */
 let builtModels = new WeakMap<Json, BuiltModel>();
@@ -204,7 +187,7 @@ function buildSequential(config: unknown): BuiltModel {
   if (first.class_name === 'InputLayer') {
     current = inputLayerShape(first.config);
     start = 1;
-  } else if (MODEL_CLASSES.has(String(first.class_name))) {
+  } else if (isModelClass(first.class_name)) {
     current = buildModel(first).inputs[0];
   } else if (isObject(first.config)) {
     current = declaredInputShape(first.config);
@@ -254,7 +237,7 @@ function buildFunctional(config: unknown): BuiltModel {
     if (entry.class_name === 'InputLayer') {
       state.nodes.push({ outputs: [inputLayerShape(entry.config)], inbound: [] });
       state.record = { className: 'InputLayer', firstInputs: [] };
-    } else if (MODEL_CLASSES.has(String(entry.class_name))) {
+    } else if (isModelClass(entry.class_name)) {
       // A nested model owns node 0 (its own inputs) from the moment it is built.
       const inner = buildModel(entry);
       state.nodes.push({ outputs: inner.outputs, inbound: [] });
@@ -367,7 +350,7 @@ function buildFunctional(config: unknown): BuiltModel {
   for (const name of ordered) {
     const state = created.get(name)!;
     if (state.entry.class_name === 'InputLayer') continue;
-    if (MODEL_CLASSES.has(String(state.entry.class_name))) {
+    if (isModelClass(state.entry.class_name)) {
       layers.push(buildModel(state.entry).node);
       continue;
     }
@@ -420,13 +403,13 @@ function callLayer(entry: Json, inputs: Shape[], producers: CallRecord[], built?
   const className = String(entry.class_name);
   const name = layerName(entry);
   const record: CallRecord = { className, firstInputs: inputs };
-  if (MODEL_CLASSES.has(className)) {
+  if (isModelClass(className)) {
     const inner = buildModel(entry);
     return { node: built ?? inner.node, outputs: inner.outputs, record };
   }
   const config = entry.config as Json;
   const weights: CreatedWeight[] = [];
-  const outputs = layerRule(className, config, inputs, weights, '');
+  const outputs = buildLayer(className, config, inputs, weights, '');
   let flattenInput: number[] | undefined;
   const producer = producers[0];
   if (className === 'Dense' && producer?.className === 'Flatten') {
@@ -440,414 +423,34 @@ function callLayer(entry: Json, inputs: Shape[], producers: CallRecord[], built?
   return { node, outputs, record };
 }
 
-function int(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) fail(`${what} is ${JSON.stringify(v)}, not an integer`);
-  return v;
-}
-
-/** A number or a list of `n` numbers (Keras writes either). */
-function tuple(v: unknown, n: number, what: string, fallback?: number): number[] {
-  if ((v === undefined || v === null) && fallback !== undefined) return new Array(n).fill(fallback);
-  if (typeof v === 'number') return new Array(n).fill(int(v, what));
-  if (Array.isArray(v) && v.length === n) return v.map((x) => int(x, what));
-  return fail(`${what} ${JSON.stringify(v)} is not ${n} integer(s)`);
-}
-
-function known(d: number | null | undefined, what: string): number {
-  if (d === null || d === undefined || d < 0) fail(`${what} is unknown`);
-  return d;
-}
-
-/** The one input of a single-input layer. */
-function single(inputs: Shape[], cls: string): Shape {
-  if (inputs.length !== 1) fail(`${cls} is called on ${inputs.length} inputs`);
-  return inputs[0];
-}
-
-function channelsFirst(config: Json, cls: string): boolean {
-  const f = config.data_format ?? 'channels_last';
-  if (f !== 'channels_last' && f !== 'channels_first') fail(`${cls} has data_format ${JSON.stringify(f)}`);
-  return f === 'channels_first';
-}
-
-function padding(config: Json, cls: string, allowed: string[]): string {
-  const p = config.padding ?? 'valid';
-  if (typeof p !== 'string' || !allowed.includes(p)) fail(`${cls} has padding ${JSON.stringify(p)}`);
-  return p;
-}
-
-/** tfjs convOutputLength: anything but 'same' (valid, causal) shrinks by the dilated kernel. */
-function convLength(length: number | null, kernel: number, pad: string, stride: number, dilation = 1): number | null {
-  if (length === null) return null;
-  const dilated = kernel + (kernel - 1) * (dilation - 1);
-  const out = pad === 'same' ? length : length - dilated + 1;
-  return Math.floor((out + stride - 1) / stride);
-}
-
-function deconvLength(length: number | null, stride: number, kernel: number, pad: string): number | null {
-  if (length === null) return null;
-  return pad === 'valid' ? length * stride + Math.max(kernel - stride, 0) : length * stride;
-}
-
-type Add = (local: string, shape: (number | null)[], trainable?: boolean) => void;
-
-/** The shared tail of every rule: records a weight, refusing unknown dimensions. */
-function adder(weights: CreatedWeight[], prefix: string, cls: string): Add {
-  return (local, shape, trainable = true) => {
-    const full = shape.map((d, i) => known(d, `dimension ${i} of ${cls} weight '${local}'`));
-    weights.push({ local: prefix + local, shape: full, trainable });
-  };
-}
-
-const IDENTITY_CLASSES = new Set([
-  'Activation', 'Dropout', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ReLU', 'LeakyReLU', 'ELU',
-  'ThresholdedReLU', 'Softmax', 'Masking', 'Rescaling',
-]);
-
 /**
- * One layer class: pushes the weights it creates when built on `inputs` and returns its output
- * shapes. Mirrors each tfjs class's `build` and `computeOutputShape`.
+ * Builds one layer from its catalogue entry: pushes the weights it creates on `inputs` (in the
+ * entry's `weights` order, under `prefix`) and returns its output shapes.
  */
-function layerRule(cls: string, config: Json, inputs: Shape[], weights: CreatedWeight[], prefix: string): Shape[] {
+function buildLayer(cls: string, config: Json, inputs: Shape[], weights: CreatedWeight[], prefix: string): Shape[] {
   if (!isObject(config)) fail(`layer of class ${cls} has no config`);
-  const add = adder(weights, prefix, cls);
-  const useBias = config.use_bias !== false;
-  if (IDENTITY_CLASSES.has(cls)) return [single(inputs, cls).slice()];
-  /** What DepthwiseConv2D and SeparableConv2D read alike: a rank-4 input and the depthwise step. */
-  const depthwiseConfig = () => {
-    const x = single(inputs, cls);
-    if (x.length !== 4) fail(`${cls} input has rank ${x.length}`);
-    return {
-      x,
-      first: channelsFirst(config, cls),
-      kernel: tuple(config.kernel_size, 2, `${cls} kernel_size`),
-      strides: tuple(config.strides, 2, `${cls} strides`, 1),
-      dilation: tuple(config.dilation_rate, 2, `${cls} dilation_rate`, 1),
-      pad: padding(config, cls, ['valid', 'same']),
-      multiplier: config.depth_multiplier === undefined || config.depth_multiplier === null ? 1 : int(config.depth_multiplier, `${cls} depth_multiplier`),
-    };
-  };
-  switch (cls) {
-    case 'Dense': {
-      const x = single(inputs, cls);
-      const units = int(config.units, 'Dense units');
-      add('kernel', [x[x.length - 1], units]);
-      if (useBias) add('bias', [units]);
-      return [[...x.slice(0, -1), units]];
+  const entry = layerClass(cls);
+  if (!entry?.build) return fail(`layer class ${cls} is not one graft can size without tfjs`);
+  const shapes = new Map<string, number[]>();
+  const outputs = entry.build({
+    cls,
+    config,
+    inputs,
+    weight: (local, shape) => {
+      shapes.set(local, shape.map((d, i) => known(d, `dimension ${i} of ${cls} weight '${local}'`)));
+    },
+    wrapped: (innerClass, innerConfig, innerInputs, scope) => buildLayer(innerClass, innerConfig, innerInputs, weights, prefix + scope),
+  });
+  if (entry.weights) {
+    const names = entry.weights(config);
+    // The catalogue's two views of a class must agree: a mismatch is a bug in its entry.
+    if (names.length !== shapes.size || names.some((n) => !shapes.has(n))) {
+      throw new Error(`layer catalogue: ${cls} lists weights [${names.join(', ')}] but builds [${[...shapes.keys()].join(', ')}]`);
     }
-    case 'Conv1D': case 'Conv2D': case 'Conv3D': {
-      const rank = Number(cls[4]);
-      const x = single(inputs, cls);
-      if (x.length !== rank + 2) fail(`${cls} input has rank ${x.length}`);
-      const first = channelsFirst(config, cls);
-      const kernel = tuple(config.kernel_size, rank, `${cls} kernel_size`);
-      const strides = tuple(config.strides, rank, `${cls} strides`, 1);
-      const dilation = tuple(config.dilation_rate, rank, `${cls} dilation_rate`, 1);
-      const pad = padding(config, cls, rank === 1 ? ['valid', 'same', 'causal'] : ['valid', 'same']);
-      const filters = int(config.filters, `${cls} filters`);
-      const channels = known(first ? x[1] : x[x.length - 1], `${cls} input channels`);
-      // tfjs-graft/layers gives Conv1D/Conv2D Keras' groups; tfjs's Conv3D ignores the key.
-      const groups = cls === 'Conv3D' ? 1 : (config.groups as number | null | undefined) ?? 1;
-      if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0 || filters % groups !== 0) fail(`${cls} groups ${JSON.stringify(config.groups)} do not divide its channels`);
-      if (groups > 1 && first) fail(`grouped ${cls} with channels_first`);
-      add('kernel', [...kernel, channels / groups, filters]);
-      if (useBias) add('bias', [filters]);
-      const space = first ? x.slice(2) : x.slice(1, -1);
-      const out = space.map((d, i) => convLength(d, kernel[i], pad, strides[i], dilation[i]));
-      return [first ? [x[0], filters, ...out] : [x[0], ...out, filters]];
-    }
-    case 'Conv2DTranspose': case 'Conv3DTranspose': {
-      const rank = Number(cls[4]);
-      const x = single(inputs, cls);
-      if (x.length !== rank + 2) fail(`${cls} input has rank ${x.length}`);
-      const first = channelsFirst(config, cls);
-      const kernel = tuple(config.kernel_size, rank, `${cls} kernel_size`);
-      const strides = tuple(config.strides, rank, `${cls} strides`, 1);
-      const pad = padding(config, cls, ['valid', 'same']);
-      const filters = int(config.filters, `${cls} filters`);
-      const channels = known(first ? x[1] : x[x.length - 1], `${cls} input channels`);
-      add('kernel', [...kernel, filters, channels]);
-      if (useBias) add('bias', [filters]);
-      const space = first ? x.slice(2) : x.slice(1, -1);
-      const out = space.map((d, i) => deconvLength(d, strides[i], kernel[i], pad));
-      return [first ? [x[0], filters, ...out] : [x[0], ...out, filters]];
-    }
-    case 'DepthwiseConv2D': {
-      const { x, first, kernel, strides, dilation, pad, multiplier } = depthwiseConfig();
-      const channels = known(first ? x[1] : x[3], `${cls} input channels`);
-      add('depthwise_kernel', [kernel[0], kernel[1], channels, multiplier]);
-      if (useBias) add('bias', [channels * multiplier]);
-      const space = first ? x.slice(2) : x.slice(1, -1);
-      const out = space.map((d, i) => convLength(d, kernel[i], pad, strides[i], dilation[i]));
-      return [first ? [x[0], channels * multiplier, ...out] : [x[0], ...out, channels * multiplier]];
-    }
-    case 'SeparableConv2D': {
-      const { x, first, kernel, strides, dilation, pad, multiplier } = depthwiseConfig();
-      const filters = int(config.filters, `${cls} filters`);
-      const channels = known(first ? x[1] : x[3], `${cls} input channels`);
-      add('depthwise_kernel', [kernel[0], kernel[1], channels, multiplier]);
-      add('pointwise_kernel', [1, 1, channels * multiplier, filters]);
-      if (useBias) add('bias', [filters]);
-      const space = first ? x.slice(2) : x.slice(1, -1);
-      const out = space.map((d, i) => convLength(d, kernel[i], pad, strides[i], dilation[i]));
-      return [first ? [x[0], filters, ...out] : [x[0], ...out, filters]];
-    }
-    case 'BatchNormalization': {
-      const x = single(inputs, cls);
-      let axis = config.axis ?? -1;
-      // tfjs takes a number; Keras sometimes writes [axis], which tfjs only survives when non-negative.
-      if (Array.isArray(axis) && axis.length === 1 && typeof axis[0] === 'number' && axis[0] >= 0) axis = axis[0];
-      if (typeof axis !== 'number' || !Number.isInteger(axis) || axis >= x.length || axis < -x.length) fail(`BatchNormalization axis ${JSON.stringify(config.axis)}`);
-      const dim = x[axis < 0 ? axis + x.length : axis];
-      if (config.scale !== false) add('gamma', [dim]);
-      if (config.center !== false) add('beta', [dim]);
-      add('moving_mean', [dim], false);
-      add('moving_variance', [dim], false);
-      return [x.slice()];
-    }
-    case 'LayerNormalization': {
-      const x = single(inputs, cls);
-      const raw = config.axis ?? -1;
-      const axes = (Array.isArray(raw) ? raw : [raw]).map((a) => {
-        const n = int(a, 'LayerNormalization axis');
-        const r = n < 0 ? n + x.length : n;
-        if (r < 0 || r >= x.length) fail(`LayerNormalization axis ${n} for rank ${x.length}`);
-        return r;
-      });
-      if (new Set(axes).size !== axes.length) fail('LayerNormalization repeats an axis');
-      const shape = axes.map((a) => x[a]);
-      if (config.scale !== false) add('gamma', shape);
-      if (config.center !== false) add('beta', shape);
-      return [x.slice()];
-    }
-    case 'Embedding': {
-      const x = single(inputs, cls);
-      const dtype = config.dtype ?? 'float32';
-      // tfjs creates the table in the layer's dtype; only float32 tables are graftable here.
-      if (dtype !== 'float32') fail(`Embedding with dtype ${JSON.stringify(dtype)}`);
-      const outDim = int(config.output_dim, 'Embedding output_dim');
-      add('embeddings', [int(config.input_dim, 'Embedding input_dim'), outDim]);
-      const inputLength = config.input_length;
-      if (inputLength === undefined || inputLength === null) return [[...x, outDim]];
-      const lens = (Array.isArray(inputLength) ? inputLength : [inputLength]) as (number | null)[];
-      if (lens.length !== x.length - 1) fail('Embedding input_length does not match its input');
-      return [[x[0], ...lens.map((l, k) => (l === null ? x[k + 1] : l)), outDim]];
-    }
-    case 'PReLU': {
-      const x = single(inputs, cls);
-      const param = x.slice(1);
-      const shared = config.shared_axes;
-      if (shared !== undefined && shared !== null) {
-        for (const a of Array.isArray(shared) ? shared : [shared]) {
-          const i = int(a, 'PReLU shared_axes');
-          if (i < 1 || i > param.length) fail(`PReLU shared axis ${i}`);
-          param[i - 1] = 1;
-        }
-      }
-      add('alpha', param);
-      return [x.slice()];
-    }
-    case 'LSTM': case 'GRU': case 'SimpleRNN':
-      return recurrent(cls, config, inputs, add);
-    case 'Bidirectional':
-      return bidirectional(config, inputs, weights, prefix);
-    case 'TimeDistributed': {
-      const x = single(inputs, cls);
-      const inner = config.layer;
-      if (!isObject(inner) || !isObject(inner.config) || typeof inner.class_name !== 'string') fail('TimeDistributed has no inner layer');
-      if (config.trainable === false || inner.config.trainable === false) fail('a frozen TimeDistributed layer');
-      if (x.length < 3) fail(`TimeDistributed input has rank ${x.length}`);
-      if (MODEL_CLASSES.has(inner.class_name) || inner.class_name === 'TimeDistributed' || inner.class_name === 'Bidirectional') fail(`TimeDistributed(${inner.class_name})`);
-      // tfjs builds the wrapped layer without a name scope of its own: `td/kernel`.
-      const outs = layerRule(inner.class_name, inner.config, [[x[0], ...x.slice(2)]], weights, prefix);
-      if (outs.length !== 1) fail('TimeDistributed of a multi-output layer');
-      return [[outs[0][0], x[1], ...outs[0].slice(1)]];
-    }
-    case 'Flatten': {
-      const x = single(inputs, cls);
-      const rest = x.slice(1).map((d, i) => known(d, `Flatten input dimension ${i + 1}`));
-      return [[x[0], rest.reduce((a, b) => a * b, 1)]];
-    }
-    case 'Reshape': {
-      const x = single(inputs, cls);
-      const target = config.target_shape;
-      if (!Array.isArray(target)) fail('Reshape has no target_shape');
-      const wanted = target.map((d) => int(d, 'Reshape target_shape'));
-      const unknownIndex = wanted.indexOf(-1);
-      if (wanted.filter((d) => d === -1).length > 1 || wanted.some((d) => d < -1)) fail('Reshape target_shape');
-      const rest = x.slice(1);
-      // tfjs resolves -1 only when every input dimension is known, the batch dimension included.
-      if (x.some((d) => d === null)) return [[x[0], ...wanted.map((d) => (d === -1 ? null : d))]];
-      const total = (rest as number[]).reduce((a, b) => a * b, 1);
-      const knownProduct = wanted.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-      if (unknownIndex >= 0) {
-        if (knownProduct === 0 || total % knownProduct !== 0) fail('Reshape cannot infer its -1 dimension');
-        wanted[unknownIndex] = total / knownProduct;
-      } else if (knownProduct !== total) fail('Reshape changes the number of elements');
-      return [[x[0], ...wanted]];
-    }
-    case 'Permute': {
-      const x = single(inputs, cls);
-      const order = config.dims;
-      if (!Array.isArray(order) || order.length !== x.length - 1) fail('Permute dims do not match its input');
-      const out = x.slice();
-      order.forEach((d, i) => {
-        const k = int(d, 'Permute dims');
-        if (k < 1 || k >= x.length) fail(`Permute dim ${k}`);
-        out[i + 1] = x[k];
-      });
-      return [out];
-    }
-    case 'RepeatVector': {
-      const x = single(inputs, cls);
-      if (x.length !== 2) fail(`RepeatVector input has rank ${x.length}`);
-      return [[x[0], int(config.n, 'RepeatVector n'), x[1]]];
-    }
-    case 'MaxPooling1D': case 'AveragePooling1D': {
-      const x = single(inputs, cls);
-      if (x.length !== 3) fail(`${cls} input has rank ${x.length}`);
-      const pool = tuple(config.pool_size, 1, `${cls} pool_size`, 2);
-      const strides = config.strides === null || config.strides === undefined ? pool : tuple(config.strides, 1, `${cls} strides`);
-      const pad = padding(config, cls, ['valid', 'same']);
-      return [[x[0], convLength(x[1], pool[0], pad, strides[0]), x[2]]];
-    }
-    case 'MaxPooling2D': case 'AveragePooling2D': case 'MaxPooling3D': case 'AveragePooling3D': {
-      const rank = Number(cls[cls.length - 2]);
-      const x = single(inputs, cls);
-      if (x.length !== rank + 2) fail(`${cls} input has rank ${x.length}`);
-      const first = channelsFirst(config, cls);
-      const pool = tuple(config.pool_size, rank, `${cls} pool_size`, 2);
-      const strides = config.strides === null || config.strides === undefined ? pool : tuple(config.strides, rank, `${cls} strides`);
-      const pad = padding(config, cls, ['valid', 'same']);
-      const space = first ? x.slice(2) : x.slice(1, -1);
-      const out = space.map((d, i) => convLength(d, pool[i], pad, strides[i]));
-      return [first ? [x[0], x[1], ...out] : [x[0], ...out, x[x.length - 1]]];
-    }
-    case 'GlobalAveragePooling1D': case 'GlobalMaxPooling1D': {
-      const x = single(inputs, cls);
-      if (x.length !== 3 || config.keepdims === true) fail(`${cls} with rank ${x.length} input or keepdims`);
-      return [[x[0], x[2]]];
-    }
-    case 'GlobalAveragePooling2D': case 'GlobalMaxPooling2D': {
-      const x = single(inputs, cls);
-      if (x.length !== 4 || config.keepdims === true) fail(`${cls} with rank ${x.length} input or keepdims`);
-      return [[x[0], channelsFirst(config, cls) ? x[1] : x[3]]];
-    }
-    case 'ZeroPadding2D': case 'Cropping2D': {
-      const x = single(inputs, cls);
-      if (x.length !== 4) fail(`${cls} input has rank ${x.length}`);
-      const key = cls === 'ZeroPadding2D' ? 'padding' : 'cropping';
-      const pairs = padPairs(config[key], cls === 'ZeroPadding2D' ? 1 : 0, `${cls} ${key}`);
-      const sign = cls === 'ZeroPadding2D' ? 1 : -1;
-      const first = channelsFirst(config, cls);
-      const [h, w] = first ? [2, 3] : [1, 2];
-      const out = x.slice();
-      out[h] = x[h] === null ? null : x[h]! + sign * (pairs[0][0] + pairs[0][1]);
-      out[w] = x[w] === null ? null : x[w]! + sign * (pairs[1][0] + pairs[1][1]);
-      return [out];
-    }
-    case 'UpSampling2D': {
-      const x = single(inputs, cls);
-      if (x.length !== 4) fail(`${cls} input has rank ${x.length}`);
-      const size = tuple(config.size, 2, 'UpSampling2D size', 2);
-      const first = channelsFirst(config, cls);
-      const [h, w] = first ? [2, 3] : [1, 2];
-      const out = x.slice();
-      out[h] = x[h] === null ? null : x[h]! * size[0];
-      out[w] = x[w] === null ? null : x[w]! * size[1];
-      return [out];
-    }
-    case 'Concatenate': {
-      if (inputs.length < 2) fail('Concatenate is called on fewer than two inputs');
-      const out = inputs[0].slice();
-      const axisRaw = config.axis ?? -1;
-      const axis = int(axisRaw, 'Concatenate axis');
-      const a = axis < 0 ? out.length + axis : axis;
-      if (a < 0 || a >= out.length || inputs.some((s) => s.length !== out.length)) fail('Concatenate inputs of different rank');
-      for (const s of inputs.slice(1)) {
-        if (out[a] === null || s[a] === null) {
-          out[a] = null;
-          break;
-        }
-        out[a] = out[a]! + s[a]!;
-      }
-      return [out];
-    }
-    case 'Add': case 'Multiply': case 'Average': case 'Maximum': case 'Minimum':
-      return [elementwise(inputs, cls)];
-    default:
-      return fail(`layer class ${cls} is not one graft can size without tfjs`);
+    const frozen = new Set(entry.nonTrainable ?? []);
+    for (const local of names) weights.push({ local: prefix + local, shape: shapes.get(local)!, trainable: !frozen.has(local) });
+  } else if (shapes.size) {
+    throw new Error(`layer catalogue: ${cls} builds weights but lists none`);
   }
-}
-
-/** ZeroPadding2D / Cropping2D amounts: n, [h, w] or [[top, bottom], [left, right]]. */
-function padPairs(v: unknown, fallback: number, what: string): [number, number][] {
-  if (v === undefined || v === null) return [[fallback, fallback], [fallback, fallback]];
-  if (typeof v === 'number') return [[int(v, what), v], [v, v]];
-  if (Array.isArray(v) && v.length === 2) {
-    if (v.every((x) => typeof x === 'number')) return [[int(v[0], what), v[0]], [int(v[1], what), v[1]]];
-    if (v.every((x) => Array.isArray(x) && x.length === 2)) return (v as unknown[][]).map((p) => [int(p[0], what), int(p[1], what)] as [number, number]);
-  }
-  return fail(`${what} ${JSON.stringify(v)}`);
-}
-
-/** tfjs Merge.computeOutputShape: broadcasting over the non-batch dimensions. */
-function elementwise(inputs: Shape[], cls: string): Shape {
-  if (inputs.length < 2) fail(`${cls} is called on fewer than two inputs`);
-  const broadcast = (a: Shape, b: Shape): Shape => {
-    if (a.length < b.length) return broadcast(b, a);
-    if (b.length === 0) return a;
-    const out = a.slice(0, a.length - b.length);
-    for (let k = 0; k < b.length; k++) {
-      const i = a[a.length - b.length + k];
-      const j = b[k];
-      if (i === null || j === null) out.push(null);
-      else if (i === 1) out.push(j);
-      else if (j === 1) out.push(i);
-      else if (i !== j) fail(`${cls} inputs of shapes that do not broadcast`);
-      else out.push(i);
-    }
-    return out;
-  };
-  let shape = inputs[0].slice(1);
-  for (const s of inputs.slice(1)) shape = broadcast(shape, s.slice(1));
-  const batches = [...new Set(inputs.map((s) => s[0]).filter((b) => b !== null))];
-  return [batches.length === 1 ? batches[0] : null, ...shape];
-}
-
-function recurrent(cls: string, config: Json, inputs: Shape[], add: Add): Shape[] {
-  if (inputs.length !== 1) fail(`${cls} is called with initial states`);
-  const x = inputs[0];
-  if (x.length !== 3) fail(`${cls} input has rank ${x.length}`);
-  const units = int(config.units, `${cls} units`);
-  const gates = cls === 'LSTM' ? 4 : cls === 'GRU' ? 3 : 1;
-  add('kernel', [x[2], units * gates]);
-  add('recurrent_kernel', [units, units * gates]);
-  if (config.use_bias !== false) add('bias', cls === 'GRU' && config.reset_after === true ? [2, units * gates] : [units * gates]);
-  const out: Shape = config.return_sequences === true ? [x[0], x[1], units] : [x[0], units];
-  if (config.return_state !== true) return [out];
-  const states = cls === 'LSTM' ? 2 : 1;
-  return [out, ...Array.from({ length: states }, () => [x[0], units])];
-}
-
-function bidirectional(config: Json, inputs: Shape[], weights: CreatedWeight[], prefix: string): Shape[] {
-  const inner = config.layer;
-  if (!isObject(inner) || !isObject(inner.config) || typeof inner.class_name !== 'string') fail('Bidirectional has no inner layer');
-  const cls = inner.class_name;
-  if (cls !== 'LSTM' && cls !== 'GRU' && cls !== 'SimpleRNN') fail(`Bidirectional(${cls})`);
-  if (config.backward_layer !== undefined && config.backward_layer !== null) fail('Bidirectional with its own backward_layer');
-  if (config.trainable === false || inner.config.trainable === false) fail('a frozen Bidirectional layer');
-  if (inner.config.return_state === true) fail('Bidirectional with return_state');
-  const name = inner.config.name;
-  if (typeof name !== 'string' || name.length === 0) fail('the layer inside a Bidirectional has no name');
-  const mergeMode = config.merge_mode === undefined ? 'concat' : config.merge_mode;
-  if (mergeMode !== null && !['concat', 'sum', 'mul', 'ave'].includes(mergeMode as string)) fail(`Bidirectional merge_mode ${JSON.stringify(mergeMode)}`);
-  // tfjs builds each direction under a scope named after it: `bi/forward_lstm/kernel`.
-  const [out] = layerRule(cls, inner.config, inputs, weights, `${prefix}forward_${name}/`);
-  layerRule(cls, inner.config, inputs, weights, `${prefix}backward_${name}/`);
-  if (mergeMode === 'concat') {
-    const last = out[out.length - 1];
-    return [[...out.slice(0, -1), last === null ? null : last * 2]];
-  }
-  return mergeMode === null ? [out, out.slice()] : [out];
+  return outputs;
 }

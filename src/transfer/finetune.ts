@@ -2,7 +2,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackend, initBackend } from '../backend';
 import { checkOutputDir } from '../output/atomic';
-import { toRegexes } from '../convert';
+import { toRegexes } from '../convert/options';
 import { GraftError } from '../errors';
 import { ArrayData, readNpyArray } from './arrays';
 import { BottomSource, cacheFrozenOutputs } from './cache';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { VERSION } from '../convert';
+import { VERSION } from '../version';
 import { bytesOf, DEFAULT_SHARD_BYTES, writeLayersModel } from '../output/writer';
 
 export interface SaveOptions {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
+import { isModelClass } from '../topology/walk';
 import { shapeString } from './arrays';
 
 type Layer = tf.layers.Layer;
@@ -44,8 +45,7 @@ export interface FrozenSplit {
 }
 
 function isContainer(layer: Layer): boolean {
-  const cls = layer.getClassName();
-  return cls === 'Sequential' || cls === 'Model' || cls === 'Functional';
+  return isModelClass(layer.getClassName());
 }
 
 /** A layer whose weights cannot change while training: it has weights and none of them trains. */

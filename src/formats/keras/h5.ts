@@ -1,8 +1,9 @@
 import { GraftError } from '../../errors';
 import { printable, rawTensor, tensorInfo } from '../../io/bytes';
-import { Hdf5File, sniffHdf5 } from '../../io/hdf5';
-import { isModelClass, toTfjsTopology } from '../../topology/keras-config';
-import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import type { Hdf5File } from '../../io/hdf5';
+import { toTfjsTopology } from '../../topology/keras-config';
+import { isModelClass, walkLayers } from '../../topology/walk';
+import type { Convention, RawTensor, TensorInfo, WeightReader } from '../types';
 import { DTYPE_BYTES } from '../types';
 
 /**
@@ -205,15 +206,15 @@ function findKeras1Key(config: unknown, depth = 0): string | undefined {
   return undefined;
 }
 
-/** layer name → class name, through nested models and wrappers. */
-function collectLayerClasses(node: unknown, out: Map<string, string>, depth = 0): void {
-  if (depth > 16 || typeof node !== 'object' || node === null) return;
-  const n = node as Record<string, unknown>;
-  const cfg = n.config;
-  const name = typeof n.name === 'string' ? n.name : cfg && typeof cfg === 'object' && !Array.isArray(cfg) ? (cfg as Record<string, unknown>).name : undefined;
-  if (typeof n.class_name === 'string' && typeof name === 'string' && !out.has(name)) out.set(name, n.class_name);
-  const layers = Array.isArray(cfg) ? cfg : cfg && typeof cfg === 'object' ? (cfg as Record<string, unknown>).layers : undefined;
-  if (Array.isArray(layers)) for (const l of layers) collectLayerClasses(l, out, depth + 1);
+/** layer name → class name: the model's own, then every layer's through nested models. */
+function collectLayerClasses(config: Record<string, unknown>, out: Map<string, string>): void {
+  const record = (n: { class_name?: unknown; name?: unknown; config?: unknown }): void => {
+    const cfg = n.config;
+    const name = typeof n.name === 'string' ? n.name : cfg && typeof cfg === 'object' && !Array.isArray(cfg) ? (cfg as Record<string, unknown>).name : undefined;
+    if (typeof n.class_name === 'string' && typeof name === 'string' && !out.has(name)) out.set(name, n.class_name);
+  };
+  record(config);
+  walkLayers(config, record, 15);
 }
 
 const CELL_SCOPE = /(^|_)cell(_\d+)?$/;
@@ -310,42 +311,3 @@ export function flipLeadingAxes(data: Uint8Array, shape: readonly number[], elem
   return out;
 }
 
-/** Which Keras HDF5 layout a file uses, from its root groups and attributes. */
-export function kerasHdf5Layout(h5: Hdf5File): 'legacy' | 'keras3' | undefined {
-  const keys = h5.keys('/');
-  if (keys.includes('model_weights') || h5.attr('/', 'layer_names') !== undefined || h5.attr('/', 'layer_names0') !== undefined) return 'legacy';
-  if (keys.includes('layers') || keys.includes('_layer_checkpoint_dependencies') || keys.includes('vars')) return 'keras3';
-  // A Keras 3 subclassed model's weights sit under attribute names (conv1/vars/0, …).
-  if (keys.some((k) => h5.kind(`${k}/vars`) === 'group')) return 'keras3';
-  return undefined;
-}
-
-/** Opens any Keras HDF5 weight file, whichever Keras wrote it. */
-export async function openKerasHdf5(path: string): Promise<WeightReader> {
-  const h5 = await Hdf5File.open(path);
-  try {
-    const layout = kerasHdf5Layout(h5);
-    if (layout === 'legacy') return KerasH5Reader.fromHdf5(path, h5);
-    if (layout === 'keras3') {
-      // Imported here: keras3.ts imports this module too.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { Keras3Reader } = require('./keras3') as typeof import('./keras3');
-      return Keras3Reader.fromWeightsH5(path, h5, undefined, undefined);
-    }
-    throw new GraftError('UNKNOWN_FORMAT', 'is an HDF5 file but not a Keras one (no model_weights group, layer_names attribute or Keras 3 layers group)', { file: path });
-  } catch (e) {
-    h5.close();
-    throw e;
-  }
-}
-
-export const kerasH5Format: FormatHandler = {
-  format: 'keras-h5',
-  extensions: ['.h5', '.hdf5', '.keras'],
-  sniff(head: Uint8Array, path: string): boolean {
-    return !path.toLowerCase().endsWith('.weights.h5') && sniffHdf5(head, path);
-  },
-  open(path: string): Promise<WeightReader> {
-    return openKerasHdf5(path);
-  },
-};

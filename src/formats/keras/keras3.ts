@@ -1,15 +1,12 @@
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import { registerTemp, releaseTemp } from '../../output/atomic';
 import { GraftError } from '../../errors';
-import { FileSource, printable, rawTensor, readHead, tensorInfo } from '../../io/bytes';
-import { Hdf5File, sniffHdf5 } from '../../io/hdf5';
-import { KerasH5Reader, kerasHdf5Layout, openKerasHdf5 } from './h5';
-import { isModelClass, toTfjsTopology } from '../../topology/keras-config';
-import { startsWith } from '../registry';
-import type { Convention, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
-import { ZipArchive, crc32 } from '../../io/zip';
+import { rawTensor, tensorInfo } from '../../io/bytes';
+import type { Hdf5File } from '../../io/hdf5';
+import { isObject, Json } from '../../io/json';
+import { removeTemp } from '../../io/temp';
+import { layerClass } from '../../topology/catalogue';
+import { toTfjsTopology } from '../../topology/keras-config';
+import { isModelClass } from '../../topology/walk';
+import type { Convention, RawTensor, TensorInfo, WeightReader } from '../types';
 
 /**
  * Keras 3 weights: `model.save_weights('x.weights.h5')` and the `.keras` zip (config.json,
@@ -29,45 +26,11 @@ interface Entry {
   datasetPath: string;
 }
 
-/** Weight names in Keras 3 variable order, for the classes whose order is fixed. */
+/** Weight names in Keras 3 variable order (the catalogue's `addWeight` order), for the classes that have any. */
 function weightNamesFor(className: string, cfg: Record<string, unknown>): string[] | undefined {
-  const bias = cfg.use_bias === false ? [] : ['bias'];
-  switch (className) {
-    case 'Dense':
-    case 'Conv1D':
-    case 'Conv2D':
-    case 'Conv3D':
-    case 'Conv1DTranspose':
-    case 'Conv2DTranspose':
-    case 'Conv3DTranspose':
-      return ['kernel', ...bias];
-    case 'DepthwiseConv1D':
-    case 'DepthwiseConv2D':
-      return ['depthwise_kernel', ...bias];
-    case 'SeparableConv1D':
-    case 'SeparableConv2D':
-      return ['depthwise_kernel', 'pointwise_kernel', ...bias];
-    case 'BatchNormalization':
-      return [...(cfg.scale === false ? [] : ['gamma']), ...(cfg.center === false ? [] : ['beta']), 'moving_mean', 'moving_variance'];
-    case 'LayerNormalization':
-      return [...(cfg.scale === false ? [] : ['gamma']), ...(cfg.center === false ? [] : ['beta'])];
-    case 'Embedding':
-      return ['embeddings'];
-    case 'PReLU':
-      return ['alpha'];
-    case 'LSTM':
-    case 'GRU':
-    case 'SimpleRNN':
-    case 'ConvLSTM1D':
-    case 'ConvLSTM2D':
-    case 'ConvLSTM3D':
-      return ['kernel', 'recurrent_kernel', ...bias];
-    default:
-      return undefined;
-  }
+  const names = layerClass(className)?.weights?.(cfg);
+  return names && names.length > 0 ? names : undefined;
 }
-
-const RNN_CLASSES = new Set(['LSTM', 'GRU', 'SimpleRNN', 'ConvLSTM1D', 'ConvLSTM2D', 'ConvLSTM3D']);
 
 /** Keras' `to_snake_case`, which names the weight groups. */
 export function toSnakeCase(name: string): string {
@@ -75,12 +38,6 @@ export function toSnakeCase(name: string): string {
   s = s.replace(/(.)([A-Z][a-z]+)/g, '$1_$2');
   s = s.replace(/([a-z])([A-Z])/g, '$1_$2');
   return s.toLowerCase();
-}
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Numeric children of a `vars` group, in index order. */
@@ -176,7 +133,7 @@ class NameBuilder {
 
   private walkCell(groupPath: string, className: string, cfg: Json, layerName: string, prefix: string): void {
     const names = weightNamesFor(className, cfg);
-    if (RNN_CLASSES.has(className) && this.h5.kind(`${groupPath}/cell/vars`) === 'group') {
+    if (layerClass(className)?.kerasCell && this.h5.kind(`${groupPath}/cell/vars`) === 'group') {
       this.addVars(layerName, `${groupPath}/cell/vars`, names, prefix);
     }
     if (this.h5.kind(`${groupPath}/vars`) === 'group') this.addVars(layerName, `${groupPath}/vars`, names, prefix);
@@ -288,57 +245,6 @@ export class Keras3Reader implements WeightReader {
     return new Keras3Reader(filePath, h5, builder.entries, metadata, topology, zipInfo?.tempDir);
   }
 
-  /** Opens a `.keras` zip: reads its JSON members and extracts the weights to a private file. */
-  static async openZip(filePath: string): Promise<WeightReader> {
-    const zip = ZipArchive.open(filePath);
-    let tempDir: string | undefined;
-    try {
-      const readJson = (member: string, required: boolean): Json | undefined => {
-        const entry = zip.entry(member);
-        if (!entry) {
-          if (required) throw new GraftError('CORRUPT', `.keras archive has no '${member}'`, { file: filePath });
-          return undefined;
-        }
-        if (entry.uncompressedSize > 256 * 1024 * 1024) throw new GraftError('CORRUPT', `'${member}' is implausibly large (${entry.uncompressedSize} bytes)`, { file: filePath });
-        try {
-          const parsed: unknown = JSON.parse(new TextDecoder().decode(zip.read(entry)));
-          if (!isObject(parsed)) throw new Error('not a JSON object');
-          return parsed;
-        } catch (e) {
-          if (e instanceof GraftError) throw e;
-          throw new GraftError('CORRUPT', `'${member}' is not valid JSON (${printable((e as Error).message)})`, { file: filePath });
-        }
-      };
-      const config = readJson('config.json', true);
-      const metadata = readJson('metadata.json', false) ?? {};
-      const weights = zip.entry('model.weights.h5');
-      if (!weights) throw new GraftError('CORRUPT', ".keras archive has no 'model.weights.h5'", { file: filePath });
-      tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-keras-'));
-      // Removed on close, on failure below, and on Ctrl-C.
-      registerTemp(tempDir);
-      const weightsPath = path.join(tempDir, 'model.weights.h5');
-      extractEntry(zip, filePath, weights, weightsPath);
-      // Errors name the archive member the user knows, not the private temporary copy.
-      const h5 = await Hdf5File.open(weightsPath, `${filePath} (member model.weights.h5)`);
-      try {
-        if (kerasHdf5Layout(h5) === 'legacy') {
-          // A .keras zip holding a legacy HDF5 inside: read it as such.
-          const reader = KerasH5Reader.fromHdf5(filePath, h5);
-          return withCleanup(reader, tempDir);
-        }
-        return Keras3Reader.fromWeightsH5(filePath, h5, config, { metadata, tempDir });
-      } catch (e) {
-        h5.close();
-        throw e;
-      }
-    } catch (e) {
-      if (tempDir) removeTemp(tempDir);
-      throw e;
-    } finally {
-      zip.close();
-    }
-  }
-
   list(): TensorInfo[] {
     return this.entries.map((e) => e.info);
   }
@@ -355,82 +261,3 @@ export class Keras3Reader implements WeightReader {
   }
 }
 
-/** Copies a zip member to disk; stored members are copied in chunks without holding them whole. */
-function extractEntry(zip: ZipArchive, filePath: string, entry: NonNullable<ReturnType<ZipArchive['entry']>>, dest: string): void {
-  const CHUNK = 64 * 1024 * 1024;
-  if (entry.method === 0 && entry.uncompressedSize > CHUNK) {
-    if (entry.compressedSize !== entry.uncompressedSize) {
-      throw new GraftError('CORRUPT', `stored zip member '${entry.name}' has differing sizes`, { file: filePath });
-    }
-    const start = zip.dataOffset(entry);
-    const src = FileSource.open(filePath);
-    const fd = fs.openSync(dest, 'w', 0o600);
-    try {
-      let crc = 0;
-      for (let done = 0; done < entry.uncompressedSize; done += CHUNK) {
-        const n = Math.min(CHUNK, entry.uncompressedSize - done);
-        const chunk = src.read(start + done, n, entry.name);
-        crc = crc32(chunk, crc);
-        fs.writeSync(fd, chunk);
-      }
-      if (crc !== entry.crc32) throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' fails its CRC-32 check`, { file: filePath });
-    } finally {
-      fs.closeSync(fd);
-      src.close();
-    }
-    return;
-  }
-  fs.writeFileSync(dest, zip.read(entry), { mode: 0o600 });
-}
-
-function removeTemp(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
-  releaseTemp(dir);
-}
-
-function withCleanup(reader: WeightReader, tempDir: string): WeightReader {
-  const close = reader.close.bind(reader);
-  Object.defineProperty(reader, 'close', {
-    value: async () => {
-      await close();
-      removeTemp(tempDir);
-    },
-  });
-  return reader;
-}
-
-const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
-const KERAS_MEMBERS = ['metadata.json', 'config.json', 'model.weights.h5', 'assets/', 'variables.h5'];
-
-/** True for a zip whose first member is one Keras writes (the name sits at offset 30). */
-function looksLikeKerasZip(head: Uint8Array): boolean {
-  if (!startsWith(head, ZIP_MAGIC) || head.length < 30) return false;
-  const nameLength = head[26] | (head[27] << 8);
-  const name = new TextDecoder().decode(head.subarray(30, Math.min(head.length, 30 + nameLength)));
-  return KERAS_MEMBERS.some((m) => name === m || name.startsWith(m));
-}
-
-export async function openKeras3(filePath: string): Promise<WeightReader> {
-  let head: Uint8Array;
-  try {
-    head = readHead(filePath, 512);
-  } catch (e) {
-    throw e instanceof GraftError ? e : new GraftError('NOT_FOUND', 'cannot be read', { file: filePath });
-  }
-  if (startsWith(head, ZIP_MAGIC)) return Keras3Reader.openZip(filePath);
-  // Not a zip: an HDF5 file, whichever Keras wrote it (a `.keras` name does not make it a zip).
-  return openKerasHdf5(filePath);
-}
-
-export const keras3Format: FormatHandler = {
-  format: 'keras3',
-  extensions: ['.keras', '.weights.h5'],
-  sniff(head: Uint8Array, filePath: string): boolean {
-    if (looksLikeKerasZip(head)) return true;
-    if (startsWith(head, ZIP_MAGIC)) return filePath.toLowerCase().endsWith('.keras');
-    return filePath.toLowerCase().endsWith('.weights.h5') && sniffHdf5(head, filePath);
-  },
-  open(filePath: string): Promise<WeightReader> {
-    return openKeras3(filePath);
-  },
-};

@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { GraftError } from '../../errors';
 import { FileSource, printable, rawTensor, resolveInside, tensorInfo } from '../../io/bytes';
+import { isObject } from '../../io/json';
 
 export { resolveInside };
 import { DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
@@ -102,7 +103,7 @@ function parseHeader(source: FileSource): { entries: Map<string, Entry>; metadat
   } catch (e) {
     throw corrupt(`header is not valid UTF-8 JSON (${printable((e as Error).message)})`);
   }
-  if (!isPlainObject(header)) throw corrupt('header is not a JSON object');
+  if (!isObject(header)) throw corrupt('header is not a JSON object');
   const dataStart = 8 + headerLength;
   const dataSize = source.size - dataStart;
   let metadata: Record<string, string> | undefined;
@@ -110,13 +111,13 @@ function parseHeader(source: FileSource): { entries: Map<string, Entry>; metadat
   const infos = new Map<string, TensorInfo>();
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {
+      if (!isObject(value) || !Object.values(value).every((v) => typeof v === 'string')) {
         throw corrupt('__metadata__ is not a map of strings to strings');
       }
       metadata = { ...(value as Record<string, string>) };
       continue;
     }
-    if (!isPlainObject(value)) throw corrupt('header entry is not an object', name);
+    if (!isObject(value)) throw corrupt('header entry is not an object', name);
     const { dtype: code, shape, data_offsets: offsets } = value as Record<string, unknown>;
     if (typeof code !== 'string') throw corrupt('has no dtype string', name);
     const dtype = DTYPES[code];
@@ -152,10 +153,6 @@ function parseHeader(source: FileSource): { entries: Map<string, Entry>; metadat
   const entries = new Map<string, Entry>();
   for (const s of spans) entries.set(s.name, { info: infos.get(s.name)!, offset: dataStart + s.begin });
   return { entries, metadata };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function copyInfo(info: TensorInfo): TensorInfo {
@@ -210,7 +207,7 @@ class ShardedSafetensorsReader implements WeightReader {
     }
     this.metadata = {
       shards: shards.map((s) => path.basename(s.path)),
-      ...(isPlainObject(indexMetadata) ? { index: indexMetadata } : {}),
+      ...(isObject(indexMetadata) ? { index: indexMetadata } : {}),
       ...(shards[0]?.metadata ? { shardMetadata: shards[0].metadata } : {}),
     };
   }
@@ -253,7 +250,7 @@ function readJsonFile(p: string, what: string): unknown {
 
 async function openIndex(indexPath: string): Promise<WeightReader> {
   const index = readJsonFile(indexPath, 'safetensors index');
-  if (!isPlainObject(index) || !isPlainObject(index.weight_map)) {
+  if (!isObject(index) || !isObject(index.weight_map)) {
     throw new GraftError('CORRUPT', 'safetensors index has no weight_map object', { file: indexPath });
   }
   const dir = path.dirname(indexPath);

@@ -1,6 +1,8 @@
 import * as path from 'path';
 import { GraftError } from '../../errors';
-import { FileSource, elementCount, nestsDeeperThan, printable, rawTensor, resolveInside } from '../../io/bytes';
+import { FileSource, elementCount, rawTensor, resolveInside } from '../../io/bytes';
+import { isObject } from '../../io/json';
+import { parseModelJsonFile } from '../../topology/model-json';
 import { Convention, DType, DTYPE_BYTES, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
 
 /**
@@ -9,10 +11,6 @@ import { Convention, DType, DTYPE_BYTES, FormatHandler, RawTensor, TensorInfo, W
  * out back to back in them. Quantized weights are dequantized to float32 on read, as tfjs does.
  */
 
-/** model.json files are small; anything beyond this is not one. */
-const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
-/** JSON nesting accepted in model.json; real topologies nest a few dozen levels. */
-const MAX_JSON_DEPTH = 256;
 /** Each string element is stored as a 4-byte little-endian length, then its bytes. */
 const STRING_LENGTH_BYTES = 4;
 
@@ -65,10 +63,6 @@ class ShardGroup {
   close(): void {
     for (const s of this.shards) s.close();
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 class TfjsReader implements WeightReader {
@@ -187,27 +181,6 @@ function stringBytes(group: ShardGroup, offset: number, count: number, tensor: s
   return at - offset;
 }
 
-function readModelJson(p: string): Record<string, unknown> {
-  const source = FileSource.open(p);
-  try {
-    if (source.size > MAX_MODEL_JSON_BYTES) {
-      throw new GraftError('CORRUPT', `tfjs model.json is ${source.size} bytes, implausibly large`, { file: p });
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder('utf-8').decode(source.read(0, source.size)));
-    } catch (e) {
-      throw new GraftError('CORRUPT', `tfjs model.json is not valid JSON (${printable((e as Error).message)})`, { file: p });
-    }
-    if (!isObject(json)) throw new GraftError('CORRUPT', 'tfjs model.json is not a JSON object', { file: p });
-    // The topology is later rebuilt by recursive code (here and in tfjs): refuse absurd nesting.
-    if (nestsDeeperThan(json, MAX_JSON_DEPTH)) throw new GraftError('CORRUPT', `tfjs model.json nests more than ${MAX_JSON_DEPTH} levels deep`, { file: p });
-    return json;
-  } finally {
-    source.close();
-  }
-}
-
 function isGraphModel(model: Record<string, unknown>): boolean {
   if (model.format === 'graph-model') return true;
   const topo = model.modelTopology;
@@ -215,7 +188,7 @@ function isGraphModel(model: Record<string, unknown>): boolean {
 }
 
 async function openTfjs(filePath: string): Promise<WeightReader> {
-  const model = readModelJson(filePath);
+  const model = parseModelJsonFile(filePath);
   const manifest = model.weightsManifest;
   if (!Array.isArray(manifest)) {
     throw new GraftError('CORRUPT', 'tfjs model.json has no weightsManifest array', { file: filePath });

@@ -1,0 +1,64 @@
+import { GraftError } from '../errors';
+import { TfjsHandler } from '../formats/tfjs/reader';
+import type { TensorInfo, WeightReader } from '../formats/types';
+import type { Plan } from '../mapping/plan';
+import type { TargetVariable } from '../topology/variables';
+import { lazy, TargetJson } from './engine';
+
+/**
+ * What a conversion restores, keeps and fails on, decided before anything is written (in the
+ * spirit of timm's load_pretrained: report what is missing and unexpected, refuse what would be
+ * silently wrong).
+ * - restore: what the plan assigns (--include/--exclude, the table, the convention);
+ * - keep: variables nothing restores keep the target model.json's own values when it has them
+ *   (checked as strictly as tfjs loads them), else tfjs's initial values;
+ * - fail on: a plan with errors (shape mismatches, unusable transforms), a plan that restores
+ *   nothing while variables are missing, and with --strict any missing variable.
+ */
+
+/** Throws when the plan must not be written. */
+export function assertPlanAcceptable(plan: Plan, strict: boolean | undefined, file: string): void {
+  // assign.ts (and tfjs with it) is loaded only to word the refusal of a broken plan.
+  if (plan.errors.length) lazy.assign().assertPlanUsable(plan, file);
+  if (plan.assignments.length === 0 && plan.missing.length > 0) {
+    throw new GraftError('MAPPING', `no source tensor matched any selected target variable (missing: ${plan.missing.slice(0, 8).join(', ')}${plan.missing.length > 8 ? ', …' : ''}); check --from, or map names with --map or --match order`, { file });
+  }
+  if (strict && plan.missing.length) {
+    throw new GraftError('MAPPING', `no source for ${plan.missing.length} target variable(s): ${plan.missing.join(', ')}`, { file });
+  }
+}
+
+/**
+ * Values for variables nothing restores, from the target model.json's own weights: a reader over
+ * them, nothing when the plan restores every variable, or why they cannot serve (then tfjs must
+ * load the target, and report the same problem, or initialise them).
+ */
+export async function keptWeights(target: TargetJson, variables: readonly TargetVariable[], plan: Plan): Promise<WeightReader | string | undefined> {
+  const restored = new Set(plan.assignments.map((a) => a.target));
+  if (variables.every((v) => restored.has(v.name))) return undefined;
+  if (!target.weightsFile) return 'variables that nothing restores need tfjs initial values (the target has no weights of its own)';
+  let kept: WeightReader;
+  try {
+    kept = await TfjsHandler.open(target.weightsFile);
+  } catch (e) {
+    // tfjs, loading the same files, words the problem as the tfjs engine always has.
+    if (e instanceof GraftError) return `the target's weights cannot be read (${e.message})`;
+    throw e;
+  }
+  const manifest = new Map<string, TensorInfo>(kept.list().map((t) => [t.name, t]));
+  // tfjs loads a target's weights strictly: same names, same shapes, nothing more.
+  const why = manifest.size !== variables.length
+    ? `the target's weights name ${manifest.size} variables, its topology has ${variables.length}`
+    : variables.map((v) => {
+      const t = manifest.get(v.name);
+      if (!t) return `the target's weights lack '${v.name}'`;
+      if (t.shape.join() !== v.shape.join() || t.dtype !== v.dtype) return `the target's weight '${v.name}' is ${t.dtype} [${t.shape}], the model needs ${v.dtype} [${v.shape}]`;
+      return '';
+    }).find(Boolean);
+  if (why) {
+    await kept.close();
+    return why;
+  }
+  return kept;
+}
+

@@ -1,0 +1,99 @@
+/**
+ * The import graph of src/: no cycles, and data flows one way (README, "Architecture"):
+ * bytes (io/) and topology/ below the readers (formats/), which never reach up into the plan
+ * (mapping/), the writer (output/), convert/ or the CLI. Lazy `require('…')` calls count as imports.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+
+const SRC = path.join(__dirname, '..', 'src');
+
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const p = path.join(dir, d.name);
+    if (d.isDirectory()) return sourceFiles(p);
+    return d.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** Resolves a relative specifier the way tsc/node do for this project (file.ts or folder/index.ts). */
+function resolve(from: string, spec: string): string | undefined {
+  const base = path.resolve(path.dirname(from), spec);
+  for (const candidate of [`${base}.ts`, path.join(base, 'index.ts')]) if (fs.existsSync(candidate)) return candidate;
+  return undefined;
+}
+
+/** Every src/ module another src/ module imports: `import … from`, `export … from`, `import('…')`, `require('…')`. */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  const pattern = /(?:\bfrom\s+|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"](\.[^'"]*)['"]/gm;
+  for (const file of sourceFiles(SRC)) {
+    const text = fs.readFileSync(file, 'utf8');
+    const deps = new Set<string>();
+    for (const m of text.matchAll(pattern)) {
+      const target = resolve(file, m[1]);
+      if (target && target.startsWith(SRC)) deps.add(target);
+    }
+    graph.set(file, [...deps]);
+  }
+  return graph;
+}
+
+const rel = (p: string) => path.relative(SRC, p);
+
+test('src/ has no import cycle', () => {
+  const graph = importGraph();
+  assert.ok(graph.size > 50, 'the walk found the sources');
+  const state = new Map<string, 'active' | 'done'>();
+  const cycles: string[] = [];
+  const visit = (file: string, trail: string[]): void => {
+    if (state.get(file) === 'done') return;
+    if (state.get(file) === 'active') {
+      cycles.push([...trail.slice(trail.indexOf(file)), file].map(rel).join(' → '));
+      return;
+    }
+    state.set(file, 'active');
+    for (const dep of graph.get(file) ?? []) visit(dep, [...trail, file]);
+    state.set(file, 'done');
+  };
+  for (const file of graph.keys()) visit(file, []);
+  assert.deepEqual(cycles, []);
+});
+
+test('readers and byte access never import the plan, the writer, convert or the CLI', () => {
+  const graph = importGraph();
+  const lower = ['io', 'formats', 'topology'];
+  const upper = ['mapping', 'output', 'convert', 'cli', 'transfer'];
+  const bad: string[] = [];
+  for (const [file, deps] of graph) {
+    const layer = rel(file).split(path.sep)[0];
+    if (!lower.includes(layer)) continue;
+    for (const dep of deps) {
+      const depLayer = rel(dep).split(path.sep)[0];
+      if (upper.includes(depLayer)) bad.push(`${rel(file)} imports ${rel(dep)}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('io/ imports nothing above it except errors', () => {
+  const graph = importGraph();
+  const bad: string[] = [];
+  for (const [file, deps] of graph) {
+    if (rel(file).split(path.sep)[0] !== 'io') continue;
+    for (const dep of deps) {
+      const r = rel(dep);
+      if (!r.startsWith(`io${path.sep}`) && r !== 'errors.ts') bad.push(`${rel(file)} imports ${r}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('the check sees a lazy require and an `export … from`', () => {
+  const graph = importGraph();
+  const formatsIndex = graph.get(path.join(SRC, 'formats', 'index.ts')) ?? [];
+  assert.ok(formatsIndex.includes(path.join(SRC, 'formats', 'keras', 'dispatch.ts')), 'formats/index.ts requires keras/dispatch lazily');
+  assert.ok(formatsIndex.includes(path.join(SRC, 'formats', 'registry.ts')));
+});
