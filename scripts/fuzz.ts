@@ -13,7 +13,7 @@
  *   npx tsx scripts/fuzz.ts --seed 7 --case 1234 --keep /tmp/f   # replay one case, keep its files
  *   options: --timeout <ms> (2000); --only <target name substring> (case numbers then count within
  *   the chosen targets: replay with the same --only); --pickles <n> (streams for the unpickler
- *   fuzz, default cases/2)
+ *   fuzz, default cases/2; as many again of text-opcode pickles)
  *
  * test/fuzz.test.ts imports this module and runs 1500 file cases and 1000 pickle streams in CI.
  */
@@ -469,6 +469,73 @@ export function randomPickle(rng: Rng, sentinel: string): Uint8Array {
   return Uint8Array.from(w.bytes);
 }
 
+/** Eight hex digits for a `\U` escape: often past U+10FFFF or a surrogate, the values decoders trip on. */
+function escapeCodePoint(rng: Rng): string {
+  const code = rng.pick([
+    () => rng.int(0x80), () => 0xd800 + rng.int(0x800), () => 0x10ffff, () => 0x110000 + rng.int(0x1000), () => rng.u32(), () => rng.int(0x110000),
+  ])();
+  return code.toString(16).padStart(8, '0').slice(-8);
+}
+
+/** A protocol-0 text argument for UNICODE: plain text mixed with raw-unicode-escapes, some malformed. */
+function rawUnicodeText(rng: Rng): string {
+  let s = '';
+  const n = 1 + rng.int(6);
+  for (let i = 0; i < n; i++) {
+    switch (rng.int(5)) {
+      case 0: s += `\\U${escapeCodePoint(rng)}`; break;
+      case 1: s += `\\u${rng.int(0x10000).toString(16).padStart(4, '0')}`; break;
+      case 2: s += rng.pick(['\\U', '\\u12', '\\', '\\x41']); break; // truncated or foreign escapes
+      case 3: s += String.fromCharCode(0x20 + rng.int(0x5f)); break;
+      default: s += rng.pick(['weight', 'bias', 'é', '€', '𝔵']); break;
+    }
+  }
+  return s;
+}
+
+/** Random bytes that are often not UTF-8: lone continuation bytes, overlong forms, 0xF4 0x90 (past U+10FFFF). */
+function notQuiteUtf8(rng: Rng): number[] {
+  const out: number[] = [];
+  const n = rng.int(12);
+  for (let i = 0; i < n; i++) out.push(...rng.pick([[0x41], [0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xf0, 0x9d, 0x94, 0xb5], [rng.int(256)]]));
+  return out;
+}
+
+/**
+ * A pickle of text-argument opcodes (protocol 0 UNICODE / STRING / INT / LONG / FLOAT / GET / PUT)
+ * and length-prefixed strings whose bytes are often not UTF-8: the decoding paths the opcode
+ * streams above never reach. It finds an invalid `\U` code point escaping as a raw RangeError.
+ */
+export function textPickle(rng: Rng): Uint8Array {
+  const w = new PickleWriter();
+  if (rng.chance(0.3)) w.op(0x80, rng.pick([2, 4]));
+  const steps = 1 + rng.int(8);
+  for (let i = 0; i < steps; i++) {
+    switch (rng.int(9)) {
+      case 0: case 1: w.op(0x56).text(`${rawUnicodeText(rng)}\n`); break; // UNICODE
+      case 2: { // STRING: a quoted Python repr, sometimes badly quoted
+        const q = rng.pick(["'", '"']);
+        const body = rng.pick(['abc', '\\x4', '\\x41\\n', "it\\'s", '\\', '\\q']);
+        w.op(0x53).text(`${rng.chance(0.9) ? q : ''}${body}${rng.chance(0.9) ? q : ''}\n`);
+        break;
+      }
+      case 3: w.op(0x49).text(`${rng.pick(['00', '01', '-7', '1e3', '0x10', '', ' 5', '123456789012345678901234567890'])}\n`); break; // INT
+      case 4: w.op(0x4c).text(`${rng.pick(['5L', '-12L', 'L', '99999999999999999999999L', 'x'])}\n`); break; // LONG
+      case 5: w.op(0x46).text(`${rng.pick(['1.5', 'nan', '-inf', '1e400', '', 'abc'])}\n`); break; // FLOAT
+      case 6: w.op(rng.pick([0x70, 0x67])).text(`${rng.pick(['0', '1', '-1', '99999999999', 'a'])}\n`); break; // PUT / GET
+      case 7: { // BINUNICODE / SHORT_BINUNICODE with bytes that may not be UTF-8
+        const b = notQuiteUtf8(rng);
+        if (rng.chance(0.5)) w.op(0x8c, b.length, ...b);
+        else w.op(0x58, ...w.u32(b.length), ...b);
+        break;
+      }
+      default: w.op(rng.pick([0x28, 0x6c, 0x74, 0x64, 0x61, 0x73, 0x30, 0x4e, 0x2e])); break; // MARK, LIST, TUPLE, DICT, APPEND, SETITEM, POP, NONE, STOP
+    }
+  }
+  if (rng.chance(0.9)) w.op(0x2e);
+  return Uint8Array.from(w.bytes);
+}
+
 /** A real pickle (a fixture's data.pkl) with a few mutations, often one of them a hostile global. */
 export function mutatedPickle(rng: Rng, corpus: readonly Uint8Array[], sentinel: string): Uint8Array {
   let b = rng.pick(corpus);
@@ -844,15 +911,19 @@ export interface PickleFuzzSummary {
  * Feeds random and mutated opcode streams to the unpickler. Findings: anything but a value or a
  * GraftError, any allowed-list breach, or the sentinel file appearing.
  */
-export async function fuzzPickles(options: { seed: number; streams: number; timeoutMs?: number; sentinel: string }, runner?: FuzzRunner): Promise<PickleFuzzSummary> {
+export async function fuzzPickles(options: { seed: number; streams: number; timeoutMs?: number; sentinel: string; generator?: 'opcodes' | 'text' }, runner?: FuzzRunner): Promise<PickleFuzzSummary> {
   const corpus = pickleCorpus();
   const r = runner ?? new FuzzRunner({ timeoutMs: options.timeoutMs });
   const summary: PickleFuzzSummary = { streams: 0, byStatus: {}, findings: [] };
   const file = path.join(os.tmpdir(), 'fuzz.pkl');
   try {
     for (let i = 0; i < options.streams; i++) {
-      const rng = new Rng(options.seed, 1_000_000 + i);
-      const bytes = rng.chance(0.5) ? randomPickle(rng, options.sentinel) : mutatedPickle(rng, corpus, options.sentinel);
+      let bytes: Uint8Array;
+      if (options.generator === 'text') bytes = textPickle(new Rng(options.seed, 2_000_000 + i));
+      else {
+        const rng = new Rng(options.seed, 1_000_000 + i);
+        bytes = rng.chance(0.5) ? randomPickle(rng, options.sentinel) : mutatedPickle(rng, corpus, options.sentinel);
+      }
       const o = await r.run({ kind: 'unpickle', bytes, file });
       summary.streams++;
       summary.byStatus[o.status] = (summary.byStatus[o.status] ?? 0) + 1;
@@ -910,7 +981,10 @@ async function main(): Promise<void> {
       const p = await fuzzPickles({ seed, streams: pickles, timeoutMs, sentinel }, runner);
       console.log(`pickle streams: ${p.streams}, ${JSON.stringify(p.byStatus)}, findings ${p.findings.length}`);
       for (const f of p.findings.slice(0, 20)) console.log(`  stream ${f.index}: ${f.reason}\n    ${f.bytes.slice(0, 200)}`);
-      failed ||= p.findings.length > 0;
+      const text = await fuzzPickles({ seed, streams: pickles, timeoutMs, sentinel, generator: 'text' }, runner);
+      console.log(`text-opcode pickles: ${text.streams}, ${JSON.stringify(text.byStatus)}, findings ${text.findings.length}`);
+      for (const f of text.findings.slice(0, 20)) console.log(`  stream ${f.index}: ${f.reason}\n    ${f.bytes.slice(0, 200)}`);
+      failed ||= p.findings.length > 0 || text.findings.length > 0;
     }
   } finally {
     await runner.close();

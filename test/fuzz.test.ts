@@ -10,7 +10,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { FuzzRunner, fuzzFiles, fuzzPickles, fuzzTargets, makeCase, MUTATORS, Rng, verdict } from '../scripts/fuzz';
+import { FuzzRunner, fuzzFiles, fuzzPickles, fuzzTargets, makeCase, MUTATORS, Rng, textPickle, verdict } from '../scripts/fuzz';
 import { CLI } from './helpers/cli';
 import { fixture } from './helpers/realworld';
 
@@ -78,6 +78,18 @@ test(`the restricted unpickler: ${PICKLE_STREAMS} random and mutated opcode stre
   assert.equal(fs.existsSync(sentinel), false);
   // The streams reach the refusals (hostile globals) as well as clean results.
   assert.ok((summary.byStatus.graft ?? 0) > PICKLE_STREAMS / 2, JSON.stringify(summary.byStatus));
+});
+
+test(`the unpickler's text opcodes: ${PICKLE_STREAMS} protocol-0 and not-quite-UTF-8 streams end in a value or a GraftError`, async () => {
+  // The generator reaches what crashed once: a `\U` escape past U+10FFFF (raw RangeError before issue 11).
+  const beyond = Array.from({ length: PICKLE_STREAMS }, (_, i) => new TextDecoder('latin1').decode(textPickle(new Rng(SEED, 2_000_000 + i))))
+    .filter((text) => [...text.matchAll(/V[^\n]*?\\U([0-9a-f]{8})/g)].some((m) => parseInt(m[1], 16) > 0x10ffff)).length;
+  assert.ok(beyond > PICKLE_STREAMS / 20, `only ${beyond} streams hold a code point past U+10FFFF`);
+  const sentinel = path.join(os.tmpdir(), `graft-pwned-text-${process.pid}`);
+  const summary = await fuzzPickles({ seed: SEED, streams: PICKLE_STREAMS, timeoutMs: TIMEOUT_MS, sentinel, generator: 'text' });
+  assert.equal(summary.findings.length, 0, `seed ${SEED}:\n${report(summary.findings)}`);
+  // Both outcomes occur: values and refusals.
+  assert.ok((summary.byStatus.ok ?? 0) > 0 && (summary.byStatus.graft ?? 0) > 0, JSON.stringify(summary.byStatus));
 });
 
 interface Spawned {

@@ -211,3 +211,36 @@ test('the built CLI reports hostile files in one line, exit 1, and never runs a 
   }
   if (!pwnedBefore) assert.equal(fs.existsSync(PWNED), false);
 });
+
+// Inputs that once ended in "internal error" (fixtures/hostile/contract, scripts/make_contract_fixtures.py).
+test('contract: a pickle UNICODE code point beyond U+10FFFF is CORRUPT naming the file', async () => {
+  const file = hostile('contract/bad_code_point.pt');
+  const r = await attempt(file);
+  assert.ok(r.error instanceof GraftError, String(r.error));
+  assert.equal(r.error.code, 'CORRUPT');
+  assert.match(r.error.message, /code point 0x110000/);
+  assert.ok(r.error.message.startsWith(file), r.error.message);
+});
+
+test('contract: the built CLI refuses both crash inputs in one line, exit 1, naming the file', { skip: !fs.existsSync(CLI) && 'dist/ not built' }, () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-contract-cli-'));
+  try {
+    const deep = hostile('contract/deep_target.json');
+    const cases: [string[], string, RegExp][] = [
+      [['inspect', hostile('contract/bad_code_point.pt')], hostile('contract/bad_code_point.pt'), /code point 0x110000/],
+      [['convert', fixture('torch/mlp/model.pt'), '--target', deep, '--out', path.join(out, 'o')], deep, /nests more than 256 levels/],
+    ];
+    for (const [args, file, says] of cases) {
+      const r = graft(args, { timeoutMs: 60_000 });
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      assert.equal(lines.length, 1, r.stderr);
+      assert.ok(lines[0].startsWith(`graft: ${file}: `), lines[0]);
+      assert.match(lines[0], says);
+      assert.doesNotMatch(r.stderr, /internal error/);
+    }
+    assert.deepEqual(fs.readdirSync(out), [], 'a failed conversion left something behind');
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { currentBackend, initBackend } from '../backend';
-import { GraftError } from '../errors';
+import { asCorrupt, GraftError } from '../errors';
 import { openWeights } from '../formats';
 import type { WeightReader } from '../formats/types';
 import { inferConvention } from '../mapping/conventions';
@@ -52,7 +52,13 @@ function readTarget(options: ConvertOptions, reader: WeightReader): TargetJson {
     const read = readTargetModelJson(options.target);
     return { topology: read.topology, name: options.target, weightsFile: read.hasWeights ? read.file : undefined, read };
   }
-  if (reader.topology) return { topology: normalizeTopology(reader.topology, reader.path), name: `${reader.path} (its own topology)` };
+  let own: Record<string, unknown> | undefined;
+  try {
+    own = reader.topology && normalizeTopology(reader.topology, reader.path);
+  } catch (e) {
+    throw asCorrupt(e, { file: reader.path });
+  }
+  if (own) return { topology: own, name: `${reader.path} (its own topology)` };
   throw new GraftError('USAGE', `${reader.format} files carry no model topology: give the target model with --target model.json`, { file: reader.path });
 }
 

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { GraftError } from '../errors';
+import { asCorrupt, GraftError } from '../errors';
 import { readHead } from '../io/bytes';
 import type { FormatHandler, OpenOptions, WeightReader } from './types';
 
@@ -40,7 +40,7 @@ export async function openWeights(filePath: string, options: OpenOptions & { for
     if (!forced) {
       throw new GraftError('USAGE', `unknown format '${options.format}' (known: ${handlers.map((h) => h.format).join(', ')})`);
     }
-    return forced.open(filePath, options);
+    return sealedOpen(forced, filePath, options);
   }
   const head = headFor(filePath);
   const handler = detectFormat(filePath, head);
@@ -48,7 +48,47 @@ export async function openWeights(filePath: string, options: OpenOptions & { for
     const ext = path.extname(filePath);
     throw new GraftError('UNKNOWN_FORMAT', `not a weight file graft recognises${ext ? ` (extension '${ext}')` : ''}; supported: ${handlers.map((h) => h.format).join(', ')}`, { file: filePath });
   }
-  return handler.open(filePath, options);
+  return sealedOpen(handler, filePath, options);
+}
+
+/**
+ * The error contract of every reader: whatever a reader throws while opening, listing or reading
+ * reaches the caller as a GraftError naming the file. Anything else (a RangeError from a lying
+ * length, a stack overflow on absurd nesting) is damage graft did not foresee: CORRUPT.
+ */
+async function sealedOpen(handler: FormatHandler, filePath: string, options: OpenOptions): Promise<WeightReader> {
+  let reader: WeightReader;
+  try {
+    reader = await handler.open(filePath, options);
+  } catch (e) {
+    throw asCorrupt(e, { file: filePath });
+  }
+  return sealReader(reader, filePath);
+}
+
+/** Wraps a reader's methods so a non-GraftError they throw becomes CORRUPT naming the file (and tensor). */
+export function sealReader<R extends WeightReader>(reader: R, filePath: string): R {
+  const r = reader as unknown as Record<string, unknown>;
+  const wrap = (method: string, tensorArg: boolean): void => {
+    const original = r[method];
+    if (typeof original !== 'function') return;
+    const bound = (original as (...args: unknown[]) => unknown).bind(reader);
+    const sealed = (...args: unknown[]): unknown => {
+      const context = { file: filePath, tensor: tensorArg && typeof args[0] === 'string' ? args[0] : undefined };
+      let result: unknown;
+      try {
+        result = bound(...args);
+      } catch (e) {
+        throw asCorrupt(e, context);
+      }
+      return result instanceof Promise ? result.catch((e: unknown) => Promise.reject(asCorrupt(e, context))) : result;
+    };
+    Object.defineProperty(reader, method, { value: sealed, configurable: true, writable: true });
+  };
+  wrap('list', false);
+  wrap('read', true);
+  wrap('readStrided', true);
+  return reader;
 }
 
 /**

@@ -534,7 +534,7 @@ class Unpickler {
         }
         case 0x55: this.push(latin1(this.take(this.u8()))); break; // SHORT_BINSTRING
         case 0x53: this.push(parseQuotedString(this.line(), this)); break; // STRING
-        case 0x56: this.push(rawUnicodeEscape(this.line())); break; // UNICODE
+        case 0x56: this.push(rawUnicodeEscape(this.line(), this)); break; // UNICODE
         case 0x42: this.push(this.take(this.u32()).slice()); break; // BINBYTES
         case 0x43: this.push(this.take(this.u8()).slice()); break; // SHORT_BINBYTES
         case 0x8e: this.push(this.take(this.u64()).slice()); break; // BINBYTES8
@@ -724,6 +724,11 @@ function parseQuotedString(s: string, vm: Unpickler): string {
   return body.replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_, e: string) => (e[0] === 'x' && e.length === 3 ? String.fromCharCode(parseInt(e.slice(1), 16)) : simple[e] ?? `\\${e}`));
 }
 
-function rawUnicodeEscape(s: string): string {
-  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, a?: string, b?: string) => String.fromCodePoint(parseInt((a ?? b) as string, 16)));
+/** A protocol-0 UNICODE argument (Python's raw-unicode-escape); `\U` escapes beyond U+10FFFF are damage. */
+function rawUnicodeEscape(s: string, vm: Unpickler): string {
+  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, a?: string, b?: string) => {
+    const code = parseInt((a ?? b) as string, 16);
+    if (code > 0x10ffff) throw vm.corrupt(`UNICODE string holds code point 0x${code.toString(16)}, beyond U+10FFFF`);
+    return String.fromCodePoint(code);
+  });
 }

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { GraftError, printable } from '../errors';
+import { asCorrupt, GraftError, printable } from '../errors';
 import { FileSource, fileOpenError, nestsDeeperThan, resolveInside } from '../io/bytes';
 import { isObject, Json } from '../io/json';
 import { normalizeTopology } from './keras-config';
@@ -92,11 +92,16 @@ export interface TargetModelJson {
 }
 
 export function readTargetModelJson(file: string): TargetModelJson {
-  const jsonPath = modelJsonPath(file);
-  const json = validateModelJson(parseModelJsonFile(jsonPath), jsonPath);
-  const topology = normalizeTopology(json.modelTopology, file);
-  const hasWeights = (json.weightsManifest ?? []).some((g) => g.weights.length > 0);
-  return { file: jsonPath, json, topology, hasWeights };
+  try {
+    const jsonPath = modelJsonPath(file);
+    const json = validateModelJson(parseModelJsonFile(jsonPath), jsonPath);
+    const topology = normalizeTopology(json.modelTopology, file);
+    const hasWeights = (json.weightsManifest ?? []).some((g) => g.weights.length > 0);
+    return { file: jsonPath, json, topology, hasWeights };
+  } catch (e) {
+    // The same contract as the weight readers: only GraftErrors naming the file leave here.
+    throw asCorrupt(e, { file });
+  }
 }
 
 export function validateModelJson(doc: unknown, file: string): ModelJson {

@@ -161,7 +161,7 @@ export class KerasH5Reader implements WeightReader {
 
   async read(name: string): Promise<RawTensor> {
     const entry = this.byName.get(name);
-    if (!entry) throw new GraftError('MAPPING', 'no such tensor in this file', { file: this.path, tensor: name });
+    if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in this file', { file: this.path, tensor: name });
     let data = this.h5.readRaw(entry.datasetPath);
     if (entry.flipSpatial) data = flipLeadingAxes(data, entry.info.shape, DTYPE_BYTES[entry.info.dtype], entry.info.shape.length - 2);
     return rawTensor(entry.info, data, this.path);

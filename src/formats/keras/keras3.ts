@@ -251,7 +251,7 @@ export class Keras3Reader implements WeightReader {
 
   async read(name: string): Promise<RawTensor> {
     const entry = this.byName.get(name);
-    if (!entry) throw new GraftError('MAPPING', 'no such tensor in this file', { file: this.path, tensor: name });
+    if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in this file', { file: this.path, tensor: name });
     return rawTensor(entry.info, this.h5.readRaw(entry.datasetPath), this.path);
   }
 
