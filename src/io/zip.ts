@@ -1,4 +1,5 @@
 import type { Inflate as InflateType } from 'fflate';
+import { crc32 as zlibCrc32 } from 'zlib';
 import { GraftError } from '../errors';
 import { FileSource, printable } from './bytes';
 
@@ -378,22 +379,13 @@ function readCentralDirectory(src: FileSource): ZipEntry[] {
   return entries;
 }
 
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE 802.3, as used by zip). `seed`, a previous result, continues it over more data. */
+/**
+ * CRC-32 (IEEE 802.3, as zip uses it), computed by Node's zlib (Node >= 20.15). `seed`, a previous
+ * result, continues it over more data.
+ */
 export function crc32(data: Uint8Array, seed = 0): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  const table = crcTable;
-  let c = (seed ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  // Node 20's zlib.crc32 answers 0 for empty data whatever the seed; the CRC of nothing more is the seed.
+  return data.length === 0 ? seed >>> 0 : zlibCrc32(data, seed);
 }
 
 /** True when the first bytes are a zip local file header (or an empty archive's end record). */
