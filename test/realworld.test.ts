@@ -1,7 +1,18 @@
 /**
  * Every real framework file in ../shared/realworld goes through the whole pipeline and ends in
  * one of: converted (and loadable by plain tfjs), readable but needing --target, or refused with
- * a clear GraftError. Never an internal error. The outcome table is printed as diagnostics.
+ * a clear GraftError. Never an internal error. Skipped when the folder is absent.
+ *
+ * Each file's outcome must match the stored table fixtures/realworld-expected/outcomes.md: its
+ * kind and count (`converted: 12 variables`, `readable (pytorch, 49 tensors)`) or its error code
+ * (`refused (UNSUPPORTED)`), so no file silently flips from converted to refused. Message wording
+ * may change freely. After a deliberate change (a file graft now converts), regenerate the table
+ * with one command and commit it:
+ *
+ *   npm run realworld:table
+ *
+ * (that is GRAFT_REALWORLD_TABLE=fixtures/realworld-expected/outcomes.md on this test: it writes
+ * the table instead of comparing, and lists the rows that changed).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +37,28 @@ function walk(dir: string): string[] {
 }
 
 const files = fs.existsSync(REALWORLD_DIR) ? walk(REALWORLD_DIR).sort() : [];
+const STORED_TABLE = fixture('realworld-expected/outcomes.md');
+
+/** What must not change about an outcome: its kind and count, or its error code. */
+function outcomeKey(outcome: string): string {
+  const converted = /^converted: (\d+) variables/.exec(outcome);
+  if (converted) return `converted: ${converted[1]} variables`;
+  const readable = /^readable \(([^,]+), (\d+) tensors\)/.exec(outcome);
+  if (readable) return `readable (${readable[1]}, ${readable[2]} tensors)`;
+  const refused = /^refused \(([A-Z_]+)\)/.exec(outcome);
+  if (refused) return `refused (${refused[1]})`;
+  return outcome;
+}
+
+/** file → outcome, from a `| file | outcome |` markdown table. */
+function readTable(text: string): Map<string, string> {
+  const rows = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^\| (.+?) \| (.+) \|$/.exec(line);
+    if (m && m[1] !== 'file') rows.set(m[1], m[2]);
+  }
+  return rows;
+}
 
 test('every real-world file converts, needs a target, or is refused clearly', { skip: files.length === 0 && 'realworld folder absent', timeout: 600_000 }, async (t) => {
   await initBackend();
@@ -56,8 +89,19 @@ test('every real-world file converts, needs a target, or is refused clearly', { 
     counts[kind] = (counts[kind] ?? 0) + 1;
     rows.push(`| ${rel} | ${outcome.replace(/\|/g, '/')} |`);
   }
-  t.diagnostic(`outcomes: ${JSON.stringify(counts)} (set GRAFT_REALWORLD_TABLE=file.md for the per-file table)`);
-  if (process.env.GRAFT_REALWORLD_TABLE) fs.writeFileSync(process.env.GRAFT_REALWORLD_TABLE, `| file | outcome |\n|---|---|\n${rows.join('\n')}\n`);
+  t.diagnostic(`outcomes: ${JSON.stringify(counts)}`);
+  const table = `| file | outcome |\n|---|---|\n${rows.join('\n')}\n`;
+  const stored = fs.existsSync(STORED_TABLE) ? readTable(fs.readFileSync(STORED_TABLE, 'utf8')) : new Map<string, string>();
+  const now = readTable(table);
+  const changed = [...new Set([...stored.keys(), ...now.keys()])].sort()
+    .filter((f) => outcomeKey(stored.get(f) ?? 'absent') !== outcomeKey(now.get(f) ?? 'absent'))
+    .map((f) => `${f}: ${outcomeKey(stored.get(f) ?? 'absent from the table')} → ${outcomeKey(now.get(f) ?? 'absent from the folder')}`);
+  if (process.env.GRAFT_REALWORLD_TABLE) {
+    fs.writeFileSync(process.env.GRAFT_REALWORLD_TABLE, table);
+    t.diagnostic(`wrote ${process.env.GRAFT_REALWORLD_TABLE}; ${changed.length} row(s) changed${changed.length ? `: ${changed.join('; ')}` : ''}`);
+  } else {
+    assert.deepEqual(changed, [], `outcomes differ from ${path.relative(process.cwd(), STORED_TABLE)}; if intended, run npm run realworld:table and commit it`);
+  }
   assert.ok((counts.converted ?? 0) >= 40, `at least 40 real files convert (got ${counts.converted})`);
 });
 
