@@ -53,6 +53,8 @@ export interface LayerClass {
   torch?(v: TargetVariable, rnnLayer: number): Record<string, TorchRule>;
   /** Keras 3 keeps this class's variables under `<layer>/cell/vars`. */
   kerasCell?: boolean;
+  /** Weights Keras 2 spatially flipped (`convert_kernel`) when a Theano backend saved them. */
+  theanoFlipped?: readonly string[];
   /** PyTorch stacks layers of this class in one module (`weight_ih_l1`, …). */
   torchStacked?: boolean;
   /** ONNX LSTM/GRU/RNN nodes: Keras gate block k comes from ONNX block `onnxGates[k]`. */
@@ -102,6 +104,7 @@ function convolution(rank: 1 | 2 | 3): LayerClass {
       return [first ? [x[0], filters, ...out] : [x[0], ...out, filters]];
     },
     torch: () => ({ kernel: one('weight', T('conv')), bias: one('bias', T('identity')) }),
+    theanoFlipped: ['kernel'],
     ...(rank === 3 ? {} : {
       needsGraftLayers: (config: Json) => typeof config.groups === 'number' && config.groups > 1,
       facts: (config: Json) => ({ groups: config.groups !== undefined ? ((config.groups as number | null) ?? 1) : undefined }),
@@ -129,6 +132,8 @@ function transposedConvolution(rank: 1 | 2 | 3): LayerClass {
       return [first ? [x[0], filters, ...out] : [x[0], ...out, filters]];
     },
     torch: () => ({ kernel: one('weight', T('conv-transpose')), bias: one('bias', T('identity')) }),
+    // Keras 2 flipped only Conv2DTranspose among the transposed convolutions.
+    theanoFlipped: rank === 2 ? ['kernel'] : undefined,
   };
 }
 
@@ -401,7 +406,7 @@ export const LAYER_CLASSES: Readonly<Record<string, LayerClass>> = {
     facts: (config) => ({ ...units(config), resetAfter: config.reset_after === true ? true : undefined }),
   },
   ConvLSTM1D: convLstm,
-  ConvLSTM2D: convLstm,
+  ConvLSTM2D: { ...convLstm, theanoFlipped: ['kernel', 'recurrent_kernel'] },
   ConvLSTM3D: convLstm,
   Bidirectional: {
     build({ config, inputs, wrapped }) {

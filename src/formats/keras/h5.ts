@@ -1,6 +1,7 @@
 import { GraftError } from '../../errors';
 import { printable, rawTensor, tensorInfo } from '../../io/bytes';
 import type { Hdf5File } from '../../io/hdf5';
+import { layerClass } from '../../topology/catalogue';
 import { toTfjsTopology } from '../../topology/keras-config';
 import { isModelClass, walkLayers } from '../../topology/walk';
 import type { Convention, RawTensor, TensorInfo, WeightReader } from '../types';
@@ -28,9 +29,6 @@ interface Entry {
   /** Theano-backend convolution kernel: spatial axes are flipped on read. */
   flipSpatial: boolean;
 }
-
-/** Keras applies `convert_kernel` to weights[0] of these classes (and weights[1] of ConvLSTM2D). */
-const THEANO_CONV_CLASSES = new Set(['Conv1D', 'Conv2D', 'Conv3D', 'Conv2DTranspose', 'ConvLSTM2D']);
 
 /**
  * Keras 1 config keys that Keras 2 renamed; their presence means a Keras 1 file. `output_dim`
@@ -261,12 +259,10 @@ function looksNested(layer: string, weightNames: string[]): boolean {
   return weightNames.every((w) => !stripSuffix(w).some((p) => isLayerScope(p, layer)));
 }
 
-function isTheanoConvKernel(layerClass: string | undefined, name: string, shape: number[]): boolean {
+/** Keras applies `convert_kernel` to the catalogue's `theanoFlipped` weights; without a config, kernels of rank 3–5. */
+function isTheanoConvKernel(className: string | undefined, name: string, shape: number[]): boolean {
   const leaf = name.slice(name.lastIndexOf('/') + 1);
-  if (layerClass !== undefined) {
-    if (!THEANO_CONV_CLASSES.has(layerClass)) return false;
-    return leaf === 'kernel' || (layerClass === 'ConvLSTM2D' && leaf === 'recurrent_kernel');
-  }
+  if (className !== undefined) return layerClass(className)?.theanoFlipped?.includes(leaf) ?? false;
   return (leaf === 'kernel' || leaf === 'recurrent_kernel') && shape.length >= 3 && shape.length <= 5;
 }
 
