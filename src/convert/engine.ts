@@ -57,7 +57,7 @@ export async function buildModel(backend: BackendName | undefined, reader: Weigh
   require('../layers');
   const t = lazy.target();
   if (target.read) return (await t.loadTargetModel(target.read)).model;
-  return t.modelFromTopology(target.topology, reader.path);
+  return t.modelFromNormalizedTopology(target.topology, reader.path);
 }
 
 /** The tfjs engine: assign into the live model, then write its variables in `model.weights` order. */

@@ -1,5 +1,6 @@
 import { GraftError } from '../errors';
-import { TfjsHandler } from '../formats/tfjs/reader';
+import { sealReader } from '../formats/registry';
+import { openTfjsModel, TfjsHandler } from '../formats/tfjs/reader';
 import type { TensorInfo, WeightReader } from '../formats/types';
 import type { Plan } from '../mapping/plan';
 import type { TargetVariable } from '../topology/variables';
@@ -39,7 +40,9 @@ export async function keptWeights(target: TargetJson, variables: readonly Target
   if (!target.weightsFile) return 'variables that nothing restores need tfjs initial values (the target has no weights of its own)';
   let kept: WeightReader;
   try {
-    kept = await TfjsHandler.open(target.weightsFile);
+    // The target's model.json was read once already: its manifest is not parsed again.
+    const opened = target.read ? openTfjsModel(target.weightsFile, target.read.json as unknown as Record<string, unknown>) : TfjsHandler.open(target.weightsFile);
+    kept = sealReader(await opened, target.weightsFile);
   } catch (e) {
     // tfjs, loading the same files, words the problem as the tfjs engine always has.
     if (e instanceof GraftError) return `the target's weights cannot be read (${e.message})`;

@@ -9,6 +9,17 @@ export { normalizeTopology };
 
 /** Builds a live tfjs model from a topology; variables get tfjs's own initial values. */
 export async function modelFromTopology(topology: Record<string, unknown>, file?: string): Promise<tf.LayersModel> {
+  let normalized: Record<string, unknown>;
+  try {
+    normalized = normalizeTopology(topology, file);
+  } catch (e) {
+    throw new GraftError('UNSUPPORTED', `tfjs cannot build this topology (${firstLine(e)})`, { file });
+  }
+  return modelFromNormalizedTopology(normalized, file);
+}
+
+/** modelFromTopology for a topology already normalised (read once by readTargetModelJson or convert). */
+export async function modelFromNormalizedTopology(topology: Record<string, unknown>, file?: string): Promise<tf.LayersModel> {
   // tfjs warns on stdout/stderr while initialising some layers (Orthogonal on large kernels);
   // those values are overwritten or intended, so the noise would only confuse CLI users.
   const warn = console.warn;
@@ -16,7 +27,7 @@ export async function modelFromTopology(topology: Record<string, unknown>, file?
     if (!/initializer is being called on a matrix/.test(String(args[0]))) warn(...args);
   };
   try {
-    return await tf.models.modelFromJSON({ modelTopology: normalizeTopology(topology, file) } as unknown as tf.io.ModelJSON);
+    return await tf.models.modelFromJSON({ modelTopology: topology } as unknown as tf.io.ModelJSON);
   } catch (e) {
     throw new GraftError('UNSUPPORTED', `tfjs cannot build this topology (${firstLine(e)})`, { file });
   } finally {
@@ -33,7 +44,7 @@ export async function loadTargetModel(target: string | TargetModelJson): Promise
   const file = read.file;
   const json = { ...read.json, modelTopology: read.topology };
   const hasWeights = read.hasWeights;
-  if (!hasWeights) return { model: await modelFromTopology(json.modelTopology, file), json, hasWeights };
+  if (!hasWeights) return { model: await modelFromNormalizedTopology(json.modelTopology, file), json, hasWeights };
   const artifacts = loadModelArtifacts(file, read);
   artifacts.modelTopology = json.modelTopology as tf.io.ModelArtifacts['modelTopology'];
   try {

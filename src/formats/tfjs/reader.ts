@@ -188,7 +188,11 @@ function isGraphModel(model: Record<string, unknown>): boolean {
 }
 
 async function openTfjs(filePath: string): Promise<WeightReader> {
-  const model = parseModelJsonFile(filePath);
+  return openTfjsModel(filePath, parseModelJsonFile(filePath));
+}
+
+/** A tfjs reader over a model.json already read (and bounded) by parseModelJsonFile. */
+export async function openTfjsModel(filePath: string, model: Record<string, unknown>): Promise<WeightReader> {
   const manifest = model.weightsManifest;
   if (!Array.isArray(manifest)) {
     throw new GraftError('CORRUPT', 'tfjs model.json has no weightsManifest array', { file: filePath });
