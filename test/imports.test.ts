@@ -43,15 +43,14 @@ function importGraph(): Map<string, string[]> {
 
 const rel = (p: string) => path.relative(SRC, p);
 
-test('src/ has no import cycle', () => {
-  const graph = importGraph();
-  assert.ok(graph.size > 50, 'the walk found the sources');
+/** Every cycle a depth-first walk meets, as `a → b → a`. */
+function findCycles(graph: Map<string, string[]>, name: (p: string) => string = rel): string[] {
   const state = new Map<string, 'active' | 'done'>();
   const cycles: string[] = [];
   const visit = (file: string, trail: string[]): void => {
     if (state.get(file) === 'done') return;
     if (state.get(file) === 'active') {
-      cycles.push([...trail.slice(trail.indexOf(file)), file].map(rel).join(' → '));
+      cycles.push([...trail.slice(trail.indexOf(file)), file].map(name).join(' → '));
       return;
     }
     state.set(file, 'active');
@@ -59,7 +58,19 @@ test('src/ has no import cycle', () => {
     state.set(file, 'done');
   };
   for (const file of graph.keys()) visit(file, []);
-  assert.deepEqual(cycles, []);
+  return cycles;
+}
+
+test('src/ has no import cycle', () => {
+  const graph = importGraph();
+  assert.ok(graph.size > 50, 'the walk found the sources');
+  assert.deepEqual(findCycles(graph), []);
+});
+
+test('the cycle check finds a cycle when there is one', () => {
+  const id = (p: string) => p;
+  assert.deepEqual(findCycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]]), id), ['a → b → c → a']);
+  assert.deepEqual(findCycles(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]]), id), []);
 });
 
 test('readers and byte access never import the plan, the writer, convert or the CLI', () => {
@@ -96,4 +107,21 @@ test('the check sees a lazy require and an `export … from`', () => {
   const formatsIndex = graph.get(path.join(SRC, 'formats', 'index.ts')) ?? [];
   assert.ok(formatsIndex.includes(path.join(SRC, 'formats', 'keras', 'dispatch.ts')), 'formats/index.ts requires keras/dispatch lazily');
   assert.ok(formatsIndex.includes(path.join(SRC, 'formats', 'registry.ts')));
+});
+
+test('the plan, the transforms and the layer catalogue are pure: no file system, no tfjs', () => {
+  const pure = [
+    ...sourceFiles(path.join(SRC, 'mapping')),
+    ...sourceFiles(path.join(SRC, 'transforms')),
+    ...['catalogue.ts', 'shapes.ts', 'walk.ts', 'variables.ts'].map((f) => path.join(SRC, 'topology', f)),
+  ];
+  const bad: string[] = [];
+  for (const file of pure) {
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:\bfrom\s+|\brequire\s*\(\s*)['"]([^'"]+)['"]/g)) {
+      if (/^(fs|path|os|child_process|worker_threads|zlib)$|^@tensorflow\//.test(m[1])) bad.push(`${rel(file)} imports ${m[1]}`);
+    }
+  }
+  assert.ok(pure.length >= 10, `${pure.length} files`);
+  assert.deepEqual(bad, []);
 });
