@@ -59,7 +59,7 @@ function predictOne(model: tf.LayersModel, x: tf.Tensor): tf.Tensor {
 
 // ------------------------------------------------------------------ registration
 
-test('importing registers graft classes for GRU, Conv1D and Conv2D and changes no other class', async () => {
+test('importing registers graft classes for GRU, Conv1D and Conv2D, adds the Keras classes tfjs lacks, and changes no other class', async () => {
   const mod = await setup();
   assert.equal(registry['GRU'][0], mod.GraftGRU);
   assert.equal(registry['Conv1D'][0], mod.GraftConv1D);
@@ -70,7 +70,9 @@ test('importing registers graft classes for GRU, Conv1D and Conv2D and changes n
     if (mod.GRAFT_LAYER_CLASSES.includes(name)) continue;
     assert.equal(registry[name]?.[0], cls, `${name} must be left as tfjs registered it`);
   }
-  assert.equal(Object.keys(registry).length, registryBefore.size);
+  // The classes tfjs lacks are added, none of them shadowing a tfjs class.
+  for (const name of mod.GRAFT_ADDED_CLASSES) assert.ok(!registryBefore.has(name), `tfjs already has ${name}`);
+  assert.equal(Object.keys(registry).length, registryBefore.size + mod.GRAFT_ADDED_CLASSES.length);
   assert.deepEqual([...mod.GRAFT_LAYER_CLASSES].sort(), ['Conv1D', 'Conv2D', 'GRU']);
 });
 
@@ -90,7 +92,8 @@ test('a second copy of the module (fresh require) neither fails nor re-registers
     copy.registerGraftLayers();
     mod.registerGraftLayers();
     assert.equal(registry['GRU'][0], mod.GraftGRU);
-    assert.equal(Object.keys(registry).length, registryBefore.size);
+    assert.equal(registry['Attention'][0], mod.GraftAttention);
+    assert.equal(Object.keys(registry).length, registryBefore.size + mod.GRAFT_ADDED_CLASSES.length);
   } finally {
     for (const [k, m] of saved) require.cache[k] = m;
   }

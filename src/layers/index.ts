@@ -5,24 +5,49 @@
  *   - `GRU` with `reset_after: true` (bias `[2, 3*units]`),
  *   - `Conv1D` / `Conv2D` with `groups > 1` (kernel `[k…, in/groups, filters]`).
  * Configs without these keys behave exactly as tfjs's own classes, which the replacements extend.
+ * It also adds Keras layers tfjs has no class for: SpatialDropout2D/3D, LocallyConnected1D/2D,
+ * Attention, AdditiveAttention, MultiHeadAttention, UnitNormalization, GroupNormalization,
+ * Cropping3D.
  */
 import * as tf from '@tensorflow/tfjs';
 import { GraftGRU } from './gru';
 import { GraftConv1D, GraftConv2D } from './grouped_conv';
+import { GraftSpatialDropout2D, GraftSpatialDropout3D } from './spatial_dropout';
+import { GraftLocallyConnected1D, GraftLocallyConnected2D } from './locally_connected';
+import { GraftAdditiveAttention, GraftAttention } from './attention';
+import { GraftMultiHeadAttention } from './multi_head_attention';
+import { GraftGroupNormalization, GraftUnitNormalization } from './normalization';
+import { GraftCropping3D } from './cropping';
 import { registeredIsGraft } from './tfjs_classes';
 
 export { GraftGRU, GraftGRUCell } from './gru';
 export type { GraftGRUArgs, GraftGRUCellArgs } from './gru';
 export { GraftConv1D, GraftConv2D } from './grouped_conv';
 export type { GroupedConvArgs } from './grouped_conv';
-export { GRAFT_LAYER_CLASSES, needsGraftLayers } from '../topology/needs-layers';
+export { GraftSpatialDropout2D, GraftSpatialDropout3D } from './spatial_dropout';
+export { GraftLocallyConnected1D, GraftLocallyConnected2D } from './locally_connected';
+export type { LocallyConnectedArgs } from './locally_connected';
+export { GraftAdditiveAttention, GraftAttention } from './attention';
+export type { AttentionArgs, DenseAttentionArgs } from './attention';
+export { GraftMultiHeadAttention } from './multi_head_attention';
+export type { MultiHeadAttentionArgs } from './multi_head_attention';
+export { GraftGroupNormalization, GraftUnitNormalization } from './normalization';
+export type { GroupNormalizationArgs, UnitNormalizationArgs } from './normalization';
+export { GraftCropping3D } from './cropping';
+export type { Cropping3DArgs } from './cropping';
+export { GRAFT_ADDED_CLASSES, GRAFT_LAYER_CLASSES, needsGraftLayers } from '../topology/needs-layers';
 
 /**
  * Registers the replacements with tfjs serialization. Runs on import; idempotent, and a no-op
  * when another copy of this module (say `dist` beside `src`) has already registered its own.
  */
 export function registerGraftLayers(): void {
-  for (const cls of [GraftGRU, GraftConv1D, GraftConv2D]) {
+  const classes = [
+    GraftGRU, GraftConv1D, GraftConv2D, GraftSpatialDropout2D, GraftSpatialDropout3D,
+    GraftLocallyConnected1D, GraftLocallyConnected2D, GraftAttention, GraftAdditiveAttention,
+    GraftMultiHeadAttention, GraftUnitNormalization, GraftGroupNormalization, GraftCropping3D,
+  ];
+  for (const cls of classes) {
     if (!registeredIsGraft(cls.className)) tf.serialization.registerClass(cls);
   }
 }

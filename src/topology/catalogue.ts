@@ -61,6 +61,10 @@ export interface LayerClass {
   onnxGates?: readonly number[];
   /** True when tfjs's own class would refuse or ignore this config: `tfjs-graft/layers` is needed. */
   needsGraftLayers?(config: Json): boolean;
+  /** tfjs has no class of this name; `tfjs-graft/layers` adds one (so every config needs it). */
+  addedByGraftLayers?: boolean;
+  /** Keras 3 keeps this class's weights in sub-layer groups: `<layer>/<group>/vars` → `<scope>/<weight>`. */
+  kerasSublayers?(config: Json): { group: string; scope: string; weights: string[] }[];
   /** Config facts tfjs's getConfig() reports for this class and the planner uses. */
   facts?(config: Json): VariableFacts;
 }
@@ -257,6 +261,138 @@ function innerLayer(config: Json, wrapper: string): { class_name: string; config
   }
   return inner as { class_name: string; config: Json };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Classes tfjs lacks, added by tfjs-graft/layers (src/layers): their build() in catalogue form.
+
+const added = (entry: LayerClass): LayerClass => ({ ...entry, addedByGraftLayers: true, needsGraftLayers: () => true });
+
+function locallyConnected(rank: 1 | 2): LayerClass {
+  return added({
+    weights: (config) => ['kernel', ...bias(config)],
+    build({ cls, config, inputs, weight }) {
+      const x = single(inputs, cls);
+      if (x.length !== rank + 2) fail(`${cls} input has rank ${x.length}`);
+      const first = channelsFirst(config, cls);
+      const kernel = tuple(config.kernel_size, rank, `${cls} kernel_size`);
+      const strides = tuple(config.strides, rank, `${cls} strides`, 1);
+      const pad = padding(config, cls, ['valid', 'same']);
+      const implementation = config.implementation ?? 1;
+      if (implementation !== 1 && implementation !== 2) fail(`${cls} implementation ${JSON.stringify(implementation)}`);
+      if (implementation === 1 && pad === 'same') fail(`${cls} with padding same and implementation 1`);
+      const filters = int(config.filters, `${cls} filters`);
+      const channels = known(first ? x[1] : x[x.length - 1], `${cls} input channels`);
+      const space = (first ? x.slice(2) : x.slice(1, -1)).map((d, i) => known(d, `${cls} input dimension ${i + 1}`));
+      const out = space.map((d, i) => convLength(d, kernel[i], pad, strides[i]) as number);
+      // Implementation 1: one [k…·C, filters] matrix per output position; 2: a masked dense kernel.
+      if (implementation === 1) weight('kernel', [out.reduce((a, b) => a * b, 1), kernel.reduce((a, b) => a * b, 1) * channels, filters]);
+      else weight('kernel', first ? [channels, ...space, filters, ...out] : [...space, channels, ...out, filters]);
+      if (config.use_bias !== false) weight('bias', [...out, filters]);
+      return [first ? [x[0], filters, ...out] : [x[0], ...out, filters]];
+    },
+  });
+}
+
+/** Attention / AdditiveAttention / MultiHeadAttention inputs: `[query, value(, key)]`; `[x]` is `[x, x]`. */
+function attentionInputs(cls: string, inputs: Shape[]): { q: Shape; v: Shape; k: Shape } {
+  if (inputs.length < 1 || inputs.length > 3) fail(`${cls} is called on ${inputs.length} inputs`);
+  const [q, v = q, k = v] = inputs;
+  return { q, v, k };
+}
+
+const mhaProjections = (config: Json): { group: string; scope: string; weights: string[] }[] =>
+  [['query_dense', 'query'], ['key_dense', 'key'], ['value_dense', 'value'], ['output_dense', 'attention_output']]
+    .map(([group, scope]) => ({ group, scope, weights: ['kernel', ...bias(config)] }));
+
+const GRAFT_ADDED: Record<string, LayerClass> = {
+  SpatialDropout2D: added(passThrough),
+  SpatialDropout3D: added(passThrough),
+  UnitNormalization: added(passThrough),
+  Cropping3D: added({
+    weights: () => [],
+    build({ cls, config, inputs }) {
+      const x = single(inputs, cls);
+      if (x.length !== 5) fail(`Cropping3D input has rank ${x.length}`);
+      const raw = config.cropping ?? 1;
+      const pairs = typeof raw === 'number' ? [[raw, raw], [raw, raw], [raw, raw]]
+        : Array.isArray(raw) && raw.length === 3 ? raw.map((a) => (Array.isArray(a) ? a : [a, a])) : fail(`Cropping3D cropping ${JSON.stringify(raw)}`);
+      const axes = channelsFirst(config, cls) ? [2, 3, 4] : [1, 2, 3];
+      const out = x.slice();
+      axes.forEach((a, i) => {
+        const [before, after] = (pairs[i] as unknown[]).map((v) => int(v, 'Cropping3D cropping'));
+        out[a] = x[a] === null ? null : x[a]! - before - after;
+      });
+      return [out];
+    },
+  }),
+  LocallyConnected1D: locallyConnected(1),
+  LocallyConnected2D: locallyConnected(2),
+  Attention: added({
+    weights: (config) => [...(config.use_scale === true ? ['scale'] : []), ...(config.score_mode === 'concat' ? ['concat_score_weight'] : [])],
+    build({ cls, config, inputs, weight }) {
+      const { q, v } = attentionInputs(cls, inputs);
+      if (config.use_scale === true) weight('scale', []);
+      if (config.score_mode === 'concat') weight('concat_score_weight', []);
+      return [[...q.slice(0, -1), v[v.length - 1]]];
+    },
+  }),
+  AdditiveAttention: added({
+    weights: (config) => (config.use_scale === false ? [] : ['scale']),
+    build({ cls, config, inputs, weight }) {
+      const { q, v } = attentionInputs(cls, inputs);
+      if (config.use_scale !== false) weight('scale', [v[v.length - 1]]);
+      return [[...q.slice(0, -1), v[v.length - 1]]];
+    },
+  }),
+  MultiHeadAttention: added({
+    weights: (config) => mhaProjections(config).flatMap((p) => p.weights.map((w) => `${p.scope}/${w}`)),
+    kerasSublayers: mhaProjections,
+    build({ cls, config, inputs, weight }) {
+      const { q, v, k } = attentionInputs(cls, inputs);
+      if (config.attention_axes !== null && config.attention_axes !== undefined) {
+        // graft's layer attends over every axis between batch and features (Keras' default) only.
+        const axes = (Array.isArray(config.attention_axes) ? config.attention_axes : [config.attention_axes]).map((a) => int(a, `${cls} attention_axes`));
+        const given = [...new Set(axes.map((a) => (a < 0 ? a + q.length : a)))].sort((a, b) => a - b);
+        const wanted = q.map((_, i) => i).slice(1, -1);
+        if (given.join() !== wanted.join()) fail(`${cls} attention_axes ${JSON.stringify(config.attention_axes)}`);
+      }
+      const heads = int(config.num_heads, `${cls} num_heads`);
+      const keyDim = int(config.key_dim, `${cls} key_dim`);
+      const valueDim = config.value_dim === null || config.value_dim === undefined ? keyDim : int(config.value_dim, `${cls} value_dim`);
+      const rawOut = config.output_shape;
+      const outDims = rawOut === null || rawOut === undefined ? [q[q.length - 1]]
+        : (Array.isArray(rawOut) ? rawOut : [rawOut]).map((d) => int(d, `${cls} output_shape`));
+      const withBias = config.use_bias !== false;
+      const project = (scope: string, input: Shape, dim: number) => {
+        weight(`${scope}/kernel`, [input[input.length - 1], heads, dim]);
+        if (withBias) weight(`${scope}/bias`, [heads, dim]);
+      };
+      project('query', q, keyDim);
+      project('key', k, keyDim);
+      project('value', v, valueDim);
+      weight('attention_output/kernel', [heads, valueDim, ...outDims]);
+      if (withBias) weight('attention_output/bias', outDims);
+      return [[...q.slice(0, -1), ...outDims]];
+    },
+  }),
+  GroupNormalization: added({
+    weights: scaleCenter,
+    build({ cls, config, inputs, weight }) {
+      const x = single(inputs, cls);
+      const axis = int(config.axis ?? -1, `${cls} axis`);
+      const a = axis < 0 ? axis + x.length : axis;
+      if (a < 1 || a >= x.length) fail(`${cls} axis ${axis}`);
+      const channels = known(x[a], `${cls} channels`);
+      const groups = int(config.groups ?? 32, `${cls} groups`);
+      if (groups < 1 || channels % groups !== 0) fail(`${cls} groups ${groups} for ${channels} channels`);
+      if (config.scale !== false) weight('gamma', [channels]);
+      if (config.center !== false) weight('beta', [channels]);
+      return [x.slice()];
+    },
+    // tfjs's getConfig() (graft's class) reports groups, default 32.
+    facts: (config) => ({ groups: typeof config.groups === 'number' ? config.groups : 32 }),
+  }),
+};
 
 // ---------------------------------------------------------------------------------------------
 // The catalogue
@@ -558,6 +694,7 @@ export const LAYER_CLASSES: Readonly<Record<string, LayerClass>> = {
   Softmax: passThrough,
   Masking: passThrough,
   Rescaling: passThrough,
+  ...GRAFT_ADDED,
 };
 
 /** The catalogue entry of a class, if graft knows it. */
@@ -565,5 +702,8 @@ export function layerClass(className: string): LayerClass | undefined {
   return Object.prototype.hasOwnProperty.call(LAYER_CLASSES, className) ? LAYER_CLASSES[className] : undefined;
 }
 
-/** Keras class names whose configs may need graft's layer extensions. */
-export const GRAFT_LAYER_CLASSES: string[] = Object.keys(LAYER_CLASSES).filter((c) => LAYER_CLASSES[c].needsGraftLayers);
+/** Keras class names whose configs may need graft's layer extensions of tfjs's own classes. */
+export const GRAFT_LAYER_CLASSES: string[] = Object.keys(LAYER_CLASSES).filter((c) => LAYER_CLASSES[c].needsGraftLayers && !LAYER_CLASSES[c].addedByGraftLayers);
+
+/** Keras classes tfjs has no implementation of, which `tfjs-graft/layers` adds. */
+export const GRAFT_ADDED_CLASSES: string[] = Object.keys(LAYER_CLASSES).filter((c) => LAYER_CLASSES[c].addedByGraftLayers);

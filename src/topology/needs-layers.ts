@@ -1,8 +1,8 @@
 import { isObject, Json } from '../io/json';
-import { GRAFT_LAYER_CLASSES, layerClass } from './catalogue';
+import { GRAFT_ADDED_CLASSES, GRAFT_LAYER_CLASSES, layerClass } from './catalogue';
 import { layerClassName } from './walk';
 
-export { GRAFT_LAYER_CLASSES };
+export { GRAFT_ADDED_CLASSES, GRAFT_LAYER_CLASSES };
 
 /** Whether one `{class_name, config}` entry uses an extension tfjs's own class would refuse or ignore. */
 function usesExtension(className: string, config: Json): boolean {
@@ -12,7 +12,8 @@ function usesExtension(className: string, config: Json): boolean {
 /**
  * Whether a Keras/tfjs topology (model.json's `modelTopology`, a bare `{class_name, config}`,
  * or either wrapped in `model_config`) uses a layer only `tfjs-graft/layers` can load: a GRU
- * with `reset_after: true`, or a Conv1D/Conv2D with `groups > 1`. Walks nested models and
+ * with `reset_after: true`, a Conv1D/Conv2D with `groups > 1`, or a class tfjs lacks
+ * (GRAFT_ADDED_CLASSES). Walks nested models and
  * wrappers (Bidirectional, TimeDistributed) by visiting every nested config.
  */
 export function needsGraftLayers(topology: object): boolean {

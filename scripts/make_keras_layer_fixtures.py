@@ -1,0 +1,453 @@
+#!/usr/bin/python3
+"""Writes fixtures/layers/keras/*.json: parity cases for the Keras layers src/layers adds.
+
+There is no TensorFlow/Keras on this machine, so every expected output is computed here by an
+independent NumPy implementation written from Keras' documented formulas (loops where Keras'
+own definition is a loop, einsum where Keras writes einsum). Each case holds a Keras-style
+topology (snake_case, as model.json / HDF5 model_config carry it), the weights in Keras' weight
+order and layout, the inputs and the expected output.
+
+With ../shared/realworld present it also writes the expected outputs of two real Keras files
+(keras-attention.h5, cnn2d_32.h5) on a seeded input, computed by a NumPy forward pass of the
+whole model from the file's own weights (the weights themselves are not copied).
+
+Run: /usr/bin/python3 scripts/make_keras_layer_fixtures.py
+"""
+import itertools
+import json
+import math
+import os
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+OUT_DIR = os.path.join(ROOT, 'fixtures', 'layers', 'keras')
+REALWORLD = os.path.join(ROOT, '..', 'shared', 'realworld')
+
+
+def as_json_array(a):
+    a = np.asarray(a, dtype=np.float32)
+    return {'shape': list(a.shape), 'values': [float(str(v)) for v in a.reshape(-1)]}
+
+
+def write_case(name, description, topology, weights, inputs, output, tolerance=1e-5):
+    case = {
+        'description': description,
+        'topology': topology,
+        'weights': [dict(name=n, **as_json_array(w)) for n, w in weights],
+        'inputs': [as_json_array(x) for x in inputs],
+        'output': as_json_array(output),
+        'tolerance': tolerance,
+    }
+    with open(os.path.join(OUT_DIR, name + '.json'), 'w') as f:
+        json.dump(case, f, separators=(',', ':'))
+        f.write('\n')
+
+
+def sequential(name, layer, batch_input_shape):
+    layer = dict(layer)
+    layer['config'] = dict(layer['config'], batch_input_shape=batch_input_shape)
+    return {'class_name': 'Sequential', 'config': {'name': name, 'layers': [layer]},
+            'keras_version': '2.11.0', 'backend': 'tensorflow'}
+
+
+def functional(name, input_shapes, layer):
+    """A Model with one InputLayer per input, all fed positionally to `layer`."""
+    inputs = [{'class_name': 'InputLayer', 'name': f'in{i}',
+               'config': {'batch_input_shape': s, 'dtype': 'float32', 'name': f'in{i}'},
+               'inbound_nodes': []} for i, s in enumerate(input_shapes)]
+    layer = dict(layer, name=layer['config']['name'],
+                 inbound_nodes=[[[f'in{i}', 0, 0, {}] for i in range(len(input_shapes))]])
+    return {'class_name': 'Model', 'config': {
+        'name': name, 'layers': inputs + [layer],
+        'input_layers': [[f'in{i}', 0, 0] for i in range(len(input_shapes))],
+        'output_layers': [[layer['name'], 0, 0]]},
+        'keras_version': '2.11.0', 'backend': 'tensorflow'}
+
+
+def rng(seed):
+    return np.random.default_rng(seed)
+
+
+def uniform(r, shape, scale=1.0):
+    return (r.uniform(-1, 1, size=shape) * scale).astype(np.float32)
+
+
+# ---------------------------------------------------------------- LocallyConnected
+
+def conv_out(n, k, padding, s):
+    out = n if padding == 'same' else n - k + 1
+    return (out + s - 1) // s
+
+
+def lc_reference(x, kernel, bias, kernel_size, strides, padding, data_format, implementation, activation):
+    """Keras' LocallyConnected{1,2}D forward, spatial rank = len(kernel_size)."""
+    nd = len(kernel_size)
+    if data_format == 'channels_first':
+        xl = np.moveaxis(x, 1, -1)  # work channels_last, keep patch order explicit below
+    else:
+        xl = x
+    n, spatial, c = xl.shape[0], xl.shape[1:-1], xl.shape[-1]
+    out_sp = [conv_out(spatial[d], kernel_size[d], padding, strides[d]) for d in range(nd)]
+    filters = kernel.shape[-1] if implementation == 1 or data_format == 'channels_last' else kernel.shape[1 + nd]
+    y = np.zeros([n] + out_sp + [filters], np.float64)
+    if implementation == 1:
+        # kernel[position, patch element, filter]; positions row-major; patch elements ordered
+        # (k..., C) for channels_last and (C, k...) for channels_first (Keras' local_conv).
+        for p, pos in enumerate(itertools.product(*[range(o) for o in out_sp])):
+            window = tuple(slice(pos[d] * strides[d], pos[d] * strides[d] + kernel_size[d]) for d in range(nd))
+            patch = xl[(slice(None),) + window + (slice(None),)]  # [n, k..., C]
+            if data_format == 'channels_first':
+                patch = np.moveaxis(patch, -1, 1)  # [n, C, k...]
+            y[(slice(None),) + tuple(pos)] = patch.reshape(n, -1).astype(np.float64) @ kernel[p].astype(np.float64)
+    else:
+        # Keras' conv_kernel_mask: input i feeds output o along an axis when
+        # i in [max(0, c - k//2), min(n, c + k - k//2)), c = o*stride (+ k//2 for 'valid').
+        if data_format == 'channels_first':
+            k_cl = np.moveaxis(kernel, 0, nd)                      # [in..., C, F, out...]
+            k_cl = np.moveaxis(k_cl, nd + 1, -1)                   # [in..., C, out..., F]
+        else:
+            k_cl = kernel
+        for opos in itertools.product(*[range(o) for o in out_sp]):
+            ranges = []
+            for d in range(nd):
+                left = kernel_size[d] // 2
+                centre = opos[d] * strides[d] + (left if padding == 'valid' else 0)
+                ranges.append(range(max(0, centre - left), min(spatial[d], centre + kernel_size[d] - left)))
+            acc = np.zeros((n, filters))
+            for ipos in itertools.product(*ranges):
+                acc += xl[(slice(None),) + ipos].astype(np.float64) @ k_cl[ipos + (slice(None),) + opos].astype(np.float64)
+            y[(slice(None),) + tuple(opos)] = acc
+    if bias is not None:
+        if data_format == 'channels_first':
+            # Keras' bias_add reshapes the [out..., F] bias to [1, F, out...] without transposing.
+            y_cf = np.moveaxis(y, -1, 1) + bias.reshape((1, filters) + tuple(out_sp))
+            y = np.moveaxis(y_cf, 1, -1)
+        else:
+            y = y + bias[None]
+    y = ACTIVATIONS[activation](y)
+    return np.moveaxis(y, -1, 1) if data_format == 'channels_first' else y
+
+
+ACTIVATIONS = {'linear': lambda v: v, 'tanh': np.tanh, 'relu': lambda v: np.maximum(v, 0)}
+
+
+def lc_case(name, rank, input_shape, filters, kernel_size, strides, padding, data_format, implementation,
+            activation, use_bias, seed):
+    r = rng(seed)
+    if data_format == 'channels_first':
+        c, spatial = input_shape[0], input_shape[1:]
+    else:
+        c, spatial = input_shape[-1], input_shape[:-1]
+    out_sp = [conv_out(spatial[d], kernel_size[d], padding, strides[d]) for d in range(rank)]
+    if implementation == 1:
+        kshape = [int(np.prod(out_sp)), int(np.prod(kernel_size)) * c, filters]
+    elif data_format == 'channels_first':
+        kshape = [c] + list(spatial) + [filters] + out_sp
+    else:
+        kshape = list(spatial) + [c] + out_sp + [filters]
+    kernel = uniform(r, kshape, 0.5)
+    bias = uniform(r, out_sp + [filters], 0.5) if use_bias else None
+    x = uniform(r, [2] + list(input_shape))
+    y = lc_reference(x, kernel, bias, kernel_size, strides, padding, data_format, implementation, activation)
+    cls = f'LocallyConnected{rank}D'
+    config = {'name': 'lc', 'trainable': True, 'dtype': 'float32', 'filters': filters,
+              'kernel_size': kernel_size, 'strides': strides, 'padding': padding,
+              'data_format': data_format, 'activation': activation, 'use_bias': use_bias,
+              'kernel_initializer': {'class_name': 'GlorotUniform', 'config': {'seed': None}},
+              'bias_initializer': {'class_name': 'Zeros', 'config': {}},
+              'kernel_regularizer': None, 'bias_regularizer': None, 'activity_regularizer': None,
+              'kernel_constraint': None, 'bias_constraint': None, 'implementation': implementation}
+    weights = [('lc/kernel', kernel)] + ([('lc/bias', bias)] if use_bias else [])
+    write_case(name, f'{cls} {data_format} impl {implementation} {padding} strides {strides}',
+               sequential(name, {'class_name': cls, 'config': config}, [None] + list(input_shape)),
+               weights, [x], y)
+
+
+# ---------------------------------------------------------------- Attention
+
+def softmax(s, axis=-1):
+    s = s - s.max(axis=axis, keepdims=True)
+    e = np.exp(s)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def dense_attention_reference(q, v, k, scores_fn, causal):
+    """Keras BaseDenseAttention: softmax(scores (masked)) @ value."""
+    scores = scores_fn(q, k)
+    if causal:
+        tq, tv = scores.shape[-2:]
+        row = np.arange(tq)[:, None]
+        col = np.arange(tv)[None, :]
+        scores = scores - 1e9 * (row < col)
+    return softmax(scores) @ v
+
+
+def attention_case(name, shapes, score_mode, use_scale, causal, seed):
+    r = rng(seed)
+    xs = [uniform(r, s) for s in shapes]
+    q, v = xs[0], xs[1]
+    k = xs[2] if len(xs) > 2 else v
+    scale = np.float32(r.uniform(0.5, 1.5)) if use_scale else None
+    csw = np.float32(r.uniform(0.5, 1.5)) if score_mode == 'concat' else None
+
+    def scores(qq, kk):
+        if score_mode == 'dot':
+            s = np.einsum('...id,...jd->...ij', qq.astype(np.float64), kk.astype(np.float64))
+            return s * scale if scale is not None else s
+        t = qq[..., :, None, :].astype(np.float64) + kk[..., None, :, :]
+        if scale is not None:
+            t = scale * t
+        return csw * np.tanh(t).sum(-1)
+    y = dense_attention_reference(q, v, k, scores, causal)
+    config = {'name': 'att', 'trainable': True, 'dtype': 'float32', 'use_scale': use_scale,
+              'score_mode': score_mode, 'dropout': 0.0}
+    if causal:
+        config['causal'] = True
+    weights = ([('att/scale', np.array(scale))] if use_scale else []) + \
+        ([('att/concat_score_weight', np.array(csw))] if csw is not None else [])
+    write_case(name, f'Attention {score_mode} scale={use_scale} causal={causal} inputs={shapes}',
+               functional(name, [[None] + s[1:] for s in shapes], {'class_name': 'Attention', 'config': config}),
+               weights, xs, y)
+
+
+def additive_attention_case(name, shapes, use_scale, causal, seed):
+    r = rng(seed)
+    xs = [uniform(r, s) for s in shapes]
+    q, v = xs[0], xs[1]
+    k = xs[2] if len(xs) > 2 else v
+    dim = shapes[1][-1]
+    scale = uniform(r, [dim]) if use_scale else None
+
+    def scores(qq, kk):
+        t = np.tanh(qq[..., :, None, :].astype(np.float64) + kk[..., None, :, :])
+        return (t * scale).sum(-1) if scale is not None else t.sum(-1)
+    y = dense_attention_reference(q, v, k, scores, causal)
+    config = {'name': 'att', 'trainable': True, 'dtype': 'float32', 'use_scale': use_scale, 'dropout': 0.0}
+    if causal:
+        config['causal'] = True
+    write_case(name, f'AdditiveAttention scale={use_scale} causal={causal} inputs={shapes}',
+               functional(name, [[None] + s[1:] for s in shapes], {'class_name': 'AdditiveAttention', 'config': config}),
+               [('att/scale', scale)] if use_scale else [], xs, y)
+
+
+# ---------------------------------------------------------------- MultiHeadAttention
+
+def mha_reference(query, value, key, w, num_heads, key_dim, use_bias, causal):
+    """Keras MultiHeadAttention with default attention_axes (all axes between batch and features)."""
+    q = np.einsum('b...d,dnh->b...nh', query.astype(np.float64), w['query/kernel'])
+    k = np.einsum('b...d,dnh->b...nh', key.astype(np.float64), w['key/kernel'])
+    v = np.einsum('b...d,dnh->b...nh', value.astype(np.float64), w['value/kernel'])
+    if use_bias:
+        q, k, v = q + w['query/bias'], k + w['key/bias'], v + w['value/bias']
+    q = q / math.sqrt(key_dim)
+    batch = query.shape[0]
+    tq_shape = query.shape[1:-1]
+    qf = q.reshape(batch, -1, num_heads, key_dim)
+    kf = k.reshape(batch, -1, num_heads, key_dim)
+    vf = v.reshape(batch, kf.shape[1], num_heads, -1)
+    scores = np.einsum('bsnh,btnh->bnts', kf, qf)
+    if causal:
+        tq, ts = scores.shape[-2:]
+        scores = scores + -1e9 * (np.arange(tq)[:, None] < np.arange(ts)[None, :])
+    weights = softmax(scores)
+    out = np.einsum('bnts,bsnh->btnh', weights, vf)
+    out = out.reshape((batch,) + tq_shape + out.shape[-2:])
+    y = np.tensordot(out, w['attention_output/kernel'], axes=([-2, -1], [0, 1]))
+    if use_bias:
+        y = y + w['attention_output/bias']
+    return y
+
+
+def mha_case(name, shapes, num_heads, key_dim, value_dim, output_shape, use_bias, causal, seed, layout='keras2'):
+    r = rng(seed)
+    xs = [uniform(r, s) for s in shapes]
+    query, value = xs[0], xs[1]
+    key = xs[2] if len(xs) > 2 else value
+    vd = value_dim or key_dim
+    out_dims = list(output_shape) if isinstance(output_shape, (list, tuple)) else \
+        [output_shape] if output_shape is not None else [shapes[0][-1]]
+    w = {}
+    order = []
+
+    def add(n, shape):
+        w[n] = uniform(r, shape, 0.5).astype(np.float64)
+        order.append(n)
+    add('query/kernel', [shapes[0][-1], num_heads, key_dim])
+    if use_bias:
+        add('query/bias', [num_heads, key_dim])
+    add('key/kernel', [key.shape[-1], num_heads, key_dim])
+    if use_bias:
+        add('key/bias', [num_heads, key_dim])
+    add('value/kernel', [value.shape[-1], num_heads, vd])
+    if use_bias:
+        add('value/bias', [num_heads, vd])
+    add('attention_output/kernel', [num_heads, vd] + out_dims)
+    if use_bias:
+        add('attention_output/bias', out_dims)
+    y = mha_reference(query, value, key, w, num_heads, key_dim, use_bias, causal)
+    config = {'name': 'mha', 'trainable': True, 'dtype': 'float32', 'num_heads': num_heads,
+              'key_dim': key_dim, 'value_dim': value_dim, 'dropout': 0.0, 'use_bias': use_bias,
+              'output_shape': output_shape, 'attention_axes': None,
+              'kernel_initializer': {'class_name': 'GlorotUniform', 'config': {'seed': None}},
+              'bias_initializer': {'class_name': 'Zeros', 'config': {}},
+              'kernel_regularizer': None, 'bias_regularizer': None, 'activity_regularizer': None,
+              'kernel_constraint': None, 'bias_constraint': None}
+    layer = {'class_name': 'MultiHeadAttention', 'config': config}
+    topology = functional(name, [[None] + s[1:] for s in shapes], layer)
+    if causal:
+        # Keras passes use_causal_mask at call time; tfjs's predict() does not replay call
+        # arguments, so graft's translation moves it into the layer config (as here).
+        topology['config']['layers'][-1]['config']['use_causal_mask'] = True
+    write_case(name, f'MultiHeadAttention heads={num_heads} key_dim={key_dim} value_dim={value_dim} '
+               f'output_shape={output_shape} bias={use_bias} causal={causal} inputs={shapes}',
+               topology, [(f'mha/{n}', w[n]) for n in order], xs, y)
+
+
+# ---------------------------------------------------------------- Normalization
+
+def unit_norm_case(name, shape, axis, seed):
+    r = rng(seed)
+    x = uniform(r, shape)
+    x[0, ...] *= 1e-4  # small norms too
+    axes = tuple(axis) if isinstance(axis, list) else (axis,)
+    x64 = x.astype(np.float64)
+    # tf.math.l2_normalize: x / sqrt(max(sum(x^2), epsilon)), epsilon 1e-12
+    y = x64 / np.sqrt(np.maximum((x64 ** 2).sum(axis=axes, keepdims=True), 1e-12))
+    config = {'name': 'un', 'trainable': True, 'dtype': 'float32', 'axis': axis}
+    write_case(name, f'UnitNormalization axis={axis} on {shape}',
+               sequential(name, {'class_name': 'UnitNormalization', 'config': config}, [None] + shape[1:]),
+               [], [x], y)
+
+
+def group_norm_case(name, shape, groups, axis, epsilon, center, scale, seed):
+    r = rng(seed)
+    x = uniform(r, shape, 2.0) + 0.5
+    ax = axis % len(shape)
+    c = shape[ax]
+    gamma = uniform(r, [c]) + 1.0
+    beta = uniform(r, [c])
+    # Per sample and group: mean/biased variance over the group's channels and all other axes.
+    x64 = x.astype(np.float64)
+    y = np.empty_like(x64)
+    per = c // groups
+    for b in range(shape[0]):
+        for g in range(groups):
+            idx = [b] + [slice(None)] * (len(shape) - 1)
+            idx[ax] = slice(g * per, (g + 1) * per)
+            block = x64[tuple(idx)]
+            y[tuple(idx)] = (block - block.mean()) / np.sqrt(block.var() + epsilon)
+    bshape = [1] * len(shape)
+    bshape[ax] = c
+    if scale:
+        y = y * gamma.reshape(bshape)
+    if center:
+        y = y + beta.reshape(bshape)
+    config = {'name': 'gn', 'trainable': True, 'dtype': 'float32', 'groups': groups, 'axis': axis,
+              'epsilon': epsilon, 'center': center, 'scale': scale,
+              'beta_initializer': {'class_name': 'Zeros', 'config': {}},
+              'gamma_initializer': {'class_name': 'Ones', 'config': {}},
+              'beta_regularizer': None, 'gamma_regularizer': None, 'beta_constraint': None,
+              'gamma_constraint': None}
+    weights = ([('gn/gamma', gamma)] if scale else []) + ([('gn/beta', beta)] if center else [])
+    write_case(name, f'GroupNormalization groups={groups} axis={axis} eps={epsilon} on {shape}',
+               sequential(name, {'class_name': 'GroupNormalization', 'config': config}, [None] + shape[1:]),
+               weights, [x], y)
+
+
+# ---------------------------------------------------------------- real Keras files
+
+def write_realworld(name, description, source, x, y):
+    case = {'description': description, 'source': source, 'inputs': [as_json_array(x)], 'output': as_json_array(y)}
+    with open(os.path.join(OUT_DIR, name + '.json'), 'w') as f:
+        json.dump(case, f, separators=(',', ':'))
+        f.write('\n')
+
+
+def h5_weights(f, layer):
+    import h5py
+    g = f['model_weights'][layer]
+    names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs['weight_names']]
+    return {n.split('/')[-1].split(':')[0]: np.array(g[n]) for n in names}
+
+
+def realworld_attention():
+    import h5py
+    rel = 'keras2_h5/dl4j/weights/keras-attention.h5'
+    path = os.path.join(REALWORLD, rel)
+    if not os.path.exists(path):
+        return
+    with h5py.File(path, 'r') as f:
+        d, d1, o = h5_weights(f, 'dense'), h5_weights(f, 'dense_1'), h5_weights(f, 'outputs')
+    x = rng(17).uniform(-1, 1, size=(8, 22)).astype(np.float32)
+    relu = lambda v: np.maximum(v, 0)
+    h = relu(x.astype(np.float64) @ d['kernel'] + d['bias'])
+    # Attention([h, h]) on rank-2 tensors: Keras' matmul(q, k^T) attends across the batch.
+    att = softmax(h @ h.T) @ h
+    z = relu(np.concatenate([h, att], -1) @ d1['kernel'] + d1['bias'])
+    y = relu(z @ o['kernel'] + o['bias'])
+    write_realworld('realworld_keras_attention', 'keras-attention.h5: Dense-relu, Attention([h, h]) over the batch, '
+                    'Concatenate, Dense-relu, Dense-relu; NumPy forward from the file\'s weights', rel, x, y)
+
+
+def realworld_cnn2d_32():
+    import h5py
+    rel = 'keras2_h5/dl4j/tfkeras/cnn2d_32.h5'
+    path = os.path.join(REALWORLD, rel)
+    if not os.path.exists(path):
+        return
+    with h5py.File(path, 'r') as f:
+        l0, l1 = h5_weights(f, 'locally_connected2d'), h5_weights(f, 'locally_connected2d_1')
+    x = rng(32).uniform(-1, 1, size=(2, 3, 10, 10)).astype(np.float32)
+
+    def tail(t):  # SpatialDropout2D (identity), ZeroPadding2D 3, UpSampling2D 2, Cropping2D 1, MaxPool 2 — channels_last
+        t = np.pad(t, ((0, 0), (3, 3), (3, 3), (0, 0)))
+        t = t.repeat(2, axis=1).repeat(2, axis=2)
+        t = t[:, 1:-1, 1:-1, :]
+        n, h, w, c = t.shape
+        t = t[:, :h // 2 * 2, :w // 2 * 2, :].reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+        return t
+    t = lc_reference(x, l0['kernel'], l0['bias'], [3, 3], [1, 1], 'valid', 'channels_first', 1, 'tanh')
+    t = tail(t)
+    t = lc_reference(t, l1['kernel'], l1['bias'], [3, 3], [1, 1], 'valid', 'channels_first', 1, 'tanh')
+    t = tail(t)
+    y = t.max(axis=(1, 2))  # GlobalMaxPooling2D, channels_last
+    write_realworld('realworld_cnn2d_32', 'cnn2d_32.h5: LocallyConnected2D (channels_first) twice with the '
+                    'channels_last padding/upsampling/cropping/pooling between; NumPy forward from the file\'s weights', rel, x, y)
+
+
+def main():
+    os.makedirs(OUT_DIR, exist_ok=True)
+    lc_case('lc2d_last_impl1_stride', 2, [5, 6, 3], 4, [3, 2], [2, 1], 'valid', 'channels_last', 1, 'tanh', True, 1)
+    lc_case('lc2d_first_impl1', 2, [3, 5, 4], 2, [2, 2], [1, 1], 'valid', 'channels_first', 1, 'linear', True, 2)
+    lc_case('lc2d_last_impl2_same', 2, [4, 5, 2], 3, [3, 3], [1, 2], 'same', 'channels_last', 2, 'relu', True, 3)
+    lc_case('lc2d_first_impl2_valid', 2, [2, 5, 4], 3, [2, 3], [2, 1], 'valid', 'channels_first', 2, 'linear', True, 4)
+    lc_case('lc1d_last_impl1', 1, [7, 3], 4, [3], [2], 'valid', 'channels_last', 1, 'linear', True, 5)
+    lc_case('lc1d_first_impl1_nobias', 1, [3, 6], 2, [2], [1], 'valid', 'channels_first', 1, 'tanh', False, 6)
+    lc_case('lc1d_last_impl2_same', 1, [6, 2], 3, [3], [2], 'same', 'channels_last', 2, 'linear', True, 7)
+
+    attention_case('attention_dot', [[2, 3, 4], [2, 5, 4]], 'dot', False, False, 10)
+    attention_case('attention_dot_scale_key', [[2, 3, 4], [2, 5, 6], [2, 5, 4]], 'dot', True, False, 11)
+    attention_case('attention_concat_scale', [[2, 3, 4], [2, 5, 4]], 'concat', True, False, 12)
+    attention_case('attention_dot_causal', [[2, 4, 3], [2, 4, 3]], 'dot', False, True, 13)
+    attention_case('attention_rank2_batch', [[4, 5], [4, 5]], 'dot', False, False, 14)
+    additive_attention_case('additive_attention_scale', [[2, 3, 4], [2, 5, 4]], True, False, 15)
+    additive_attention_case('additive_attention_noscale_key_causal', [[2, 4, 3], [2, 4, 5], [2, 4, 3]], False, True, 16)
+
+    mha_case('mha_self', [[2, 4, 6], [2, 4, 6]], 2, 3, None, None, True, False, 20)
+    mha_case('mha_cross_key_valuedim_outshape', [[2, 3, 5], [2, 4, 6], [2, 4, 7]], 3, 2, 4, 8, True, False, 21)
+    mha_case('mha_causal_nobias', [[2, 5, 4], [2, 5, 4]], 2, 4, None, None, False, True, 22)
+    mha_case('mha_rank4', [[2, 2, 3, 4], [2, 2, 2, 4]], 2, 3, None, None, True, False, 23)
+
+    unit_norm_case('unit_norm_last', [3, 4, 5], -1, 30)
+    unit_norm_case('unit_norm_two_axes', [3, 4, 5], [1, 2], 31)
+    group_norm_case('group_norm_last', [2, 3, 4, 6], 3, -1, 1e-3, True, True, 40)
+    group_norm_case('group_norm_axis1', [2, 4, 5], 2, 1, 1e-5, True, True, 41)
+    group_norm_case('group_norm_instance_noaffine', [3, 5, 4], 4, -1, 1e-3, False, False, 42)
+
+    realworld_attention()
+    realworld_cnn2d_32()
+
+
+if __name__ == '__main__':
+    main()
