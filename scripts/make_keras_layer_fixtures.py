@@ -416,6 +416,194 @@ def realworld_cnn2d_32():
                     'channels_last padding/upsampling/cropping/pooling between; NumPy forward from the file\'s weights', rel, x, y)
 
 
+# ---------------------------------------------------------------- whole files, as Keras writes them
+
+FILE_DIR = os.path.join(OUT_DIR, 'files')
+
+
+def bytes_list(names):
+    return np.array([n.encode('utf8') for n in names])
+
+
+def write_keras2_h5(path, model_config, layer_weights):
+    """A Keras 2 model.save() HDF5: model_config attribute, model_weights/<layer>/<layer>/<w>:0."""
+    import h5py
+    with h5py.File(path, 'w') as f:
+        f.attrs['keras_version'] = b'2.11.0'
+        f.attrs['backend'] = b'tensorflow'
+        f.attrs['model_config'] = json.dumps(model_config).encode('utf8')
+        g = f.create_group('model_weights')
+        g.attrs['keras_version'] = b'2.11.0'
+        g.attrs['backend'] = b'tensorflow'
+        g.attrs['layer_names'] = bytes_list([l['config']['name'] for l in model_config['config']['layers']])
+        for layer in model_config['config']['layers']:
+            name = layer['config']['name']
+            lg = g.create_group(name)
+            weights = layer_weights.get(name, [])
+            lg.attrs['weight_names'] = bytes_list([f'{name}/{w}:0' for w, _ in weights]) if weights else np.array([], dtype='S1')
+            for w, value in weights:
+                lg.create_dataset(f'{name}/{w}:0', data=np.asarray(value, np.float32))
+
+
+def keras3_object(module, class_name, config, name=None, inbound=None, build_shapes=None):
+    obj = {'module': module, 'class_name': class_name, 'config': config, 'registered_name': None}
+    if build_shapes is not None:
+        obj['build_config'] = {'input_shape': build_shapes}
+    if name is not None:
+        obj['name'] = name
+    if inbound is not None:
+        obj['inbound_nodes'] = inbound
+    return obj
+
+
+def keras3_tensor(layer, shape):
+    return {'class_name': '__keras_tensor__', 'config': {'shape': shape, 'dtype': 'float32', 'keras_history': [layer, 0, 0]}}
+
+
+def keras3_initializer(name):
+    return {'module': 'keras.initializers', 'class_name': name, 'config': {'seed': None} if name == 'GlorotUniform' else {}, 'registered_name': None}
+
+
+POLICY = {'module': 'keras', 'class_name': 'DTypePolicy', 'config': {'name': 'float32'}, 'registered_name': None}
+
+
+def write_keras3_zip(path, model_config, weight_datasets):
+    """A Keras 3 .keras zip: config.json, metadata.json, model.weights.h5 (layers/<group>/vars/<i>)."""
+    import h5py
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with h5py.File(buf, 'w') as f:
+        f.create_group('vars')
+        for dataset_path, value in weight_datasets:
+            f.create_dataset(dataset_path, data=np.asarray(value, np.float32))
+        f.create_group('optimizer/vars')
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('metadata.json', json.dumps({'keras_version': '3.4.1', 'date_saved': '2025-01-01@00:00:00'}))
+        z.writestr('config.json', json.dumps(model_config))
+        z.writestr('model.weights.h5', buf.getvalue())
+
+
+def keras3_functional(name, inputs, layer):
+    layers = [keras3_object('keras.layers', 'InputLayer',
+                            {'batch_shape': shape, 'dtype': 'float32', 'sparse': False, 'name': n}, n, [])
+              for n, shape in inputs]
+    return keras3_object('keras.src.models.functional', 'Functional', {
+        'name': name, 'trainable': True, 'layers': layers + [layer],
+        'input_layers': [[n, 0, 0] for n, _ in inputs] if len(inputs) > 1 else [inputs[0][0], 0, 0],
+        'output_layers': [layer['name'], 0, 0]})
+
+
+def write_expected(name, description, inputs, output):
+    with open(os.path.join(FILE_DIR, name + '.expected.json'), 'w') as f:
+        json.dump({'description': description, 'inputs': [as_json_array(x) for x in inputs],
+                   'output': as_json_array(output)}, f, separators=(',', ':'))
+        f.write('\n')
+
+
+def file_cases():
+    os.makedirs(FILE_DIR, exist_ok=True)
+    r = rng(50)
+
+    # Keras 2: MultiHeadAttention called as mha(q, value=v): the value arrives as a call kwarg.
+    q, v = uniform(r, [2, 3, 6]), uniform(r, [2, 4, 5])
+    w = {'query/kernel': uniform(r, [6, 2, 3], 0.5), 'query/bias': uniform(r, [2, 3], 0.5),
+         'key/kernel': uniform(r, [5, 2, 3], 0.5), 'key/bias': uniform(r, [2, 3], 0.5),
+         'value/kernel': uniform(r, [5, 2, 4], 0.5), 'value/bias': uniform(r, [2, 4], 0.5),
+         'attention_output/kernel': uniform(r, [2, 4, 6], 0.5), 'attention_output/bias': uniform(r, [6], 0.5)}
+    w64 = {k: x.astype(np.float64) for k, x in w.items()}
+    y = mha_reference(q, v, v, w64, 2, 3, True, True)
+    mha_cfg = {'name': 'mha', 'trainable': True, 'dtype': 'float32', 'num_heads': 2, 'key_dim': 3,
+               'value_dim': 4, 'dropout': 0.1, 'use_bias': True, 'output_shape': None, 'attention_axes': [1],
+               'kernel_initializer': {'class_name': 'GlorotUniform', 'config': {'seed': None}},
+               'bias_initializer': {'class_name': 'Zeros', 'config': {}},
+               'kernel_regularizer': None, 'bias_regularizer': None, 'activity_regularizer': None,
+               'kernel_constraint': None, 'bias_constraint': None,
+               'query_shape': [None, 3, 6], 'key_shape': [None, 4, 5], 'value_shape': [None, 4, 5]}
+    config = {'class_name': 'Functional', 'config': {'name': 'model', 'layers': [
+        {'class_name': 'InputLayer', 'config': {'batch_input_shape': [None, 3, 6], 'dtype': 'float32', 'name': 'q'}, 'name': 'q', 'inbound_nodes': []},
+        {'class_name': 'InputLayer', 'config': {'batch_input_shape': [None, 4, 5], 'dtype': 'float32', 'name': 'v'}, 'name': 'v', 'inbound_nodes': []},
+        {'class_name': 'MultiHeadAttention', 'config': mha_cfg, 'name': 'mha',
+         'inbound_nodes': [[['q', 0, 0, {'value': ['v', 0, 0], 'use_causal_mask': True}]]]}],
+        'input_layers': [['q', 0, 0], ['v', 0, 0]], 'output_layers': [['mha', 0, 0]]},
+        'keras_version': '2.11.0', 'backend': 'tensorflow'}
+    order = ['query/kernel', 'query/bias', 'key/kernel', 'key/bias', 'value/kernel', 'value/bias',
+             'attention_output/kernel', 'attention_output/bias']
+    write_keras2_h5(os.path.join(FILE_DIR, 'keras2_mha.h5'), config, {'mha': [(n, w[n]) for n in order]})
+    write_expected('keras2_mha', 'Keras 2 MultiHeadAttention(q, value=v, use_causal_mask=True), NumPy', [q, v], y)
+
+    # Keras 3: the same layer called as mha(q, v, key=k): value positional, key a kwarg.
+    k = uniform(r, [2, 4, 7])
+    w['key/kernel'] = uniform(r, [7, 2, 3], 0.5)
+    w64 = {kk: x.astype(np.float64) for kk, x in w.items()}
+    y = mha_reference(q, v, k, w64, 2, 3, True, False)
+    cfg3 = {'name': 'mha', 'trainable': True, 'dtype': POLICY, 'num_heads': 2, 'key_dim': 3, 'value_dim': 4,
+            'dropout': 0.0, 'use_bias': True, 'output_shape': None, 'attention_axes': None,
+            'kernel_initializer': keras3_initializer('GlorotUniform'), 'bias_initializer': keras3_initializer('Zeros'),
+            'kernel_regularizer': None, 'bias_regularizer': None, 'activity_regularizer': None,
+            'kernel_constraint': None, 'bias_constraint': None, 'seed': None}
+    layer = keras3_object('keras.layers', 'MultiHeadAttention', cfg3, 'mha', [{
+        'args': [keras3_tensor('q', [None, 3, 6]), keras3_tensor('v', [None, 4, 5])],
+        'kwargs': {'key': keras3_tensor('k', [None, 4, 7]), 'use_causal_mask': False}}])
+    model = keras3_functional('model', [('q', [None, 3, 6]), ('v', [None, 4, 5]), ('k', [None, 4, 7])], layer)
+    sub = {'query': 'query_dense', 'key': 'key_dense', 'value': 'value_dense', 'attention_output': 'output_dense'}
+    datasets = []
+    for part, group in sub.items():
+        datasets.append((f'layers/multi_head_attention/{group}/vars/0', w[f'{part}/kernel']))
+        datasets.append((f'layers/multi_head_attention/{group}/vars/1', w[f'{part}/bias']))
+    write_keras3_zip(os.path.join(FILE_DIR, 'keras3_mha.keras'), model, datasets)
+    write_expected('keras3_mha', 'Keras 3 MultiHeadAttention(q, v, key=k), NumPy', [q, v, k], y)
+
+    # Keras 2: self-attention Attention([x, x]) (causal, scaled) then GroupNormalization; Keras 3:
+    # AdditiveAttention([q, v]) then GroupNormalization and UnitNormalization.
+    x = uniform(r, [3, 4, 6])
+    scale = np.float32(1.3)
+    att = dense_attention_reference(x, x, x, lambda a, b: scale * np.einsum('bid,bjd->bij', a.astype(np.float64), b), True)
+    gamma, beta = uniform(r, [6]) + 1, uniform(r, [6])
+
+    def group_norm(t, groups, eps, gamma, beta):
+        n, length, c = t.shape
+        g = t.reshape(n, length, groups, c // groups)
+        mean = g.mean(axis=(1, 3), keepdims=True)
+        var = g.var(axis=(1, 3), keepdims=True)
+        return ((g - mean) / np.sqrt(var + eps)).reshape(t.shape) * gamma + beta
+    y = group_norm(att, 3, 1e-3, gamma, beta)
+    config = {'class_name': 'Functional', 'config': {'name': 'model', 'layers': [
+        {'class_name': 'InputLayer', 'config': {'batch_input_shape': [None, 4, 6], 'dtype': 'float32', 'name': 'x'}, 'name': 'x', 'inbound_nodes': []},
+        {'class_name': 'Attention', 'config': {'name': 'attention', 'trainable': True, 'dtype': 'float32', 'use_scale': True, 'score_mode': 'dot', 'dropout': 0.0},
+         'name': 'attention', 'inbound_nodes': [[['x', 0, 0, {'use_causal_mask': True}], ['x', 0, 0, {'use_causal_mask': True}]]]},
+        {'class_name': 'GroupNormalization', 'config': {'name': 'gn', 'trainable': True, 'dtype': 'float32', 'groups': 3, 'axis': -1, 'epsilon': 0.001, 'center': True, 'scale': True,
+                                                         'beta_initializer': {'class_name': 'Zeros', 'config': {}}, 'gamma_initializer': {'class_name': 'Ones', 'config': {}},
+                                                         'beta_regularizer': None, 'gamma_regularizer': None, 'beta_constraint': None, 'gamma_constraint': None},
+         'name': 'gn', 'inbound_nodes': [[['attention', 0, 0, {}]]]}],
+        'input_layers': [['x', 0, 0]], 'output_layers': [['gn', 0, 0]]},
+        'keras_version': '2.11.0', 'backend': 'tensorflow'}
+    write_keras2_h5(os.path.join(FILE_DIR, 'keras2_self_attention_groupnorm.h5'), config,
+                    {'attention': [('scale', np.array(scale))], 'gn': [('gamma', gamma), ('beta', beta)]})
+    write_expected('keras2_self_attention_groupnorm', 'Keras 2 Attention([x, x], use_causal_mask=True) -> GroupNormalization(3), NumPy', [x], y)
+
+    q, v = uniform(r, [2, 3, 4]), uniform(r, [2, 5, 4])
+    add_scale = uniform(r, [4])
+    att = dense_attention_reference(q, v, v, lambda a, b: (np.tanh(a[:, :, None, :].astype(np.float64) + b[:, None, :, :]) * add_scale).sum(-1), False)
+    gamma, beta = uniform(r, [4]) + 1, uniform(r, [4])
+    gn = group_norm(att, 2, 1e-3, gamma, beta)
+    y = gn / np.sqrt(np.maximum((gn ** 2).sum(-1, keepdims=True), 1e-12))
+    add_layer = keras3_object('keras.layers', 'AdditiveAttention', {'name': 'additive_attention', 'trainable': True, 'dtype': POLICY, 'use_scale': True, 'dropout': 0.0},
+                              'additive_attention', [{'args': [[keras3_tensor('q', [None, 3, 4]), keras3_tensor('v', [None, 5, 4])]], 'kwargs': {}}])
+    gn_layer = keras3_object('keras.layers', 'GroupNormalization', {'name': 'group_normalization', 'trainable': True, 'dtype': POLICY, 'groups': 2, 'axis': -1, 'epsilon': 0.001,
+                                                                     'center': True, 'scale': True, 'beta_initializer': keras3_initializer('Zeros'), 'gamma_initializer': keras3_initializer('Ones'),
+                                                                     'beta_regularizer': None, 'gamma_regularizer': None, 'beta_constraint': None, 'gamma_constraint': None},
+                             'group_normalization', [{'args': [keras3_tensor('additive_attention', [None, 3, 4])], 'kwargs': {}}])
+    un_layer = keras3_object('keras.layers', 'UnitNormalization', {'name': 'unit_normalization', 'trainable': True, 'dtype': POLICY, 'axis': -1},
+                             'unit_normalization', [{'args': [keras3_tensor('group_normalization', [None, 3, 4])], 'kwargs': {}}])
+    model = keras3_functional('model', [('q', [None, 3, 4]), ('v', [None, 5, 4])], un_layer)
+    model['config']['layers'][-1:] = [add_layer, gn_layer, un_layer]
+    write_keras3_zip(os.path.join(FILE_DIR, 'keras3_additive_groupnorm_unitnorm.keras'), model, [
+        ('layers/additive_attention/vars/0', add_scale),
+        ('layers/group_normalization/vars/0', gamma), ('layers/group_normalization/vars/1', beta)])
+    write_expected('keras3_additive_groupnorm_unitnorm', 'Keras 3 AdditiveAttention([q, v]) -> GroupNormalization(2) -> UnitNormalization, NumPy', [q, v], y)
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     lc_case('lc2d_last_impl1_stride', 2, [5, 6, 3], 4, [3, 2], [2, 1], 'valid', 'channels_last', 1, 'tanh', True, 1)
@@ -445,6 +633,7 @@ def main():
     group_norm_case('group_norm_axis1', [2, 4, 5], 2, 1, 1e-5, True, True, 41)
     group_norm_case('group_norm_instance_noaffine', [3, 5, 4], 4, -1, 1e-3, False, False, 42)
 
+    file_cases()
     realworld_attention()
     realworld_cnn2d_32()
 

@@ -326,3 +326,81 @@ test("the five real Keras files convert with no target and load in plain tfjs af
     }
   });
 });
+
+// ------------------------------------------------------------------ Keras topology translation
+
+test('attention calls: Keras 2 and 3 value/key arguments become positional inputs, use_causal_mask moves to the config', async () => {
+  const { attentionInboundNodes } = await import('../src/topology/keras-attention-calls');
+  const refuse = (why: string): never => { throw new Error(why); };
+  const shift = (r: [string, number, number]): [string, number, number] => r;
+  const k3 = (layer: string) => ({ class_name: '__keras_tensor__', config: { shape: [null, 2, 3], keras_history: [layer, 0, 0] } });
+
+  // Keras 2 mha(q, value=v, key=k, use_causal_mask=True)
+  let config: Record<string, unknown> = {};
+  let nodes = attentionInboundNodes('MultiHeadAttention', [[['q', 0, 0, { value: ['v', 0, 0], key: ['k', 0, 0], use_causal_mask: true }]]], config, refuse, shift);
+  assert.deepEqual(nodes, [[['q', 0, 0, {}], ['v', 0, 0, {}], ['k', 0, 0, {}]]]);
+  assert.equal(config.use_causal_mask, true);
+  // Keras 3 mha(q, v, key=k) and self-attention mha(x, x): repeated tensors are passed once.
+  config = {};
+  nodes = attentionInboundNodes('MultiHeadAttention', [{ args: [k3('q'), k3('v')], kwargs: { key: k3('k'), use_causal_mask: false } }], config, refuse, shift);
+  assert.deepEqual(nodes, [[['q', 0, 0, {}], ['v', 0, 0, {}], ['k', 0, 0, {}]]]);
+  assert.equal(config.use_causal_mask, undefined);
+  nodes = attentionInboundNodes('MultiHeadAttention', [{ args: [k3('x'), k3('x')], kwargs: {} }], {}, refuse, shift);
+  assert.deepEqual(nodes, [[['x', 0, 0, {}]]]);
+  // Keras 2 Attention([q, v, v], use_causal_mask=True) -> [q, v] with causal in the config.
+  config = {};
+  nodes = attentionInboundNodes('Attention', [[['q', 0, 0, { use_causal_mask: true }], ['v', 0, 0, { use_causal_mask: true }], ['v', 0, 0, { use_causal_mask: true }]]], config, refuse, shift);
+  assert.deepEqual(nodes, [[['q', 0, 0, {}], ['v', 0, 0, {}]]]);
+  assert.equal(config.causal, true);
+  // Keras 3 Attention([q, v]) with a nested-model shift applied to the references.
+  nodes = attentionInboundNodes('AdditiveAttention', [{ args: [[k3('q'), k3('v')]], kwargs: { mask: [null, null] } }], {}, refuse,
+    ([l, n, t]) => [l, n + 1, t]);
+  assert.deepEqual(nodes, [[['q', 1, 0, {}], ['v', 1, 0, {}]]]);
+
+  assert.throws(() => attentionInboundNodes('MultiHeadAttention', [{ args: [k3('q'), k3('v')], kwargs: { attention_mask: k3('m') } }], {}, refuse, shift),
+    /tensor argument 'attention_mask'/);
+  assert.throws(() => attentionInboundNodes('Attention', [[['q', 0, 0, { return_attention_scores: true }], ['v', 0, 0, {}]]], {}, refuse, shift),
+    /attention scores/);
+  assert.throws(() => attentionInboundNodes('MultiHeadAttention', [[['q', 0, 0, { value: ['v', 0, 0] }]], [['q', 0, 0, { value: ['v', 0, 0], use_causal_mask: true }]]], {}, refuse, shift),
+    /shared between calls with and without use_causal_mask/);
+});
+
+const FILE_CASES = ['keras2_mha.h5', 'keras3_mha.keras', 'keras2_self_attention_groupnorm.h5', 'keras3_additive_groupnorm_unitnorm.keras'];
+for (const file of FILE_CASES) {
+  test(`Keras file ${file} converts with no target and matches NumPy`, async () => {
+    await initBackend();
+    const dir = path.join(CASE_DIR, 'files');
+    const out = path.join(tempDir(), 'model');
+    const report = await convert({ source: path.join(dir, file), out });
+    assert.equal(report.missing.length, 0, `unrestored: ${report.missing.join(', ')}`);
+    assert.equal(report.needsLayers, true);
+    const expected = JSON.parse(fs.readFileSync(path.join(dir, file.replace(/\.(h5|keras)$/, '.expected.json')), 'utf8')) as { inputs: ArrayJson[]; output: ArrayJson };
+    const artifacts = (await import('../src/topology/model-json')).loadModelArtifacts(out);
+    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    const xs = expected.inputs.map(toTensor);
+    const diff = maxAbsDiff(model.predict(xs.length === 1 ? xs[0] : xs) as tf.Tensor, expected.output);
+    assert.ok(diff <= 1e-5, `${file}: max |tfjs - numpy| = ${diff}`);
+    model.dispose();
+  });
+}
+
+test('graft sizes the new layers without tfjs exactly as tfjs builds them (variables and save order)', async () => {
+  await initBackend();
+  const { analyzeTopology } = await import('../src/topology/weight-specs');
+  const { modelFromTopology, targetVariables } = await import('../src/topology/live-model');
+  const { openWeights } = await import('../src/formats');
+  const topologies: [string, Record<string, unknown>][] = Object.values(CASES).flat().map((n) => [n, readCase(n).topology as Record<string, unknown>]);
+  for (const file of FILE_CASES) {
+    const reader = await openWeights(path.join(CASE_DIR, 'files', file));
+    topologies.push([file, reader.topology!]);
+    await reader.close();
+  }
+  for (const [label, topology] of topologies) {
+    const analysis = analyzeTopology(topology);
+    assert.ok(!('reason' in analysis), `${label}: ${'reason' in analysis ? analysis.reason : ''}`);
+    const model = await modelFromTopology(topology);
+    assert.deepStrictEqual(analysis.variables, targetVariables(model), `${label}: variables`);
+    assert.deepStrictEqual(analysis.saveOrder, model.weights.map((w) => w.originalName), `${label}: save order`);
+    model.dispose();
+  }
+});
