@@ -3,6 +3,7 @@ import { GraftError } from '../errors';
 import { nestsDeeperThan } from '../io/bytes';
 import { isObject, Json } from '../io/json';
 import { isModelClass } from './walk';
+import { ATTENTION_CALL_CLASSES, attentionInboundNodes } from './keras-attention-calls';
 
 /**
  * Translates a Keras model config (Keras 2 `model_config` or Keras 3 `config.json`) into the
@@ -82,7 +83,11 @@ function translateLayer(layer: Json, path: string[], ctx: { file?: string }, nes
   }
   out.config = config;
   if (typeof layer.name === 'string') out.name = layer.name;
-  if (layer.inbound_nodes !== undefined) out.inbound_nodes = translateInboundNodes(layer.inbound_nodes, where, className, ctx, nestedSiblings);
+  if (layer.inbound_nodes !== undefined) {
+    out.inbound_nodes = ATTENTION_CALL_CLASSES.has(className)
+      ? attentionInboundNodes(className, layer.inbound_nodes, config, refuse, ([l, n, t]) => [l, nestedSiblings.has(l) ? n + 1 : n, t])
+      : translateInboundNodes(layer.inbound_nodes, where, className, ctx, nestedSiblings);
+  }
   return out;
 }
 

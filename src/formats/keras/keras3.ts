@@ -132,6 +132,14 @@ class NameBuilder {
   }
 
   private walkCell(groupPath: string, className: string, cfg: Json, layerName: string, prefix: string): void {
+    const sublayers = layerClass(className)?.kerasSublayers?.(cfg);
+    if (sublayers) {
+      // Keras 3 MultiHeadAttention: query_dense/vars → query/kernel, query/bias, …
+      for (const { group, scope, weights } of sublayers) {
+        if (this.h5.kind(`${groupPath}/${group}/vars`) === 'group') this.addVars(layerName, `${groupPath}/${group}/vars`, weights, `${prefix}${scope}/`);
+      }
+      return;
+    }
     const names = weightNamesFor(className, cfg);
     if (layerClass(className)?.kerasCell && this.h5.kind(`${groupPath}/cell/vars`) === 'group') {
       this.addVars(layerName, `${groupPath}/cell/vars`, names, prefix);
