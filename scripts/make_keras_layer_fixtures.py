@@ -2,7 +2,8 @@
 """Writes fixtures/layers/keras/*.json: parity cases for the Keras layers src/layers adds.
 
 There is no TensorFlow/Keras on this machine, so every expected output is computed here by an
-independent NumPy implementation written from Keras' documented formulas (loops where Keras'
+independent NumPy implementation written from Keras' documented formulas (grouped
+Conv2DTranspose, which Keras lacks, by PyTorch's ConvTranspose2d) (loops where Keras'
 own definition is a loop, einsum where Keras writes einsum). Each case holds a Keras-style
 topology (snake_case, as model.json / HDF5 model_config carry it), the weights in Keras' weight
 order and layout, the inputs and the expected output.
@@ -479,9 +480,10 @@ def write_keras3_zip(path, model_config, weight_datasets):
             f.create_dataset(dataset_path, data=np.asarray(value, np.float32))
         f.create_group('optimizer/vars')
     with zipfile.ZipFile(path, 'w') as z:
-        z.writestr('metadata.json', json.dumps({'keras_version': '3.4.1', 'date_saved': '2025-01-01@00:00:00'}))
-        z.writestr('config.json', json.dumps(model_config))
-        z.writestr('model.weights.h5', buf.getvalue())
+        # A fixed timestamp keeps the archive byte-identical between runs.
+        for member, data in [('metadata.json', json.dumps({'keras_version': '3.4.1', 'date_saved': '2025-01-01@00:00:00'})),
+                             ('config.json', json.dumps(model_config)), ('model.weights.h5', buf.getvalue())]:
+            z.writestr(zipfile.ZipInfo(member, date_time=(2025, 1, 1, 0, 0, 0)), data)
 
 
 def keras3_functional(name, inputs, layer):
@@ -604,6 +606,69 @@ def file_cases():
     write_expected('keras3_additive_groupnorm_unitnorm', 'Keras 3 AdditiveAttention([q, v]) -> GroupNormalization(2) -> UnitNormalization, NumPy', [q, v], y)
 
 
+# ---------------------------------------------------------------- Conv2DTranspose with groups (PyTorch)
+
+def conv_transpose_groups_case(name, in_shape, filters, kernel, stride, groups, padding, seed):
+    """Keras has no grouped Conv2DTranspose; PyTorch's ConvTranspose2d(groups) computes the output.
+    'same' is TensorFlow's: the full ('valid') output cropped by max(k - s, 0) // 2 at the start."""
+    import torch
+    torch.manual_seed(seed)
+    n, h, w, c = in_shape
+    conv = torch.nn.ConvTranspose2d(c, filters, kernel, stride=stride, groups=groups, bias=True)
+    x = uniform(rng(seed), in_shape)
+    with torch.no_grad():
+        full = conv(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    if padding == 'same':
+        before = max(kernel - stride, 0) // 2
+        y = full[:, before:before + h * stride, before:before + w * stride, :]
+    else:
+        y = full
+    kernel_keras = conv.weight.detach().numpy().transpose(2, 3, 1, 0)  # [in, out/g, kh, kw] -> [kh, kw, out/g, in]
+    config = {'name': 'ct', 'trainable': True, 'dtype': 'float32', 'filters': filters,
+              'kernel_size': [kernel, kernel], 'strides': [stride, stride], 'padding': padding,
+              'data_format': 'channels_last', 'dilation_rate': [1, 1], 'activation': 'linear',
+              'use_bias': True, 'groups': groups,
+              'kernel_initializer': {'class_name': 'GlorotUniform', 'config': {'seed': None}},
+              'bias_initializer': {'class_name': 'Zeros', 'config': {}},
+              'kernel_regularizer': None, 'bias_regularizer': None, 'activity_regularizer': None,
+              'kernel_constraint': None, 'bias_constraint': None}
+    write_case(name, f'Conv2DTranspose groups={groups} {padding} k{kernel} s{stride} vs PyTorch ConvTranspose2d',
+               sequential(name, {'class_name': 'Conv2DTranspose', 'config': config}, [None, h, w, c]),
+               [('ct/kernel', kernel_keras), ('ct/bias', conv.bias.detach().numpy())], [x], y)
+
+
+
+def torch_grouped_conv_transpose_files():
+    """A PyTorch state dict with a grouped ConvTranspose2d and the tfjs target graft grafts it onto."""
+    import torch
+    out = os.path.join(OUT_DIR, 'torch_grouped_conv_transpose')
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(70)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = torch.nn.ConvTranspose2d(6, 4, 3, stride=2, groups=2)
+
+        def forward(self, x):
+            return torch.tanh(self.up(x))
+    net = Net().eval()
+    torch.save(net.state_dict(), os.path.join(out, 'model.pt'))
+    x = uniform(rng(70), [2, 6, 3, 4])  # NCHW, as PyTorch takes it
+    with torch.no_grad():
+        y = net(torch.from_numpy(x)).numpy()
+    np.save(os.path.join(out, 'input_nhwc.npy'), x.transpose(0, 2, 3, 1))
+    np.save(os.path.join(out, 'output_nhwc.npy'), y.transpose(0, 2, 3, 1))
+    layer = {'class_name': 'Conv2DTranspose', 'config': {
+        'name': 'up', 'trainable': True, 'dtype': 'float32', 'filters': 4, 'kernel_size': [3, 3], 'strides': [2, 2],
+        'padding': 'valid', 'data_format': 'channels_last', 'dilation_rate': [1, 1], 'activation': 'tanh',
+        'use_bias': True, 'groups': 2, 'batch_input_shape': [None, 3, 4, 6]}}
+    with open(os.path.join(out, 'target.json'), 'w') as f:
+        json.dump({'format': 'layers-model', 'generatedBy': 'scripts/make_keras_layer_fixtures.py',
+                   'modelTopology': {'class_name': 'Sequential', 'config': {'name': 'up', 'layers': [layer]},
+                                     'keras_version': 'tfjs-layers 4.22.0', 'backend': 'tensor_flow.js'}}, f, indent=1)
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     lc_case('lc2d_last_impl1_stride', 2, [5, 6, 3], 4, [3, 2], [2, 1], 'valid', 'channels_last', 1, 'tanh', True, 1)
@@ -633,6 +698,10 @@ def main():
     group_norm_case('group_norm_axis1', [2, 4, 5], 2, 1, 1e-5, True, True, 41)
     group_norm_case('group_norm_instance_noaffine', [3, 5, 4], 4, -1, 1e-3, False, False, 42)
 
+    conv_transpose_groups_case('conv2d_transpose_g2_valid', [2, 4, 3, 4], 6, 3, 2, 2, 'valid', 60)
+    conv_transpose_groups_case('conv2d_transpose_g3_same', [2, 3, 4, 6], 9, 4, 2, 3, 'same', 61)
+    conv_transpose_groups_case('conv2d_transpose_depthwise_same', [1, 4, 4, 4], 8, 3, 1, 4, 'same', 62)
+    torch_grouped_conv_transpose_files()
     file_cases()
     realworld_attention()
     realworld_cnn2d_32()

@@ -58,6 +58,8 @@ const CASES: Record<string, string[]> = {
   MultiHeadAttention: ['mha_self', 'mha_cross_key_valuedim_outshape', 'mha_causal_nobias', 'mha_rank4'],
   UnitNormalization: ['unit_norm_last', 'unit_norm_two_axes'],
   GroupNormalization: ['group_norm_last', 'group_norm_axis1', 'group_norm_instance_noaffine'],
+  // Keras has no grouped Conv2DTranspose: these outputs come from PyTorch's ConvTranspose2d.
+  Conv2DTranspose: ['conv2d_transpose_g2_valid', 'conv2d_transpose_g3_same', 'conv2d_transpose_depthwise_same'],
 };
 
 /** Largest error per class, reported as a diagnostic. */
@@ -107,6 +109,7 @@ test('every new layer survives model.json save -> tf.loadLayersModel with its co
     additive_attention_scale: { use_scale: true },
     mha_cross_key_valuedim_outshape: { num_heads: 3, key_dim: 2, value_dim: 4, output_shape: 8 },
     mha_causal_nobias: { use_causal_mask: true, use_bias: false },
+    conv2d_transpose_g3_same: { groups: 3, padding: 'same' },
     unit_norm_two_axes: { axis: [1, 2] },
     group_norm_axis1: { groups: 2, axis: 1, epsilon: 1e-5 },
   };
@@ -218,8 +221,12 @@ test('MultiHeadAttention dropout (training) changes outputs and keeps inference 
 test('gradients reach every weight of every new layer (one SGD step changes them all)', async () => {
   await initBackend();
   const names = ['lc2d_first_impl1', 'lc2d_last_impl2_same', 'lc1d_last_impl1', 'attention_concat_scale',
-    'additive_attention_scale', 'mha_cross_key_valuedim_outshape', 'group_norm_last'];
+    'additive_attention_scale', 'mha_cross_key_valuedim_outshape', 'group_norm_last', 'conv2d_transpose_g3_same'];
   for (const name of names) {
+    // tfjs's wasm backend has no Conv2DBackpropFilter (tfjs's own Conv2DTranspose cannot train
+    // there either): the transposed convolution trains on the cpu backend.
+    const backend = tf.getBackend();
+    if (name.startsWith('conv2d_transpose')) await tf.setBackend('cpu');
     const c = readCase(name);
     const model = await modelFromCase(c);
     assert.equal(model.trainableWeights.length, c.weights.length, `${name}: every weight is trainable`);
@@ -236,6 +243,7 @@ test('gradients reach every weight of every new layer (one SGD step changes them
       assert.ok(moved > 0, `${name}: weight ${c.weights[i].name} did not change`);
     });
     model.dispose();
+    await tf.setBackend(backend);
   }
 });
 
@@ -403,4 +411,36 @@ test('graft sizes the new layers without tfjs exactly as tfjs builds them (varia
     assert.deepStrictEqual(analysis.saveOrder, model.weights.map((w) => w.originalName), `${label}: save order`);
     model.dispose();
   }
+});
+
+test('a PyTorch grouped ConvTranspose2d converts onto Conv2DTranspose(groups) and matches PyTorch', async () => {
+  await initBackend();
+  const { readNpy, predictArray, maxAbsDiff: maxDiff } = await import('./helpers/models');
+  const { loadLayersModelFromDir } = await import('../src/output/load');
+  const dir = path.join(CASE_DIR, 'torch_grouped_conv_transpose');
+  const out = path.join(tempDir(), 'model');
+  const report = await convert({ source: path.join(dir, 'model.pt'), target: path.join(dir, 'target.json'), out, from: 'torch' });
+  assert.deepEqual(report.missing, []);
+  assert.equal(report.needsLayers, true);
+  assert.deepEqual(report.assigned.map((a) => [a.source, a.target]), [['up.weight', 'up/kernel'], ['up.bias', 'up/bias']]);
+  const model = await loadLayersModelFromDir(out);
+  assert.ok(model.layers[0] instanceof layers.GraftConv2DTranspose);
+  const err = maxDiff(predictArray(model, readNpy(path.join(dir, 'input_nhwc.npy'))).data, readNpy(path.join(dir, 'output_nhwc.npy')).data);
+  assert.ok(err <= 1e-5, `max |tfjs - torch| = ${err}`);
+});
+
+test('grouped Conv2DTranspose refuses what it does not implement; without groups it is tfjs\'s layer', async () => {
+  await initBackend();
+  assert.throws(() => new layers.GraftConv2DTranspose({ filters: 6, kernelSize: 3, groups: 4 }), /filters \(6\) must be divisible by groups \(4\)/);
+  assert.throws(() => new layers.GraftConv2DTranspose({ filters: 6, kernelSize: 3, groups: 2, dataFormat: 'channelsFirst' }), /channels_last/);
+  const ct = new layers.GraftConv2DTranspose({ filters: 6, kernelSize: 3, groups: 3 });
+  assert.throws(() => ct.apply(tf.zeros([1, 4, 4, 4])), /input channels \(4\) must be divisible by groups \(3\)/);
+  const plain = new layers.GraftConv2DTranspose({ filters: 2, kernelSize: 3, strides: 2, padding: 'same' });
+  const own = tf.layers.conv2dTranspose({ filters: 2, kernelSize: 3, strides: 2, padding: 'same' });
+  const x = tf.randomNormal([1, 3, 3, 2], 0, 1, 'float32', 4);
+  plain.apply(x);
+  own.apply(x);
+  own.setWeights(plain.getWeights());
+  assert.deepEqual(Array.from((plain.apply(x) as tf.Tensor).dataSync()), Array.from((own.apply(x) as tf.Tensor).dataSync()));
+  assert.equal('groups' in plain.getConfig(), false);
 });

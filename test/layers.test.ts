@@ -73,7 +73,7 @@ test('importing registers graft classes for GRU, Conv1D and Conv2D, adds the Ker
   // The classes tfjs lacks are added, none of them shadowing a tfjs class.
   for (const name of mod.GRAFT_ADDED_CLASSES) assert.ok(!registryBefore.has(name), `tfjs already has ${name}`);
   assert.equal(Object.keys(registry).length, registryBefore.size + mod.GRAFT_ADDED_CLASSES.length);
-  assert.deepEqual([...mod.GRAFT_LAYER_CLASSES].sort(), ['Conv1D', 'Conv2D', 'GRU']);
+  assert.deepEqual([...mod.GRAFT_LAYER_CLASSES].sort(), ['Conv1D', 'Conv2D', 'Conv2DTranspose', 'GRU']);
 });
 
 test('a second copy of the module (fresh require) neither fails nor re-registers', async () => {

@@ -161,6 +161,23 @@ const SYNTHETIC: [string, Json][] = [
     L('GlobalMaxPooling2D', 'gmp'),
     L('Dense', 'd', { units: 2 }),
   ])],
+  ['the classes tfjs-graft/layers adds (and grouped Conv2DTranspose)', functional('graft_layers', [
+    input('img', [null, 6, 7, 4]),
+    node(L('Conv2DTranspose', 'gct', { filters: 6, kernel_size: [3, 2], strides: [2, 1], padding: 'same', groups: 2 }), 'img'),
+    node(L('SpatialDropout2D', 'sd2', { rate: 0.2 }), 'gct'),
+    node(L('LocallyConnected2D', 'lc2', { filters: 4, kernel_size: [3, 3], strides: [2, 2], data_format: 'channels_first', implementation: 1 }), 'sd2'),
+    node(L('GroupNormalization', 'gnorm', { groups: 2, axis: 1 }), 'lc2'),
+    node(L('Reshape', 'to3d', { target_shape: [2, 3, 4, 1] }), 'gnorm'),
+    node(L('Cropping3D', 'crop3', { cropping: [[1, 0], 1, [0, 1]] }), 'to3d'),
+    node(L('SpatialDropout3D', 'sd3', { rate: 0.2 }), 'crop3'),
+    node(L('Reshape', 'to_seq', { target_shape: [3, 1] }), 'sd3'),
+    node(L('LocallyConnected1D', 'lc1', { filters: 4, kernel_size: [1], padding: 'same', implementation: 2 }), 'to_seq'),
+    node(L('UnitNormalization', 'unorm', { axis: -1 }), 'lc1'),
+    input('seq', [null, 5, 4]),
+    node(L('Attention', 'att', { use_scale: true, score_mode: 'concat' }), 'unorm', 'seq'),
+    node(L('AdditiveAttention', 'add_att', { use_scale: true }), 'seq', 'unorm', 'unorm'),
+    node(L('MultiHeadAttention', 'mha', { num_heads: 2, key_dim: 3, value_dim: 5, output_shape: 6 }), 'att', 'seq'),
+  ], ['img', 'seq'], ['mha', 'add_att'])],
 ];
 
 test('weight specs equal tfjs targetVariables and model.weights order: synthetic topologies over every supported class', async () => {
@@ -300,7 +317,11 @@ test('catalogue torch rules cover every weight of their class, one source list p
 });
 
 test('the classes needing tfjs-graft/layers are exactly those with a needsGraftLayers rule', () => {
-  assert.deepEqual([...GRAFT_LAYER_CLASSES].sort(), ['Conv1D', 'Conv2D', 'GRU']);
+  assert.deepEqual([...GRAFT_LAYER_CLASSES].sort(), ['Conv1D', 'Conv2D', 'Conv2DTranspose', 'GRU']);
+  assert.equal(layerClass('Conv2DTranspose')!.needsGraftLayers!({ groups: 2 }), true);
+  assert.equal(layerClass('Conv3DTranspose')!.needsGraftLayers, undefined);
+  // Classes tfjs lacks always need the module.
+  assert.equal(layerClass('MultiHeadAttention')!.needsGraftLayers!({}), true);
   assert.equal(layerClass('GRU')!.needsGraftLayers!({ reset_after: true }), true);
   assert.equal(layerClass('GRU')!.needsGraftLayers!({ reset_after: false }), false);
   assert.equal(layerClass('Conv2D')!.needsGraftLayers!({ groups: 2 }), true);

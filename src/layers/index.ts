@@ -3,7 +3,8 @@
  * replacements registered under the Keras class names. Importing this module registers them, so
  * `tf.loadLayersModel` / `tf.models.modelFromJSON` then accept:
  *   - `GRU` with `reset_after: true` (bias `[2, 3*units]`),
- *   - `Conv1D` / `Conv2D` with `groups > 1` (kernel `[k…, in/groups, filters]`).
+ *   - `Conv1D` / `Conv2D` with `groups > 1` (kernel `[k…, in/groups, filters]`),
+ *   - `Conv2DTranspose` with `groups > 1` (kernel `[kh, kw, filters/groups, in]`, as PyTorch's).
  * Configs without these keys behave exactly as tfjs's own classes, which the replacements extend.
  * It also adds Keras layers tfjs has no class for: SpatialDropout2D/3D, LocallyConnected1D/2D,
  * Attention, AdditiveAttention, MultiHeadAttention, UnitNormalization, GroupNormalization,
@@ -18,6 +19,7 @@ import { GraftAdditiveAttention, GraftAttention } from './attention';
 import { GraftMultiHeadAttention } from './multi_head_attention';
 import { GraftGroupNormalization, GraftUnitNormalization } from './normalization';
 import { GraftCropping3D } from './cropping';
+import { GraftConv2DTranspose } from './grouped_conv_transpose';
 import { registeredIsGraft } from './tfjs_classes';
 
 export { GraftGRU, GraftGRUCell } from './gru';
@@ -34,6 +36,8 @@ export type { MultiHeadAttentionArgs } from './multi_head_attention';
 export { GraftGroupNormalization, GraftUnitNormalization } from './normalization';
 export type { GroupNormalizationArgs, UnitNormalizationArgs } from './normalization';
 export { GraftCropping3D } from './cropping';
+export { GraftConv2DTranspose } from './grouped_conv_transpose';
+export type { GroupedConvTransposeArgs } from './grouped_conv_transpose';
 export type { Cropping3DArgs } from './cropping';
 export { GRAFT_ADDED_CLASSES, GRAFT_LAYER_CLASSES, needsGraftLayers } from '../topology/needs-layers';
 
@@ -43,7 +47,7 @@ export { GRAFT_ADDED_CLASSES, GRAFT_LAYER_CLASSES, needsGraftLayers } from '../t
  */
 export function registerGraftLayers(): void {
   const classes = [
-    GraftGRU, GraftConv1D, GraftConv2D, GraftSpatialDropout2D, GraftSpatialDropout3D,
+    GraftGRU, GraftConv1D, GraftConv2D, GraftConv2DTranspose, GraftSpatialDropout2D, GraftSpatialDropout3D,
     GraftLocallyConnected1D, GraftLocallyConnected2D, GraftAttention, GraftAdditiveAttention,
     GraftMultiHeadAttention, GraftUnitNormalization, GraftGroupNormalization, GraftCropping3D,
   ];

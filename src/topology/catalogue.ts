@@ -129,7 +129,11 @@ function transposedConvolution(rank: 1 | 2 | 3): LayerClass {
       const pad = padding(config, cls, ['valid', 'same']);
       const filters = int(config.filters, `${cls} filters`);
       const channels = known(first ? x[1] : x[x.length - 1], `${cls} input channels`);
-      weight('kernel', [...kernel, filters, channels]);
+      // tfjs-graft/layers gives Conv2DTranspose groups (kernel [kh, kw, filters/groups, in]).
+      const groups = rank === 2 ? (config.groups as number | null | undefined) ?? 1 : 1;
+      if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0 || filters % groups !== 0) fail(`${cls} groups ${JSON.stringify(config.groups)} do not divide its channels`);
+      if (groups > 1 && first) fail(`grouped ${cls} with channels_first`);
+      weight('kernel', [...kernel, filters / groups, channels]);
       if (config.use_bias !== false) weight('bias', [filters]);
       const space = first ? x.slice(2) : x.slice(1, -1);
       const out = space.map((d, i) => deconvLength(d, strides[i], kernel[i], pad));
@@ -138,6 +142,10 @@ function transposedConvolution(rank: 1 | 2 | 3): LayerClass {
     torch: () => ({ kernel: one('weight', T('conv-transpose')), bias: one('bias', T('identity')) }),
     // Keras 2 flipped only Conv2DTranspose among the transposed convolutions.
     theanoFlipped: rank === 2 ? ['kernel'] : undefined,
+    ...(rank === 2 ? {
+      needsGraftLayers: (config: Json) => typeof config.groups === 'number' && config.groups > 1,
+      facts: (config: Json) => ({ groups: config.groups !== undefined ? ((config.groups as number | null) ?? 1) : undefined }),
+    } : {}),
   };
 }
 
