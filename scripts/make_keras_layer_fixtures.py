@@ -669,6 +669,30 @@ def torch_grouped_conv_transpose_files():
                                      'keras_version': 'tfjs-layers 4.22.0', 'backend': 'tensor_flow.js'}}, f, indent=1)
 
 
+
+def attention_masked_self_case(name, seed):
+    """Embedding(mask_zero=True) -> Attention([e, e]): Keras masks padded keys (scores - 1e9) and
+    zeroes padded queries' outputs. The topology is graft's translation ([e, e] passed once)."""
+    r = rng(seed)
+    vocab, dim = 7, 4
+    table = uniform(r, [vocab, dim])
+    ids = np.array([[3, 1, 4, 0, 0], [2, 6, 5, 1, 0]], dtype=np.float32)
+    e = table[ids.astype(int)].astype(np.float64)
+    mask = (ids != 0).astype(np.float64)
+    scores = np.einsum('bid,bjd->bij', e, e) - 1e9 * (1 - mask[:, None, :])
+    y = (softmax(scores) @ e) * mask[:, :, None]
+    topology = {'class_name': 'Model', 'config': {'name': name, 'layers': [
+        {'class_name': 'InputLayer', 'name': 'ids', 'config': {'batch_input_shape': [None, 5], 'dtype': 'float32', 'name': 'ids'}, 'inbound_nodes': []},
+        {'class_name': 'Embedding', 'name': 'emb', 'config': {'name': 'emb', 'input_dim': vocab, 'output_dim': dim, 'mask_zero': True},
+         'inbound_nodes': [[['ids', 0, 0, {}]]]},
+        {'class_name': 'Attention', 'name': 'att', 'config': {'name': 'att', 'use_scale': False, 'score_mode': 'dot', 'dropout': 0.0},
+         'inbound_nodes': [[['emb', 0, 0, {}]]]}],
+        'input_layers': [['ids', 0, 0]], 'output_layers': [['att', 0, 0]]},
+        'keras_version': '2.11.0', 'backend': 'tensorflow'}
+    write_case(name, 'Embedding(mask_zero) -> Attention([e, e]): padded keys masked, padded queries zeroed',
+               topology, [('emb/embeddings', table)], [ids], y)
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     lc_case('lc2d_last_impl1_stride', 2, [5, 6, 3], 4, [3, 2], [2, 1], 'valid', 'channels_last', 1, 'tanh', True, 1)
@@ -684,6 +708,7 @@ def main():
     attention_case('attention_concat_scale', [[2, 3, 4], [2, 5, 4]], 'concat', True, False, 12)
     attention_case('attention_dot_causal', [[2, 4, 3], [2, 4, 3]], 'dot', False, True, 13)
     attention_case('attention_rank2_batch', [[4, 5], [4, 5]], 'dot', False, False, 14)
+    attention_masked_self_case('attention_self_masked', 18)
     additive_attention_case('additive_attention_scale', [[2, 3, 4], [2, 5, 4]], True, False, 15)
     additive_attention_case('additive_attention_noscale_key_causal', [[2, 4, 3], [2, 4, 5], [2, 4, 3]], False, True, 16)
 

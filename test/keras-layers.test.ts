@@ -53,7 +53,7 @@ function predict(model: tf.LayersModel, c: KerasCase): tf.Tensor {
 const CASES: Record<string, string[]> = {
   LocallyConnected2D: ['lc2d_last_impl1_stride', 'lc2d_first_impl1', 'lc2d_last_impl2_same', 'lc2d_first_impl2_valid'],
   LocallyConnected1D: ['lc1d_last_impl1', 'lc1d_first_impl1_nobias', 'lc1d_last_impl2_same'],
-  Attention: ['attention_dot', 'attention_dot_scale_key', 'attention_concat_scale', 'attention_dot_causal', 'attention_rank2_batch'],
+  Attention: ['attention_dot', 'attention_dot_scale_key', 'attention_concat_scale', 'attention_dot_causal', 'attention_rank2_batch', 'attention_self_masked'],
   AdditiveAttention: ['additive_attention_scale', 'additive_attention_noscale_key_causal'],
   MultiHeadAttention: ['mha_self', 'mha_cross_key_valuedim_outshape', 'mha_causal_nobias', 'mha_rank4'],
   UnitNormalization: ['unit_norm_last', 'unit_norm_two_axes'],
@@ -443,4 +443,23 @@ test('grouped Conv2DTranspose refuses what it does not implement; without groups
   own.setWeights(plain.getWeights());
   assert.deepEqual(Array.from((plain.apply(x) as tf.Tensor).dataSync()), Array.from((own.apply(x) as tf.Tensor).dataSync()));
   assert.equal('groups' in plain.getConfig(), false);
+});
+
+test("masked queries and values in separate inputs, which tfjs's execution cannot pass on, are refused, not ignored", async () => {
+  await initBackend();
+  const q = tf.input({ shape: [3] });
+  const v = tf.input({ shape: [4] });
+  const eq = tf.layers.embedding({ inputDim: 5, outputDim: 2, maskZero: true }).apply(q) as tf.SymbolicTensor;
+  const ev = tf.layers.embedding({ inputDim: 5, outputDim: 2, maskZero: true }).apply(v) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: [q, v], outputs: new layers.GraftAttention({}).apply([eq, ev]) as tf.SymbolicTensor });
+  const xs = [tf.tensor([[1, 2, 0]]), tf.tensor([[3, 0, 4, 0]])];
+  assert.throws(() => model.predict(xs), /tfjs passes a multi-input layer only its first input's mask/);
+  // Called directly with one mask per input, padded value positions get no weight and the padded
+  // query is zeroed: the same as attending over the unpadded values only.
+  const embQ = (model.layers[2] as tf.layers.Layer).apply(xs[0]) as tf.Tensor;
+  const embV = (model.layers[3] as tf.layers.Layer).apply(xs[1]) as tf.Tensor;
+  const layer = new layers.GraftAttention({});
+  const masked = layer.apply([embQ, embV], { mask: [tf.tensor([[1, 1, 0]], undefined, 'bool'), tf.tensor([[1, 0, 1, 0]], undefined, 'bool')] }) as tf.Tensor;
+  const want = tf.mul(layer.apply([embQ, tf.gather(embV, [0, 2], 1)]) as tf.Tensor, tf.tensor([[[1], [1], [0]]]));
+  assert.ok(tf.max(tf.abs(tf.sub(masked, want))).dataSync()[0] < 1e-6);
 });

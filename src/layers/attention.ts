@@ -3,7 +3,7 @@ import type { Shape } from '@tensorflow/tfjs-layers/dist/keras_format/common';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
-import { initializerOf, shapeList, tensorList } from './keras_args';
+import { initializerOf, inputMasks, shapeList, tensorList } from './keras_args';
 
 export interface DenseAttentionArgs extends LayerArgs {
   /** Attention: a learned scalar multiplying the scores; AdditiveAttention: a learned vector. */
@@ -65,9 +65,9 @@ abstract class DenseAttention extends tf.layers.Layer {
       // since tfjs's predict() disposes a tensor fed twice to one layer before its other uses.
       const [query, value = query] = list;
       const key = list[2] ?? value;
-      const masks = (kwargs['mask'] == null ? [] : Array.isArray(kwargs['mask']) ? kwargs['mask'] : [kwargs['mask']]) as (tf.Tensor | null | undefined)[];
-      const queryMask = masks[0] ?? null;
-      const valueMask = list.length === 1 ? queryMask : masks[1] ?? null;
+      const masks = inputMasks(kwargs, list.length, `${this.getClassName()} '${this.name}'`);
+      const queryMask = masks[0];
+      const valueMask = list.length === 1 ? queryMask : masks[1];
       let scores = this.scores(query, key);
       // Positions attention may not look at: absent values and, when causal, later steps.
       let allowed: tf.Tensor | null = valueMask ? tf.expandDims(tf.cast(valueMask, 'bool'), -2) : null;

@@ -107,3 +107,18 @@ export function activationOf(identifier: unknown): Activation {
   if (entry === undefined) throw new Error(`unknown activation '${name}'`);
   return entry[1](entry[0], {}) as Activation;
 }
+
+/**
+ * The masks of a call's inputs, from `kwargs.mask`. tfjs's model execution (predict and
+ * model.apply alike) hands a multi-input layer only its first input's mask (`mask` then holds one
+ * tensor, or null when only a later input is masked), so which inputs are masked is unknowable
+ * and such a call is refused rather than computed without the value's mask. A layer called
+ * directly with one mask per input, and a single-input (self-attention) call, are exact.
+ */
+export function inputMasks(kwargs: Record<string, unknown>, count: number, where: string): (tf.Tensor | null)[] {
+  const mask = kwargs['mask'];
+  if (Array.isArray(mask)) return Array.from({ length: count }, (_, i) => (mask[i] as tf.Tensor | undefined) ?? null);
+  if (count === 1) return [(mask as tf.Tensor | undefined) ?? null];
+  if (!('mask' in kwargs)) return new Array<null>(count).fill(null);
+  throw new Error(`${where}: its inputs carry Keras masks, but tfjs passes a multi-input layer only its first input's mask, so the value's is unknown`);
+}

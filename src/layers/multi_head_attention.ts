@@ -6,7 +6,7 @@ import type { Shape } from '@tensorflow/tfjs-layers/dist/keras_format/common';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
-import { constraintOf, initializerOf, regularizerOf, serialized, shapeList, tensorList } from './keras_args';
+import { constraintOf, initializerOf, inputMasks, regularizerOf, serialized, shapeList, tensorList } from './keras_args';
 
 export interface MultiHeadAttentionArgs extends LayerArgs {
   numHeads: number;
@@ -193,7 +193,7 @@ export class GraftMultiHeadAttention extends tf.layers.Layer {
       const batch = query.shape[0];
 
       // Keras' automatic mask: query_mask[:, :, None] & value_mask[:, None, :] (& key_mask), & causal.
-      const masks = (kwargs['mask'] == null ? [] : Array.isArray(kwargs['mask']) ? kwargs['mask'] : [kwargs['mask']]) as (tf.Tensor | null | undefined)[];
+      const masks = inputMasks(kwargs, list.length, where);
       const flat = (m: tf.Tensor) => tf.reshape(tf.cast(m, 'bool'), [batch, -1]);
       let allowed: tf.Tensor | null = null;
       const and = (m: tf.Tensor) => { allowed = allowed ? tf.logicalAnd(allowed, m) : m; };
