@@ -693,6 +693,105 @@ def attention_masked_self_case(name, seed):
                topology, [('emb/embeddings', table)], [ids], y)
 
 
+
+def same_pad(x, k):
+    """TensorFlow 'same' padding for stride 1: (k-1)//2 before, the rest after, on axes 1..n."""
+    pads = [(0, 0)] + [((kk - 1) // 2, kk - 1 - (kk - 1) // 2) for kk in k] + [(0, 0)]
+    return np.pad(x, pads)
+
+
+def conv_same(x, kernel, bias, depthwise=False):
+    """Stride-1 'same' convolution (cross-correlation), channels_last, any spatial rank."""
+    k = kernel.shape[:-2]
+    xp = same_pad(x.astype(np.float64), k)
+    spatial = x.shape[1:-1]
+    out_c = kernel.shape[-2] * kernel.shape[-1] if depthwise else kernel.shape[-1]
+    y = np.zeros(x.shape[:-1] + (out_c,))
+    for offset in itertools.product(*[range(kk) for kk in k]):
+        window = xp[(slice(None),) + tuple(slice(o, o + n) for o, n in zip(offset, spatial)) + (slice(None),)]
+        w = kernel[offset].astype(np.float64)
+        if depthwise:  # [C, multiplier]: channel c feeds outputs c*m .. c*m+m-1
+            y += (window[..., :, None] * w).reshape(window.shape[:-1] + (out_c,))
+        else:
+            y += window @ w
+    return y + bias
+
+
+def conv_transpose_same(x, kernel, bias):
+    """Stride-1 'same' Conv2DTranspose, kernel [kh, kw, filters, in]: the full output cropped by (k-1)//2."""
+    n, h, w, _ = x.shape
+    kh, kw, f, _ = kernel.shape
+    full = np.zeros((n, h + kh - 1, w + kw - 1, f))
+    for a in range(kh):
+        for b in range(kw):
+            full[:, a:a + h, b:b + w, :] += x.astype(np.float64) @ kernel[a, b].T.astype(np.float64)
+    top, left = (kh - 1) // 2, (kw - 1) // 2
+    return full[:, top:top + h, left:left + w, :] + bias
+
+
+def max_pool(x, size):
+    """'valid' max pooling with stride = size, channels_last, any spatial rank."""
+    nd = len(size)
+    spatial = [d // s for d, s in zip(x.shape[1:-1], size)]
+    x = x[(slice(None),) + tuple(slice(0, d * s) for d, s in zip(spatial, size)) + (slice(None),)]
+    shape = [x.shape[0]]
+    for d, s in zip(spatial, size):
+        shape += [d, s]
+    shape.append(x.shape[-1])
+    return x.reshape(shape).max(axis=tuple(2 + 2 * i for i in range(nd)))
+
+
+def pad_up_crop_pool(t):
+    """ZeroPadding2D 3, UpSampling2D 2 (nearest), Cropping2D 1, MaxPooling2D 2, channels_last."""
+    t = np.pad(t, ((0, 0), (3, 3), (3, 3), (0, 0)))
+    t = t.repeat(2, axis=1).repeat(2, axis=2)[:, 1:-1, 1:-1, :]
+    return max_pool(t, (2, 2))
+
+
+def realworld_dl4j_cnns():
+    """cnn2d_100 (DepthwiseConv2D), cnn2d_112 (Conv2DTranspose) and cnn3d_16 (Conv3D, Cropping3D):
+    their SpatialDropout layers are the identity at inference."""
+    import h5py
+    cases = [('cnn2d_100', ['depthwise_conv2d_24', 'depthwise_conv2d_25'], (2, 10, 10, 3)),
+             ('cnn2d_112', ['conv2d_transpose_24', 'conv2d_transpose_25'], (2, 10, 10, 3)),
+             ('cnn3d_16', ['conv3d_24', 'conv3d_25'], (2, 10, 10, 10, 3))]
+    for name, layer_names, shape in cases:
+        rel = f'keras2_h5/dl4j/tfkeras/{name}.h5'
+        path = os.path.join(REALWORLD, rel)
+        if not os.path.exists(path):
+            continue
+        with h5py.File(path, 'r') as f:
+            ws = [h5_weights(f, n) for n in layer_names]
+        x = rng(len(name) + shape[-1] + len(shape)).uniform(-1, 1, size=shape).astype(np.float32)
+        t = x
+        for w in ws:
+            if name == 'cnn2d_100':
+                t = np.tanh(conv_same(t, w['depthwise_kernel'], w['bias'], depthwise=True))
+                t = pad_up_crop_pool(t)
+            elif name == 'cnn2d_112':
+                t = np.tanh(conv_transpose_same(t, w['kernel'], w['bias']))
+                t = pad_up_crop_pool(t)
+            else:
+                t = np.tanh(conv_same(t, w['kernel'], w['bias']))
+                t = t[:, 1:-1, 1:-1, 1:-1, :]  # Cropping3D 1
+                t = max_pool(t, (2, 2, 2))
+        y = t.max(axis=(1, 2)) if name != 'cnn3d_16' else t  # GlobalMaxPooling2D for the 2-D ones
+        write_realworld(f'realworld_{name}', f"{name}.h5: NumPy forward pass from the file's weights "
+                        '(SpatialDropout is the identity at inference)', rel, x, y)
+
+
+
+def cropping3d_case(name, shape, cropping, data_format, seed):
+    x = uniform(rng(seed), shape)
+    axes = [2, 3, 4] if data_format == 'channels_first' else [1, 2, 3]
+    index = [slice(None)] * 5
+    for a, (before, after) in zip(axes, cropping):
+        index[a] = slice(before, shape[a] - after)
+    config = {'name': 'crop', 'trainable': True, 'dtype': 'float32', 'cropping': cropping, 'data_format': data_format}
+    write_case(name, f'Cropping3D {cropping} {data_format} on {shape}',
+               sequential(name, {'class_name': 'Cropping3D', 'config': config}, [None] + shape[1:]), [], [x], x[tuple(index)])
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     lc_case('lc2d_last_impl1_stride', 2, [5, 6, 3], 4, [3, 2], [2, 1], 'valid', 'channels_last', 1, 'tanh', True, 1)
@@ -723,6 +822,8 @@ def main():
     group_norm_case('group_norm_axis1', [2, 4, 5], 2, 1, 1e-5, True, True, 41)
     group_norm_case('group_norm_instance_noaffine', [3, 5, 4], 4, -1, 1e-3, False, False, 42)
 
+    cropping3d_case('cropping3d_last', [2, 5, 4, 6, 3], [[1, 2], [0, 1], [2, 2]], 'channels_last', 63)
+    cropping3d_case('cropping3d_first', [2, 3, 5, 4, 6], [[2, 0], [1, 1], [0, 3]], 'channels_first', 64)
     conv_transpose_groups_case('conv2d_transpose_g2_valid', [2, 4, 3, 4], 6, 3, 2, 2, 'valid', 60)
     conv_transpose_groups_case('conv2d_transpose_g3_same', [2, 3, 4, 6], 9, 4, 2, 3, 'same', 61)
     conv_transpose_groups_case('conv2d_transpose_depthwise_same', [1, 4, 4, 4], 8, 3, 1, 4, 'same', 62)
@@ -730,6 +831,7 @@ def main():
     file_cases()
     realworld_attention()
     realworld_cnn2d_32()
+    realworld_dl4j_cnns()
 
 
 if __name__ == '__main__':

@@ -58,6 +58,7 @@ const CASES: Record<string, string[]> = {
   MultiHeadAttention: ['mha_self', 'mha_cross_key_valuedim_outshape', 'mha_causal_nobias', 'mha_rank4'],
   UnitNormalization: ['unit_norm_last', 'unit_norm_two_axes'],
   GroupNormalization: ['group_norm_last', 'group_norm_axis1', 'group_norm_instance_noaffine'],
+  Cropping3D: ['cropping3d_last', 'cropping3d_first'],
   // Keras has no grouped Conv2DTranspose: these outputs come from PyTorch's ConvTranspose2d.
   Conv2DTranspose: ['conv2d_transpose_g2_valid', 'conv2d_transpose_g3_same', 'conv2d_transpose_depthwise_same'],
 };
@@ -282,9 +283,9 @@ test('configurations graft does not implement are refused with clear messages', 
 // ------------------------------------------------------------------ real Keras files
 
 const REAL_FILES = [
-  { rel: 'keras2_h5/dl4j/tfkeras/cnn2d_100.h5', uses: 'SpatialDropout2D', oracle: undefined },
-  { rel: 'keras2_h5/dl4j/tfkeras/cnn2d_112.h5', uses: 'SpatialDropout2D', oracle: undefined },
-  { rel: 'keras2_h5/dl4j/tfkeras/cnn3d_16.h5', uses: 'SpatialDropout3D', oracle: undefined },
+  { rel: 'keras2_h5/dl4j/tfkeras/cnn2d_100.h5', uses: 'SpatialDropout2D', oracle: 'realworld_cnn2d_100' },
+  { rel: 'keras2_h5/dl4j/tfkeras/cnn2d_112.h5', uses: 'SpatialDropout2D', oracle: 'realworld_cnn2d_112' },
+  { rel: 'keras2_h5/dl4j/tfkeras/cnn3d_16.h5', uses: 'SpatialDropout3D', oracle: 'realworld_cnn3d_16' },
   { rel: 'keras2_h5/dl4j/tfkeras/cnn2d_32.h5', uses: 'LocallyConnected2D', oracle: 'realworld_cnn2d_32' },
   { rel: 'keras2_h5/dl4j/weights/keras-attention.h5', uses: 'Attention', oracle: 'realworld_keras_attention' },
 ];
