@@ -464,3 +464,11 @@ test("masked queries and values in separate inputs, which tfjs's execution canno
   const want = tf.mul(layer.apply([embQ, tf.gather(embV, [0, 2], 1)]) as tf.Tensor, tf.tensor([[[1], [1], [0]]]));
   assert.ok(tf.max(tf.abs(tf.sub(masked, want))).dataSync()[0] < 1e-6);
 });
+
+test("a Keras 2 MultiHeadAttention node left untranslated (value as a call argument) is refused, not run as self-attention", async () => {
+  await initBackend();
+  const c = readCase('mha_cross_key_valuedim_outshape');
+  const topology = JSON.parse(JSON.stringify(c.topology)) as { config: { layers: Array<{ inbound_nodes: unknown[] }> } };
+  topology.config.layers.at(-1)!.inbound_nodes = [[['in0', 0, 0, { value: ['in1', 0, 0], key: ['in2', 0, 0] }]]];
+  await assert.rejects(tf.models.modelFromJSON({ modelTopology: topology } as unknown as tf.io.ModelJSON), /called with 'value' as a keyword argument/);
+});

@@ -125,6 +125,20 @@ export class GraftMultiHeadAttention extends tf.layers.Layer {
     }
   }
 
+  /**
+   * Refuses Keras' `value=`/`key=` call arguments left in a model JSON (tfjs would pass them on as
+   * raw references and the layer would attend to the query alone); graft's Keras translation
+   * turns them into inputs.
+   */
+  override apply(inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[], kwargs?: Kwargs): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    for (const key of ['value', 'key', 'query', 'attentionMask', 'attention_mask']) {
+      if (kwargs?.[key] != null) {
+        throw new Error(`MultiHeadAttention '${this.name}' is called with '${key}' as a keyword argument, which tfjs cannot pass as a tensor; give the Keras file to graft, whose translation makes it an input`);
+      }
+    }
+    return super.apply(inputs, kwargs);
+  }
+
   override build(inputShape: Shape | Shape[]): void {
     const { query, value, key } = this.shapes(inputShape);
     const where = `MultiHeadAttention '${this.name}'`;
