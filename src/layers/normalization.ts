@@ -26,7 +26,8 @@ export interface UnitNormalizationArgs extends LayerArgs {
 
 /**
  * Keras' UnitNormalization: x / sqrt(max(Σ x², 1e-12)) over `axis` (default −1), as
- * tf.math.l2_normalize computes it. No weights.
+ * tf.math.l2_normalize computes it for Keras 2. (Keras 3 clamps the inverse norm at 1e12
+ * instead, which differs only for vectors of norm below 1e-6.) No weights.
  */
 export class GraftUnitNormalization extends tf.layers.Layer {
   static className = 'UnitNormalization';
