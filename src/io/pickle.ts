@@ -1,6 +1,7 @@
 import { GraftError } from '../errors';
 import { printable } from './bytes';
 import type { DType } from './tensor';
+import { budgetError, PICKLE_WORK_FLOOR, PICKLE_WORK_PER_BYTE } from './budget';
 
 /**
  * A restricted pickle reader. It interprets the pickle opcodes (protocols 0–5) as a data
@@ -83,6 +84,8 @@ export class PyGlobal {
 
 interface CallContext {
   corrupt(reason: string): GraftError;
+  /** Counts `units` of work (elements copied) against the pickle's budget. */
+  charge(units: number): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,7 +126,8 @@ function isIntArray(v: unknown): v is number[] {
 const rebuildTensorV2: Reconstruct = (args, ctx) => {
   const [storage, offset, size, stride, requiresGrad] = args;
   if (!(storage instanceof TorchStorage)) throw ctx.corrupt('_rebuild_tensor_v2 called without a storage');
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw ctx.corrupt(`_rebuild_tensor_v2 has an invalid storage offset ${String(offset)}`);
+  ctx.charge((Array.isArray(size) ? size.length : 0) + (Array.isArray(stride) ? stride.length : 0));
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw ctx.corrupt(`_rebuild_tensor_v2 has an invalid storage offset ${typeof offset === 'number' ? offset : typeof offset}`);
   if (!isIntArray(size) || !isIntArray(stride) || size.length !== stride.length) {
     throw ctx.corrupt('_rebuild_tensor_v2 has invalid size/stride tuples');
   }
@@ -149,6 +153,7 @@ const rebuildFromType: Reconstruct = (args, ctx) => {
     throw new GraftError('UNSAFE', `refused tensor subclass '${printable(name)}' in _rebuild_from_type_v2`);
   }
   if (!Array.isArray(funcArgs)) throw ctx.corrupt('_rebuild_from_type_v2 arguments are not a tuple');
+  ctx.charge(funcArgs.length);
   return func.call(funcArgs, ctx);
 };
 
@@ -158,6 +163,7 @@ function makeDict(className: string): Reconstruct {
     const init = args[0];
     if (init === undefined) return d;
     if (!Array.isArray(init)) throw ctx.corrupt(`${className} initialiser is not a list of pairs`);
+    ctx.charge(init.length);
     for (const pair of init) {
       if (!Array.isArray(pair) || pair.length !== 2) throw ctx.corrupt(`${className} initialiser holds a non-pair`);
       d.entries.set(pair[0], pair[1]);
@@ -167,9 +173,12 @@ function makeDict(className: string): Reconstruct {
 }
 
 function makeSet(className: string): Reconstruct {
-  return (args) => {
+  return (args, ctx) => {
     const s = new PySet(className);
-    if (Array.isArray(args[0])) pushAll(s.items, args[0]);
+    if (Array.isArray(args[0])) {
+      ctx.charge(args[0].length);
+      pushAll(s.items, args[0]);
+    }
     return s;
   };
 }
@@ -185,6 +194,7 @@ const opaque = (className: string): Reconstruct => (args) => new PyObject(classN
 const codecsEncode: Reconstruct = (args, ctx) => {
   const [text, encoding] = args;
   if (typeof text !== 'string') throw ctx.corrupt('_codecs.encode of a non-string');
+  ctx.charge(text.length);
   const enc = typeof encoding === 'string' ? encoding.toLowerCase().replace('_', '-') : 'utf-8';
   if (enc === 'latin1' || enc === 'latin-1' || enc === 'iso-8859-1') {
     const out = new Uint8Array(text.length);
@@ -196,7 +206,7 @@ const codecsEncode: Reconstruct = (args, ctx) => {
     return out;
   }
   if (enc === 'utf-8' || enc === 'utf8') return new TextEncoder().encode(text);
-  throw ctx.corrupt(`_codecs.encode with unknown encoding '${String(encoding)}'`);
+  throw ctx.corrupt(`_codecs.encode with unknown encoding '${typeof encoding === 'string' ? printable(encoding, 40) : typeof encoding}'`);
 };
 
 const ALLOWED = new Map<string, { call?: Reconstruct; value?: unknown }>();
@@ -220,6 +230,7 @@ allow('torch._tensor._rebuild_from_type_v2', rebuildFromType);
 allow('torch._tensor._rebuild_from_type', rebuildFromType);
 allow('torch.Size', (args, ctx) => {
   if (args.length === 0) return [];
+  if (Array.isArray(args[0])) ctx.charge(args[0].length);
   if (!isIntArray(args[0])) throw ctx.corrupt('torch.Size of a non-integer tuple');
   return [...args[0]];
 });
@@ -315,13 +326,24 @@ class Unpickler {
   private readonly maxStack: number;
   private depth = 0;
   private readonly ctx: CallContext;
+  /** Work done so far (opcodes, plus elements and bytes copied) and the most allowed. */
+  private work = 0;
+  private readonly maxWork: number;
 
   constructor(private readonly bytes: Uint8Array, private readonly options: UnpickleOptions) {
     this.pos = options.offset ?? 0;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.maxMemo = options.maxMemo ?? DEFAULT_MAX_MEMO;
     this.maxStack = options.maxStack ?? DEFAULT_MAX_STACK;
-    this.ctx = { corrupt: (reason) => this.corrupt(reason) };
+    this.ctx = { corrupt: (reason) => this.corrupt(reason), charge: (units) => this.charge(units) };
+    this.maxWork = Math.max(PICKLE_WORK_FLOOR, (bytes.length - this.pos) * PICKLE_WORK_PER_BYTE);
+  }
+
+  charge(units: number): void {
+    this.work += units;
+    if (this.work > this.maxWork) {
+      throw budgetError(this.options.file, `pickle data makes more than ${this.maxWork} units of work (objects built and elements copied) from ${this.bytes.length - (this.options.offset ?? 0)} bytes`, `${PICKLE_WORK_PER_BYTE} units per pickle byte`);
+    }
   }
 
   corrupt(reason: string): GraftError {
@@ -363,6 +385,7 @@ class Unpickler {
   }
   private take(n: number): Uint8Array {
     this.need(n);
+    this.charge(n);
     const out = this.bytes.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
@@ -449,17 +472,20 @@ class Unpickler {
   private setItems(target: unknown, items: unknown[]): void {
     if (!(target instanceof PyDict)) throw this.corrupt('SETITEM(S) on a non-dict');
     if (items.length % 2 !== 0) throw this.corrupt('SETITEMS with an odd number of items');
+    this.charge(items.length);
     for (let i = 0; i < items.length; i += 2) target.entries.set(items[i], items[i + 1]);
   }
 
   private appendItems(target: unknown, items: unknown[]): void {
     if (!Array.isArray(target)) throw this.corrupt('APPEND(S) on a non-list');
+    this.charge(items.length);
     for (const x of items) target.push(x);
   }
 
   run(): UnpickleResult {
     for (;;) {
       const op = this.u8();
+      this.charge(1);
       switch (op) {
         case 0x80: { // PROTO
           const proto = this.u8();

@@ -2,6 +2,7 @@ import type { Inflate as InflateType } from 'fflate';
 import { crc32 as zlibCrc32 } from 'zlib';
 import { GraftError } from '../errors';
 import { FileSource, printable } from './bytes';
+import { budgetError, inflateBudget, mib, parseJsonBudgeted } from './budget';
 
 /**
  * A lazy ZIP reader: parses the central directory only, and reads an entry's bytes when asked.
@@ -40,6 +41,9 @@ const FLAG_ENCRYPTED = 0x0001;
  */
 const INFLATE_CHUNK = 1 << 14;
 
+/** First compressed bytes handed to the inflater for a prefix read (a header): doubled per push. */
+const PREFIX_FIRST_CHUNK = 64;
+
 /** Bytes read at a time when checking a stored entry's CRC-32. */
 const VERIFY_CHUNK = 16 << 20;
 
@@ -57,6 +61,10 @@ export class ZipArchive {
   private readonly dataOffsets = new Map<ZipEntry, number>();
   /** Entries whose CRC-32 has been checked. */
   private readonly verified = new Set<ZipEntry>();
+  /** Deflated entries kept whole after their first read (PyTorch storages with several views). */
+  private readonly inflatedCache = new Map<ZipEntry, Uint8Array>();
+  /** Bytes inflated so far in this run, over all entries; bounded by `inflateBudget`. */
+  private inflatedTotal = 0;
 
   private constructor(path: string, source: FileSource, entries: ZipEntry[]) {
     this.path = path;
@@ -84,6 +92,28 @@ export class ZipArchive {
 
   entry(name: string): ZipEntry | undefined {
     return this.byName.get(name);
+  }
+
+  /** Bytes this archive may inflate to in one run (see budget.ts). */
+  get inflateBudget(): number {
+    return inflateBudget(this.source.size);
+  }
+
+  /**
+   * A whole member that must stay small (a pickle, a JSON document): refused by its declared
+   * size before anything is inflated, and inflation stops at that size anyway.
+   */
+  readLimited(entry: ZipEntry, limit: number, what: string): Uint8Array {
+    if (entry.uncompressedSize > limit) {
+      throw budgetError(this.path, `${what} '${printable(entry.name)}' is ${mib(entry.uncompressedSize)} uncompressed`, `${mib(limit)} for it`);
+    }
+    return this.read(entry);
+  }
+
+  /** A JSON member, size- and depth-checked before parsing (see parseJsonBudgeted). */
+  readJson(entry: ZipEntry, limit: number): unknown {
+    const bytes = this.readLimited(entry, limit, 'JSON member');
+    return parseJsonBudgeted(new TextDecoder().decode(bytes), this.path, `'${printable(entry.name)}'`);
   }
 
   /** Absolute offset of the entry's (compressed) data, after checking its local header. */
@@ -142,7 +172,7 @@ export class ZipArchive {
    * chunks) before the first partial read, so a bit flip in tensor data is an error, not a
    * silently different weight.
    */
-  readRange(entry: ZipEntry, offset: number, length: number): Uint8Array {
+  readRange(entry: ZipEntry, offset: number, length: number, options: { keep?: boolean } = {}): Uint8Array {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > entry.uncompressedSize) {
       throw new GraftError('CORRUPT', `range ${offset}+${length} lies outside zip entry '${printable(entry.name)}' (${entry.uncompressedSize} bytes)`, { file: this.path });
     }
@@ -151,8 +181,15 @@ export class ZipArchive {
       this.verifyStored(entry);
       return this.source.read(this.dataOffset(entry) + offset, length);
     }
-    const prefix = this.read(entry, offset + length);
-    return prefix.slice(offset, offset + length);
+    // Deflated: inflate once. With `keep`, the whole entry stays for later ranges (views of one
+    // storage), so it is never inflated again from the start; without, only the prefix needed.
+    let whole = this.inflatedCache.get(entry);
+    if (!whole && options.keep) {
+      whole = this.read(entry);
+      this.inflatedCache.set(entry, whole);
+    }
+    const bytes = whole ?? this.read(entry, offset + length);
+    return bytes.subarray(offset, offset + length);
   }
 
   /** Checks a stored entry's CRC-32 by streaming it, once. */
@@ -170,6 +207,7 @@ export class ZipArchive {
   }
 
   close(): void {
+    this.inflatedCache.clear();
     this.source.close();
   }
 
@@ -179,34 +217,46 @@ export class ZipArchive {
    * the declared size (a zip bomb) stops at once.
    */
   private inflate(entry: ZipEntry, start: number, want: number, whole: boolean): Uint8Array {
-    const parts: Uint8Array[] = [];
+    const corrupt = (why: string) => new GraftError('CORRUPT', `zip entry '${printable(entry.name)}': ${why}`, { file: this.path });
+    const budget = this.inflateBudget;
+    // A whole read produces exactly the declared size, so a claim beyond what is left of the
+    // budget is refused before inflating; a prefix read stops at `want`.
+    if (this.inflatedTotal + want > budget) {
+      throw budgetError(this.path, `zip archive would inflate to more than ${mib(budget)} (entry '${printable(entry.name)}' of ${mib(entry.uncompressedSize)} after ${mib(this.inflatedTotal)} already)`, `${mib(budget)} inflated per archive (32× its size, at least 64 MiB)`);
+    }
+    // Output goes straight into one buffer of the size asked for (bounded by the budget above):
+    // never collected in parts and copied again.
+    const out = new Uint8Array(want);
     let produced = 0;
     let ended = false;
-    const corrupt = (why: string) => new GraftError('CORRUPT', `zip entry '${printable(entry.name)}': ${why}`, { file: this.path });
     // Loaded on first use: stored archives (and other formats) never need the inflater.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Inflate } = require('fflate') as { Inflate: typeof InflateType };
     const inflater = new Inflate((chunk, final) => {
       if (produced + chunk.length > want) {
         if (whole) throw corrupt(`inflates to more than its declared ${entry.uncompressedSize} bytes`);
-        parts.push(chunk.slice(0, want - produced));
+        out.set(chunk.subarray(0, want - produced), produced);
         produced = want;
         throw new StopInflate();
       }
-      // fflate may reuse its buffer between calls: keep a copy.
-      parts.push(chunk.slice());
+      out.set(chunk, produced);
       produced += chunk.length;
       if (final) ended = true;
       if (!whole && produced === want) throw new StopInflate();
     });
+    const before = produced;
     try {
       if (want > 0 || whole) {
         let pos = 0;
+        // Prefix reads (a member's header) start with a few compressed bytes and double: a
+        // header is found without inflating a whole chunk of highly compressed data.
+        let step = whole ? INFLATE_CHUNK : PREFIX_FIRST_CHUNK;
         do {
-          const n = Math.min(INFLATE_CHUNK, entry.compressedSize - pos);
+          const n = Math.min(step, entry.compressedSize - pos);
           const chunk = this.source.read(start + pos, n);
           pos += n;
           inflater.push(chunk, pos >= entry.compressedSize);
+          step = Math.min(INFLATE_CHUNK, step * 2);
         } while (pos < entry.compressedSize && !ended);
       }
     } catch (e) {
@@ -214,23 +264,14 @@ export class ZipArchive {
         if (e instanceof GraftError) throw e;
         throw corrupt(`deflate stream is damaged (${printable((e as Error)?.message ?? String(e))})`);
       }
+    } finally {
+      this.inflatedTotal += produced - before;
     }
     if (produced < want) {
       throw corrupt(`inflates to ${produced} bytes, fewer than the ${want} expected`);
     }
-    return concat(parts, produced);
+    return out;
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1 && parts[0].length === total) return parts[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function dv(bytes: Uint8Array): DataView {

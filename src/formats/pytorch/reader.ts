@@ -4,6 +4,7 @@ import { PickleTruncated, PyDict, PyGlobal, TorchStorage, TorchStorageType, Torc
 import { startsWith } from '../registry';
 import type { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
 import { ZipArchive, ZipEntry } from '../../io/zip';
+import { MAX_PICKLE_BYTES } from '../../io/budget';
 
 /**
  * PyTorch checkpoints written by torch.save: the zip container (torch ≥ 1.6) and the legacy
@@ -99,7 +100,7 @@ function storageTypeOf(value: unknown, file: string): TorchStorageType {
 
 function checkedInt(value: unknown, what: string, file: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new GraftError('CORRUPT', `persistent id has an invalid ${what} (${String(value)})`, { file });
+    throw new GraftError('CORRUPT', `persistent id has an invalid ${what} (${keyText(value)})`, { file });
   }
   return value;
 }
@@ -132,16 +133,17 @@ async function openZip(path: string, options: OpenOptions): Promise<WeightReader
       const type = storageTypeOf(pid[1], path);
       const key = storageKey(pid[2], path);
       const numel = checkedInt(pid[4], 'element count', path);
-      return sharedStorage(storages, new TorchStorage(key, type, numel, String(pid[3])), path);
+      return sharedStorage(storages, new TorchStorage(key, type, numel, locationText(pid[3])), path);
     };
-    const { value } = unpickleOrCorrupt(zip.read(pkl), path, persistentLoad);
+    const { value } = unpickleOrCorrupt(zip.readLimited(pkl, MAX_PICKLE_BYTES, 'pickle'), path, persistentLoad);
     const blobs = new Map<string, StorageBlob>();
     const blobFor = (storage: TorchStorage, tensor: string): StorageBlob => {
       let blob = blobs.get(storage.key);
       if (!blob) {
         const entry: ZipEntry | undefined = zip.entry(`${prefix}data/${storage.key}`);
         if (!entry) throw new GraftError('CORRUPT', `storage record '${printable(`${prefix}data/${storage.key}`)}' is missing from the archive`, { file: path, tensor });
-        blob = { byteLength: entry.uncompressedSize, read: (offset, length) => zip.readRange(entry, offset, length) };
+        // keep: a deflated storage is inflated once, however many views read from it.
+        blob = { byteLength: entry.uncompressedSize, read: (offset, length) => zip.readRange(entry, offset, length, { keep: true }) };
         blobs.set(storage.key, blob);
       }
       return blob;
@@ -149,7 +151,8 @@ async function openZip(path: string, options: OpenOptions): Promise<WeightReader
     return makeReader(path, value, options, {
       container: 'zip',
       byteorder,
-      maxRecordBytes: zip.fileSize * MAX_DEFLATE_RATIO,
+      // Stored records fit in the file; deflated ones in the archive's inflate budget.
+      maxRecordBytes: Math.max(zip.fileSize, Math.min(zip.fileSize * MAX_DEFLATE_RATIO, zip.inflateBudget)),
       prefix: prefix.replace(/\/$/, ''),
       blobFor,
       close: () => zip.close(),
@@ -222,7 +225,7 @@ function parseLegacy(path: string, src: FileSource, bytes: Uint8Array, options: 
   if (magic.value !== LEGACY_MAGIC_NUMBER) throw new GraftError('CORRUPT', 'legacy magic number is wrong', { file: path });
   const protocol = unpickle(bytes, { file: path, persistentLoad: noPersistent, offset: magic.end });
   if (protocol.value !== LEGACY_PROTOCOL_VERSION) {
-    throw new GraftError('UNSUPPORTED', `legacy protocol version ${String(protocol.value)} (only ${LEGACY_PROTOCOL_VERSION} exists)`, { file: path });
+    throw new GraftError('UNSUPPORTED', `legacy protocol version ${keyText(protocol.value)} (only ${LEGACY_PROTOCOL_VERSION} exists)`, { file: path });
   }
   const sysInfo = unpickle(bytes, { file: path, persistentLoad: noPersistent, offset: protocol.end });
 
@@ -241,13 +244,13 @@ function parseLegacy(path: string, src: FileSource, bytes: Uint8Array, options: 
     }
     roots.set(rootKey, { type, numel: rootNumel });
     const view = pid[5];
-    if (view === null || view === undefined) return sharedStorage(storages, new TorchStorage(rootKey, type, rootNumel, String(pid[3])), path);
+    if (view === null || view === undefined) return sharedStorage(storages, new TorchStorage(rootKey, type, rootNumel, locationText(pid[3])), path);
     // A view of the root storage: (view_key, element offset, element count).
     if (!Array.isArray(view) || view.length < 3) throw new GraftError('CORRUPT', 'storage view metadata is malformed', { file: path });
     const offset = checkedInt(view[1], 'view offset', path);
     const size = checkedInt(view[2], 'view size', path);
     if (offset + size > rootNumel) throw new GraftError('CORRUPT', `storage view ${offset}+${size} exceeds its root storage of ${rootNumel} elements`, { file: path });
-    return new TorchStorage(rootKey, type, size, String(pid[3]), offset);
+    return new TorchStorage(rootKey, type, size, locationText(pid[3]), offset);
   };
   const object = unpickle(bytes, { file: path, persistentLoad, offset: sysInfo.end });
   const keyList = unpickle(bytes, { file: path, persistentLoad: noPersistent, offset: object.end });
@@ -302,11 +305,11 @@ function makeReader(path: string, root: unknown, options: OpenOptions, c: Contai
   const picked = pickStateDict(root, options.key, path);
   const entries = new Map<string, Entry>();
   const skipped: string[] = [];
-  let names = [...picked.dict.entries].filter(([, v]) => v instanceof TorchTensor).map(([k]) => String(k));
+  let names = [...picked.dict.entries].filter(([, v]) => v instanceof TorchTensor).map(([k]) => tensorKey(k, path));
   const stripped = commonPrefixToStrip(names);
   for (const [k, v] of picked.dict.entries) {
     if (!(v instanceof TorchTensor)) continue;
-    const name = String(k).slice(stripped.length);
+    const name = tensorKey(k, path).slice(stripped.length);
     const dtype = v.storage.type.dtype;
     if (!dtype) {
       skipped.push(`${name} (${v.storage.type.name})`);
@@ -497,7 +500,7 @@ export function pickStateDict(root: unknown, key: string | undefined, path: stri
       const count = tensorCount(dict);
       if (count) candidates.push({ path: p, dict, count });
       for (const [k, v] of dict.entries) {
-        if (v instanceof PyDict) next.push({ path: p ? `${p}.${String(k)}` : String(k), dict: v });
+        if (v instanceof PyDict) next.push({ path: p ? `${p}.${keyText(k)}` : keyText(k), dict: v });
       }
     }
     level = next;
@@ -541,7 +544,7 @@ function followKey(root: unknown, key: string, path: string): PyDict {
       }
     }
     if (!matched) {
-      const available = printable([...dict.entries.keys()].slice(0, 20).map(String).join(', '), 400);
+      const available = printable([...dict.entries.keys()].slice(0, 20).map(keyText).join(', '), 400);
       throw new GraftError('USAGE', `key '${key}' not found (available here: ${available})`, { file: path });
     }
   }
@@ -551,8 +554,29 @@ function followKey(root: unknown, key: string, path: string): PyDict {
 
 function lookup(d: PyDict, k: string): unknown {
   if (d.entries.has(k)) return d.entries.get(k);
-  for (const [key, v] of d.entries) if (String(key) === k) return v;
+  for (const [key, v] of d.entries) if (keyText(key) === k) return v;
   return undefined;
+}
+
+/**
+ * A dict key as text without String(): a crafted key may be a list nested thousands deep (String
+ * recurses) or one list referenced a million times (String is exponential).
+ */
+function keyText(k: unknown): string {
+  if (typeof k === 'string') return k;
+  if (typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return String(k);
+  return `<${describe(k)}>`;
+}
+
+/** The name of a tensor in a state dict: a string (or an int, as some exporters write). */
+function tensorKey(k: unknown, path: string): string {
+  if (typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint') return String(k);
+  throw new GraftError('CORRUPT', `state dict has a tensor under a key that is a ${describe(k)}, not a name`, { file: path });
+}
+
+/** A storage's device location ('cpu', 'cuda:0'); anything else is kept as a placeholder. */
+function locationText(v: unknown): string {
+  return typeof v === 'string' ? v.slice(0, 64) : '<not a string>';
 }
 
 function describe(v: unknown): string {

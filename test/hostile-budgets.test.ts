@@ -1,0 +1,213 @@
+/**
+ * Hostile inputs, round two: small files built to exhaust time or memory. Each is built here (too
+ * large to commit, or trivially small) and must end within the bound in a one-line GraftError
+ * naming the file and the budget, or — for the legitimate controls — succeed quickly.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { GraftError } from '../src/errors';
+import { openWeights } from '../src/formats';
+import { tempDir } from './helpers/models';
+import { PickleWriter, deflated, npyHeader, zerosDeflated, zipArchive } from './helpers/hostile-build';
+
+/** Generous for a loaded 2-core machine; these cases take milliseconds to a second when bounded. */
+const BOUND_MS = 10_000;
+
+async function attempt(file: string): Promise<{ stage: 'open' | 'read' | 'done'; error?: unknown; ms: number; tensors: number }> {
+  const t0 = Date.now();
+  let reader;
+  try {
+    reader = await openWeights(file);
+  } catch (error) {
+    return { stage: 'open', error, ms: Date.now() - t0, tensors: 0 };
+  }
+  let tensors = 0;
+  try {
+    for (const t of reader.list()) {
+      try {
+        await reader.read(t.name);
+        tensors++;
+      } catch (error) {
+        return { stage: 'read', error, ms: Date.now() - t0, tensors };
+      }
+    }
+    return { stage: 'done', ms: Date.now() - t0, tensors };
+  } finally {
+    await reader.close();
+  }
+}
+
+function assertBudget(r: Awaited<ReturnType<typeof attempt>>, file: string, says: RegExp): void {
+  assert.ok(r.ms < BOUND_MS, `took ${r.ms} ms`);
+  assert.ok(r.error instanceof GraftError, `expected a GraftError, got ${r.stage === 'done' ? 'success' : String(r.error)}`);
+  assert.ok(r.error.message.startsWith(file), r.error.message);
+  assert.match(r.error.message, says);
+  assert.doesNotMatch(r.error.message, /\n/);
+}
+
+const dir = tempDir('graft-budgets-');
+process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+const write = (name: string, bytes: Uint8Array): string => {
+  const file = path.join(dir, name);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, bytes);
+  return file;
+};
+
+/** A torch.save zip around `pkl` and the storages given (stored or deflated). */
+function torchZip(pkl: Uint8Array | { deflate: ReturnType<typeof zerosDeflated> }, storages: Parameters<typeof zipArchive>[0] = []): Buffer {
+  const first = pkl instanceof Uint8Array ? { name: 'archive/data.pkl', stored: pkl } : { name: 'archive/data.pkl', deflate: pkl.deflate };
+  return zipArchive([first, ...storages]);
+}
+
+// ------------------------------------------------------------------------------------ pickles
+
+/** A list of `n` ints memoised once, then given to `call` `times` times. */
+function amplifyingPickle(times: number, call: (w: PickleWriter) => void, item: 'ints' | 'pairs' | 'text' = 'ints'): Buffer {
+  const w = new PickleWriter();
+  const n = 100_000;
+  if (item === 'text') w.str('x'.repeat(n));
+  else {
+    w.mark();
+    for (let i = 0; i < n; i++) {
+      if (item === 'pairs') w.op(0x4b, i & 0xff, 0x4b, 1, 0x86); // BININT1 k, BININT1 v, TUPLE2
+      else w.op(0x4b, i & 0xff);
+    }
+    w.op(0x6c); // LIST
+  }
+  w.put(0).op(0x30); // memo 0, POP
+  w.op(0x5d); // EMPTY_LIST: the container the results go into
+  for (let i = 0; i < times; i++) {
+    call(w);
+    w.op(0x61); // APPEND
+  }
+  return w.bytes();
+}
+
+const PICKLE_AMPLIFIERS: Record<string, Buffer> = {
+  set: amplifyingPickle(10_000, (w) => w.global('builtins', 'set').get(0).op(0x85, 0x52)),
+  frozenset: amplifyingPickle(10_000, (w) => w.global('builtins', 'frozenset').get(0).op(0x85, 0x52)),
+  dict: amplifyingPickle(10_000, (w) => w.global('builtins', 'dict').get(0).op(0x85, 0x52), 'pairs'),
+  OrderedDict: amplifyingPickle(10_000, (w) => w.global('collections', 'OrderedDict').get(0).op(0x85, 0x52), 'pairs'),
+  'torch.Size': amplifyingPickle(10_000, (w) => w.global('torch', 'Size').get(0).op(0x85, 0x52)),
+  '_codecs.encode': amplifyingPickle(10_000, (w) => w.global('_codecs', 'encode').get(0).str('latin1').op(0x86, 0x52), 'text'),
+};
+
+for (const [name, pkl] of Object.entries(PICKLE_AMPLIFIERS)) {
+  test(`pickle budget: ${name} copying one memoised argument 10,000 times stops at the work budget`, async () => {
+    const file = write(`amplify-${name}.pt`, torchZip(pkl));
+    const r = await attempt(file);
+    assertBudget(r, file, /pickle data makes more than \d+ units of work .* budget of 16 units per pickle byte/);
+  });
+}
+
+test('pickle budget: an honest state dict of 2,000 tensors unpickles well inside the budget', async () => {
+  const w = new PickleWriter().op(0x7d).mark();
+  for (let i = 0; i < 2000; i++) w.str(`layer${i}.weight`).tensor('0', 4, 0, [2, 2]);
+  w.op(0x75); // SETITEMS
+  const values = new Float32Array([1, 2, 3, 4]);
+  const file = write('honest.pt', torchZip(w.bytes(), [{ name: 'archive/data/0', stored: new Uint8Array(values.buffer) }]));
+  const r = await attempt(file);
+  assert.equal(r.stage, 'done', String(r.error));
+  assert.equal(r.tensors, 2000);
+});
+
+test('pickle: deep lists as state-dict keys and storage locations are refused without String() recursion', async () => {
+  const deep = (w: PickleWriter) => {
+    for (let i = 0; i < 100_000; i++) w.op(0x5d); // EMPTY_LIST × n …
+    for (let i = 0; i < 100_000 - 1; i++) w.op(0x61); // … each appended into the one below
+  };
+  const asKey = new PickleWriter().op(0x7d);
+  deep(asKey);
+  asKey.tensor('0', 4, 0, [4]).op(0x73); // SETITEM
+  const values = new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer);
+  const file = write('deep-key.pt', torchZip(asKey.bytes(), [{ name: 'archive/data/0', stored: values }]));
+  const r = await attempt(file);
+  assert.ok(r.error instanceof GraftError, String(r.error));
+  assert.match(r.error.message, /key that is a list\/tuple, not a name/);
+
+  // The location (4th item of the persistent id) as a deep list: kept as a placeholder.
+  const w = new PickleWriter().op(0x7d).str('w');
+  w.global('torch._utils', '_rebuild_tensor_v2').mark();
+  w.mark().str('storage').global('torch', 'FloatStorage').str('0');
+  deep(w);
+  w.int(4).tuple().op(0x51).int(0).mark().int(4).tuple().mark().int(1).tuple().op(0x89, 0x7d).tuple().op(0x52, 0x73);
+  const file2 = write('deep-location.pt', torchZip(w.bytes(), [{ name: 'archive/data/0', stored: values }]));
+  const r2 = await attempt(file2);
+  assert.equal(r2.stage, 'done', String(r2.error));
+});
+
+// ------------------------------------------------------------------------------------ zip
+
+test('zip budget: a deflated data.pkl inflating to 800 MiB is refused by its size before inflating', async () => {
+  const file = write('big-pickle.pt', torchZip({ deflate: zerosDeflated(800 << 20) }));
+  const r = await attempt(file);
+  assertBudget(r, file, /pickle 'archive\/data\.pkl' is 800 MiB uncompressed, beyond graft's budget of 64 MiB/);
+});
+
+test('zip budget: a 1 GiB deflated .npz array is refused at the archive budget without inflating it', async () => {
+  const zeros = zerosDeflated(1 << 30);
+  const header = npyHeader([1 << 28]);
+  // header, flushed, then the zeros: a member of header + 1 GiB.
+  const head = zlibFlushed(header);
+  const member = { data: Buffer.concat([head, zeros.data]), size: header.length + zeros.size, crc: 0 };
+  const file = write('gib.npz', zipArchive([{ name: 'w.npy', deflate: member }]));
+  const before = process.memoryUsage().rss;
+  const r = await attempt(file);
+  assertBudget(r, file, /would inflate to more than 64 MiB .* budget of 64 MiB inflated per archive/);
+  assert.equal(r.stage, 'read');
+  assert.ok(process.memoryUsage().rss - before < 256 << 20, 'the member was inflated anyway');
+});
+
+function zlibFlushed(bytes: Uint8Array): Buffer {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const zlib = require('zlib') as typeof import('zlib');
+  return zlib.deflateRawSync(bytes, { finishFlush: zlib.constants.Z_FULL_FLUSH });
+}
+
+test('zip: listing an np.savez_compressed-style .npz of 200 zero arrays reads each header without inflating its data', async () => {
+  const members = [];
+  const zeros = zerosDeflated(16 << 20);
+  for (let i = 0; i < 200; i++) {
+    const header = npyHeader([4 << 20]);
+    members.push({ name: `arr_${i}.npy`, deflate: { data: Buffer.concat([zlibFlushed(header), zeros.data]), size: header.length + zeros.size, crc: 0 } });
+  }
+  const file = write('zeros200.npz', zipArchive(members));
+  const t0 = Date.now();
+  const reader = await openWeights(file);
+  try {
+    assert.equal(reader.list().length, 200);
+  } finally {
+    await reader.close();
+  }
+  const ms = Date.now() - t0;
+  assert.ok(ms < 3000, `listing took ${ms} ms`);
+});
+
+test('zip: one deflated .pt storage read through 200 views is inflated once, not once per view', async () => {
+  // A 32 MiB storage: inflating it once per view would be 6.4 GB, far past the 64 MiB budget.
+  const numel = 8 << 20;
+  const w = new PickleWriter().op(0x7d).mark();
+  for (let i = 0; i < 200; i++) w.str(`v${i}`).tensor('0', numel, numel - 1024 * (i + 1), [1024]);
+  w.op(0x75);
+  const file = write('views.pt', torchZip(w.bytes(), [{ name: 'archive/data/0', deflate: zerosDeflated(numel * 4) }]));
+  const r = await attempt(file);
+  assert.equal(r.stage, 'done', String(r.error));
+  assert.equal(r.tensors, 200);
+  assert.ok(r.ms < BOUND_MS, `took ${r.ms} ms`);
+});
+
+test('zip: a small deflated member still round-trips (control)', async () => {
+  const header = npyHeader([4]);
+  const body = Buffer.concat([header, Buffer.from(new Float32Array([1, 2, 3, 4]).buffer)]);
+  const file = write('ok.npz', zipArchive([{ name: 'w.npy', deflate: deflated(body) }]));
+  const reader = await openWeights(file);
+  try {
+    const t = await reader.read('w');
+    assert.deepEqual([...new Float32Array(t.data.slice().buffer)], [1, 2, 3, 4]);
+  } finally {
+    await reader.close();
+  }
+});
