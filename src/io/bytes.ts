@@ -31,6 +31,23 @@ export function tensorInfo(name: string, dtype: DType, shape: number[], file?: s
   return { name, dtype, shape, byteSize: count * DTYPE_BYTES[dtype] };
 }
 
+/** Real paths of every file opened for reading in this process (see checkOutputDir). */
+const opened = new Set<string>();
+
+/** Every file graft opened for reading so far, by real path: `--force` never deletes a folder holding one. */
+export function filesRead(): string[] {
+  return [...opened];
+}
+
+/** Records a file as read by this run. */
+export function noteRead(file: string): void {
+  try {
+    opened.add(fs.realpathSync(file));
+  } catch {
+    opened.add(path.resolve(file));
+  }
+}
+
 /**
  * Random access to a file through a descriptor: reads only what is asked, after checking the
  * range against the real file size (never against sizes the file claims about itself).
@@ -60,6 +77,7 @@ export class FileSource {
       fs.closeSync(fd);
       throw new GraftError('NOT_FOUND', 'is not a regular file', { file: path });
     }
+    noteRead(path);
     return new FileSource(path, fd, stat.size);
   }
 
@@ -122,7 +140,11 @@ export function fileOpenError(path: string, e: unknown): GraftError {
   return new GraftError('NOT_FOUND', `cannot open (${printable((e as Error)?.message ?? String(e))})`, { file: path });
 }
 
-/** The stat of a regular file; missing files, folders, FIFOs and devices are clear GraftErrors. */
+/**
+ * The stat of a regular file; missing files, folders, FIFOs and devices are clear GraftErrors.
+ * Every path graft reads goes through here or FileSource.open (which opens without blocking and
+ * checks the open descriptor) before it is opened, so a FIFO or /dev/zero never blocks a run.
+ */
 export function statRegularFile(file: string): fs.Stats {
   let stat: fs.Stats;
   try {
@@ -131,7 +153,27 @@ export function statRegularFile(file: string): fs.Stats {
     throw fileOpenError(file, e);
   }
   if (!stat.isFile()) throw new GraftError('NOT_FOUND', 'is not a regular file', { file });
+  noteRead(file);
   return stat;
+}
+
+/**
+ * A whole regular file (a manifest, a mapping table, a small array), refused beyond `maxBytes`.
+ * Opened through FileSource: never blocks on a FIFO, never reads a device.
+ */
+export function readWholeFile(file: string, maxBytes = Number.MAX_SAFE_INTEGER, what = 'file'): Uint8Array {
+  const src = FileSource.open(file);
+  try {
+    if (src.size > maxBytes) throw new GraftError('UNSUPPORTED', `${what} is ${src.size} bytes, beyond graft's budget of ${maxBytes} bytes for it`, { file });
+    return src.read(0, src.size);
+  } finally {
+    src.close();
+  }
+}
+
+/** A whole regular file as UTF-8 text (see readWholeFile). */
+export function readTextFile(file: string, maxBytes?: number, what?: string): string {
+  return new TextDecoder('utf-8').decode(readWholeFile(file, maxBytes, what));
 }
 
 /** Reads up to `n` bytes from the start of a file; fewer when the file is shorter. */

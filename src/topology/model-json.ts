@@ -2,9 +2,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { asCorrupt, GraftError, printable } from '../errors';
-import { FileSource, fileOpenError, nestsDeeperThan, resolveInside } from '../io/bytes';
+import { FileSource, fileOpenError, nestsDeeperThan, readWholeFile, resolveInside } from '../io/bytes';
 import { isObject, Json } from '../io/json';
 import { normalizeTopology } from './keras-config';
+import { jsonTextDepthExceeds } from '../io/budget';
 
 export type ManifestDType = 'float32' | 'int32' | 'bool' | 'string' | 'complex64';
 
@@ -52,8 +53,11 @@ export function parseModelJsonFile(file: string): Json {
   }
   let doc: unknown;
   try {
+    // Depth is checked on the text first: a 100,000-deep document never reaches JSON.parse.
+    if (jsonTextDepthExceeds(text, MAX_MODEL_JSON_DEPTH)) throw new GraftError('CORRUPT', `model.json nests more than ${MAX_MODEL_JSON_DEPTH} levels deep`, { file });
     doc = JSON.parse(text);
   } catch (e) {
+    if (e instanceof GraftError) throw e;
     throw new GraftError('CORRUPT', `model.json is not valid JSON (${printable((e as Error).message)})`, { file });
   }
   if (!isObject(doc)) throw new GraftError('CORRUPT', 'model.json is not a JSON object', { file });
@@ -135,9 +139,14 @@ export function loadModelArtifacts(file: string, read?: { file: string; json: Mo
   // One ArrayBuffer per shard (tfjs joins them as it reads), so no single buffer has to hold a
   // model of several GiB.
   const weightData: ArrayBuffer[] = [];
+  // Each shard once: a manifest naming one shard many times must not multiply what is read.
+  const seen = new Set<string>();
   for (const group of doc.weightsManifest ?? []) {
     for (const p of group.paths) {
-      const b = fs.readFileSync(resolveInside(dir, p, jsonPath));
+      const shard = resolveInside(dir, p, jsonPath);
+      if (seen.has(shard)) throw new GraftError('CORRUPT', `names the shard '${printable(String(p))}' more than once`, { file: jsonPath });
+      seen.add(shard);
+      const b = readWholeFile(shard);
       weightData.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
     }
     weightSpecs.push(...(group.weights as tfTypes.io.WeightsManifestEntry[]));

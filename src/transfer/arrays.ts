@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
-import { fileOpenError } from '../io/bytes';
+import { fileOpenError, readWholeFile } from '../io/bytes';
 import { parseNpy } from '../formats/numpy/npy';
 import { toFloat32, toInt32 } from '../transforms/dtype';
 
@@ -19,15 +19,15 @@ const INTEGER_DTYPES = new Set(['int8', 'uint8', 'int16', 'uint16', 'int32', 'ui
  * `flag` names the command-line option the file came from, for error messages.
  */
 export function readNpyArray(file: string, flag: string): ArrayData & { integer: boolean } {
-  let bytes: Buffer;
+  
   try {
     if (fs.statSync(file).isDirectory()) throw new GraftError('NOT_FOUND', `${flag} is a folder, not a .npy file`, { file });
-    bytes = fs.readFileSync(file);
   } catch (e) {
     if (e instanceof GraftError) throw e;
     throw fileOpenError(file, e);
   }
-  const raw = parseNpy(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path.basename(file), file);
+  const bytes = readWholeFile(file);
+  const raw = parseNpy(bytes, path.basename(file), file);
   const integer = INTEGER_DTYPES.has(raw.dtype);
   return { data: integer ? toInt32(raw, file) : toFloat32(raw, file), shape: raw.shape, integer };
 }

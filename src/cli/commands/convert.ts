@@ -1,3 +1,4 @@
+import * as path from 'path';
 import type { Command } from 'commander';
 import { BACKEND_NAMES, BackendName } from '../../backend';
 import { QUANTIZE_DTYPES, QuantizeDType } from '../../output/quantize';
@@ -7,7 +8,8 @@ import type { Convention } from '../../formats/types';
 import { shapeText, table, bytesText } from '../format';
 import { progressBar } from '../progress';
 import { collect, runCommand } from '../run';
-import { writeFileAtomically } from '../../output/atomic';
+import { prepareFileAtomically, stripTrailingSlashes } from '../../output/atomic';
+import { printable } from '../../errors';
 
 interface ConvertFlags {
   out?: string;
@@ -34,13 +36,18 @@ interface ConvertFlags {
 
 /** Parses `4MB`, `512k`, `1048576`, `1GiB` into bytes. */
 export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(i?b)?$/i.exec(text.trim());
-  if (!m) throw new GraftError('USAGE', `--shard-size ${JSON.stringify(text)} is not a size like 4MB or 1048576`);
+  const m = /^(\d{1,16}(?:\.\d{1,16})?)\s*([kmg]?)(i?b)?$/i.exec(text.trim());
+  if (!m) throw new GraftError('USAGE', `--shard-size ${JSON.stringify(printable(text, 40))} is not a size like 4MB or 1048576`);
   const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
   const bytes = Math.floor(Number(m[1]) * unit);
   if (bytes < 1024) throw new GraftError('USAGE', '--shard-size must be at least 1 KiB');
+  // A shard is one file written from one buffer: beyond 1 GiB is never useful, and huge values
+  // (99999999999999999999) are not sizes at all.
+  if (!Number.isSafeInteger(bytes) || bytes > MAX_SHARD_BYTES) throw new GraftError('USAGE', `--shard-size must be at most 1 GiB, not ${printable(text, 40)}`);
   return bytes;
 }
+
+const MAX_SHARD_BYTES = 1024 ** 3;
 
 export function registerConvert(program: Command): void {
   program
@@ -85,13 +92,21 @@ export function registerConvert(program: Command): void {
         if (flags.quantize && !(QUANTIZE_DTYPES as readonly string[]).includes(flags.quantize)) {
           throw new GraftError('USAGE', `--quantize must be ${QUANTIZE_DTYPES.join(', ')}, not ${JSON.stringify(flags.quantize)}`);
         }
+        const shardBytes = flags.shardSize ? parseSize(flags.shardSize) : undefined;
+        // `out/` is `out`: the symlink refusal must see the link itself, not the folder it names.
+        const out = flags.out === undefined ? undefined : stripTrailingSlashes(flags.out);
+        // The report's file is created now, so a report that cannot be written fails before
+        // --out is committed rather than after.
+        // (A report inside --out itself can only be written once --out exists.)
+        const reportInOut = out !== undefined && flags.report !== undefined && isInsideFolder(out, flags.report);
+        const reportFile = flags.report && !flags.dryRun && !reportInOut ? prepareFileAtomically(flags.report) : undefined;
         const started = process.hrtime.bigint();
         const bar = progressBar({ quiet: flags.quiet || flags.dryRun });
         let report: ConvertReport;
         try {
           report = await convert({
             source,
-            out: flags.out,
+            out,
             target: flags.target,
             map: flags.map,
             from: flags.from as Convention | undefined,
@@ -99,7 +114,7 @@ export function registerConvert(program: Command): void {
             exclude: flags.exclude,
             freeze: flags.freeze,
             key: flags.key,
-            shardBytes: flags.shardSize ? parseSize(flags.shardSize) : undefined,
+            shardBytes,
             force: flags.force,
             dryRun: flags.dryRun,
             strict: flags.strict,
@@ -110,16 +125,25 @@ export function registerConvert(program: Command): void {
             quantizeWeights: flags.quantizeWeights,
             onProgress: (p) => bar.update({ done: p.bytes, total: p.totalBytes, detail: `${p.weights}/${p.totalWeights} weights` }),
           });
+        } catch (e) {
+          reportFile?.discard();
+          throw e;
         } finally {
           bar.stop();
         }
-        if (flags.report) writeFileAtomically(flags.report, `${JSON.stringify(reportJson(report), null, 2)}\n`);
+        if (reportFile) reportFile.commit(`${JSON.stringify(reportJson(report), null, 2)}\n`);
+        else if (flags.report) prepareFileAtomically(flags.report).commit(`${JSON.stringify(reportJson(report), null, 2)}\n`);
         if (flags.quiet) return;
         if (flags.verbose) process.stderr.write(`${verboseText(report, Number(process.hrtime.bigint() - started) / 1e9)}\n`);
         if (flags.dryRun) process.stdout.write(`${planText(report)}\n`);
         else process.stdout.write(`${summaryText(report)}\n`);
       }),
     );
+}
+
+function isInsideFolder(dir: string, file: string): boolean {
+  const rel = path.relative(path.resolve(dir), path.resolve(file));
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
 export function planText(r: ConvertReport): string {

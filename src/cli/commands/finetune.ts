@@ -21,8 +21,10 @@ interface FinetuneFlags {
 
 function positiveInteger(text: string | undefined, flag: string, fallback: number): number {
   if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw new GraftError('USAGE', `${flag} must be a positive integer, not ${JSON.stringify(text)}`);
-  return Number(text);
+  const n = Number(text);
+  // Huge values (99999999999999999999) are not counts: up to 2^31 - 1.
+  if (!/^\d{1,10}$/.test(text.trim()) || n < 1 || n > 0x7fffffff) throw new GraftError('USAGE', `${flag} must be a positive integer up to 2147483647, not ${JSON.stringify(text)}`);
+  return n;
 }
 
 function number(text: string | undefined, flag: string, fallback: number, valid: (n: number) => boolean, what: string): number {
