@@ -428,7 +428,30 @@ def write_hdf5():
         z.writestr('model.weights.h5', weights)
 
 
+# --------------------------------------------------------------------------------- round two
+# Small files that made graft exhaust time or memory, hang, or leave its folder (issue 13).
+# Cases too large to commit (zip bombs of hundreds of MiB, an 800 KB checkpoint index) are built by
+# test/hostile-budgets.test.ts.
+
+def write_round_two():
+    # TF checkpoint whose data shard is a symlink leaving the folder; the outside bytes match the
+    # index's CRC, so only confinement stops them from becoming weights.
+    outside = struct.pack('<4f', 5, 6, 7, 8)
+    write('tf-ckpt/escape/outside.bin', outside)
+    index = table([(b'', bundle_header(1)), (b'w', bundle_entry([4], 0, 16, mask(crc32c(outside))))])
+    write('tf-ckpt/escape/inner/model.ckpt.index', index)
+    link = path('tf-ckpt/escape/inner/model.ckpt.data-00000-of-00001')
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink('../outside.bin', link)
+
+
 def main():
+    import sys
+    if sys.argv[1:] == ['--round-two']:
+        # Only the round-two files: the others stay byte for byte as committed.
+        write_round_two()
+        return
     if os.path.isdir(OUT):
         for entry in os.listdir(OUT):
             if entry != 'README.md':
@@ -441,6 +464,7 @@ def main():
     write_tfjs()
     write_tf_checkpoint()
     write_hdf5()
+    write_round_two()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print(f'wrote {OUT} ({total} bytes)')
 

@@ -11,6 +11,8 @@ import { GraftError } from '../src/errors';
 import { openWeights } from '../src/formats';
 import { tempDir } from './helpers/models';
 import { PickleWriter, deflated, npyHeader, zerosDeflated, zipArchive } from './helpers/hostile-build';
+import { crc32c } from '../src/io/crc32c';
+import { fixture } from './helpers/realworld';
 
 /** Generous for a loaded 2-core machine; these cases take milliseconds to a second when bounded. */
 const BOUND_MS = 10_000;
@@ -210,4 +212,77 @@ test('zip: a small deflated member still round-trips (control)', async () => {
   } finally {
     await reader.close();
   }
+});
+
+// ------------------------------------------------------------------------------------ TF checkpoints
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n) out.push(b | 0x80);
+    else {
+      out.push(b);
+      return Buffer.from(out);
+    }
+  }
+}
+
+/** A LevelDB table whose data blocks are given whole; the index block points at each. */
+function tableOf(blocks: Buffer[], lastKeys: Buffer[]): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  const put = (block: Buffer): Buffer => {
+    const offset = at;
+    const crc = crc32c(Buffer.concat([block, Buffer.from([0])]));
+    const masked = ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
+    const trailer = Buffer.alloc(5);
+    trailer.writeUInt32LE(masked, 1);
+    parts.push(block, trailer);
+    at += block.length + 5;
+    return Buffer.concat([varint(offset), varint(block.length)]);
+  };
+  const handles = blocks.map(put);
+  const restarts = Buffer.alloc(8);
+  restarts.writeUInt32LE(1, 4);
+  const meta = put(restarts);
+  const indexBody = Buffer.concat(handles.map((h, i) => Buffer.concat([varint(0), varint(lastKeys[i].length), varint(h.length), lastKeys[i], h])));
+  const index = put(Buffer.concat([indexBody, restarts]));
+  const footer = Buffer.alloc(48);
+  Buffer.concat([meta, index]).copy(footer);
+  Buffer.from([0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb]).copy(footer, 40);
+  return Buffer.concat([...parts, footer]);
+}
+
+test('TF checkpoint: an 800 KB index whose prefix-compressed keys rebuild to 6 GB stops at the key budget', async () => {
+  const header = Buffer.concat([Buffer.from([0x08, 0x01]), Buffer.from([0x1a, 0x02, 0x08, 0x01])]); // num_shards 1, version {producer 1}
+  const headerBlock = Buffer.concat([varint(0), varint(0), varint(header.length), header, Buffer.from([0, 0, 0, 0, 1, 0, 0, 0])]);
+  const parts: Buffer[] = [];
+  const first = Buffer.alloc(60000, 0x61);
+  parts.push(varint(0), varint(first.length), varint(0), first);
+  let keyLength = first.length;
+  // Each entry: shared = the whole previous key, 1 new byte ('b'), an empty value.
+  const oneMore = Buffer.from([0x01, 0x00, 0x62]);
+  for (let i = 0; i < 100_000; i++) {
+    parts.push(varint(keyLength), oneMore);
+    keyLength++;
+  }
+  parts.push(Buffer.from([0, 0, 0, 0, 1, 0, 0, 0]));
+  const lastKey = Buffer.concat([first, Buffer.alloc(100_000, 0x62)]);
+  const index = tableOf([headerBlock, Buffer.concat(parts)], [Buffer.alloc(0), lastKey]);
+  const folder = path.join(dir, 'prefix-bomb');
+  write('prefix-bomb/model.ckpt.data-00000-of-00001', new Uint8Array(0));
+  const file = write('prefix-bomb/model.ckpt.index', index);
+  const r = await attempt(path.join(folder, 'model.ckpt'));
+  assertBudget(r, file, /checkpoint index keys rebuild to more than \d+ bytes .* budget of 16 key bytes per index byte/);
+});
+
+test('TF checkpoint: a data shard that is a symlink leaving the folder is refused before any outside byte is read', async () => {
+  const prefix = fixture('hostile/tf-ckpt/escape/inner/model.ckpt');
+  const r = await attempt(prefix);
+  assert.ok(r.error instanceof GraftError && r.error.code === 'UNSAFE', String(r.error));
+  assert.match(r.error.message, /resolves \(through a symlink\) outside the folder/);
+  assert.doesNotMatch(r.error.message, /0x[0-9a-f]{8}/, 'a digest of the outside file was printed');
+  assert.equal(r.stage, 'open');
 });

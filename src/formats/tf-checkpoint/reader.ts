@@ -7,7 +7,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { GraftError, asCorrupt } from '../../errors';
-import { FileSource, byteSwapInPlace, elementCount, printable, rawTensor } from '../../io/bytes';
+import { FileSource, byteSwapInPlace, elementCount, printable, rawTensor, resolveInside } from '../../io/bytes';
+import { budgetError } from '../../io/budget';
 import { crc32c, unmaskCrc } from '../../io/crc32c';
 import { BundleEntry, BundleHeader, decodeBundleEntry, decodeBundleHeader } from './schema';
 import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
@@ -267,8 +268,28 @@ function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
 }
 
+/**
+ * Bytes of keys rebuilt from prefix compression, per index: each key costs its full length to
+ * rebuild, so a crafted index sharing a long prefix across many tiny entries could otherwise
+ * make a 1 MB file rebuild gigabytes of keys.
+ */
+const KEY_BYTES_PER_INDEX_BYTE = 16;
+const KEY_BYTES_FLOOR = 4 << 20;
+
+/** Counts rebuilt key bytes against the index's budget. */
+class KeyBudget {
+  used = 0;
+  constructor(readonly limit: number, readonly file: string) {}
+  charge(n: number): void {
+    this.used += n;
+    if (this.used > this.limit) {
+      throw budgetError(this.file, `checkpoint index keys rebuild to more than ${this.limit} bytes (prefix compression)`, `${KEY_BYTES_PER_INDEX_BYTE} key bytes per index byte`);
+    }
+  }
+}
+
 /** Iterates the key/value entries of one block, undoing the prefix compression of keys. */
-function* blockEntries(block: Uint8Array, file: string, what: string): Generator<[Uint8Array, Uint8Array]> {
+function* blockEntries(block: Uint8Array, file: string, what: string, budget?: KeyBudget): Generator<[Uint8Array, Uint8Array]> {
   if (block.length < 4) throw new GraftError('CORRUPT', `checkpoint index ${what} is too short (${block.length} bytes)`, { file });
   const dv = new DataView(block.buffer, block.byteOffset, block.byteLength);
   const numRestarts = dv.getUint32(block.length - 4, true);
@@ -286,6 +307,7 @@ function* blockEntries(block: Uint8Array, file: string, what: string): Generator
     const valueLength = c.varint();
     if (shared > key.length) throw c.corrupt(`key shares ${shared} bytes with a previous key of ${key.length}`);
     const suffix = c.take(unshared);
+    budget?.charge(shared + unshared);
     const next = new Uint8Array(shared + unshared);
     next.set(key.subarray(0, shared));
     next.set(suffix, shared);
@@ -320,8 +342,11 @@ function parseIndex(index: Uint8Array, file: string): IndexContents {
   // Writers emit data blocks front to back; requiring that keeps a crafted index from making us
   // re-read (and re-checksum) the same bytes once per index entry.
   let nextFree = 0;
-  const seen = new Set<string>();
-  for (const [, handleBytes] of blockEntries(indexBlock, file, 'index block')) {
+  const budget = new KeyBudget(Math.max(KEY_BYTES_FLOOR, index.length * KEY_BYTES_PER_INDEX_BYTE), file);
+  // A table's keys are strictly increasing (TensorFlow's writer requires it): a repeated key is
+  // found by comparing with the previous one, never by hashing every rebuilt key.
+  let previous: Uint8Array | undefined;
+  for (const [, handleBytes] of blockEntries(indexBlock, file, 'index block', budget)) {
     const what = `data block ${blockNo++}`;
     const handle = readHandle(new ByteCursor(handleBytes, handleBytes.length, 0, file, `index block entry for ${what}`));
     if (handle.offset < nextFree) {
@@ -329,10 +354,12 @@ function parseIndex(index: Uint8Array, file: string): IndexContents {
     }
     nextFree = handle.offset + handle.size + BLOCK_TRAILER_BYTES;
     const block = readBlock(index, handle, file, what);
-    for (const [keyBytes, value] of blockEntries(block, file, what)) {
+    for (const [keyBytes, value] of blockEntries(block, file, what, budget)) {
       const name = utf8.decode(keyBytes);
-      if (seen.has(name)) throw new GraftError('CORRUPT', 'checkpoint index lists this key twice', { file, tensor: name });
-      seen.add(name);
+      if (previous && compareBytes(previous, keyBytes) >= 0) {
+        throw new GraftError('CORRUPT', compareBytes(previous, keyBytes) === 0 ? 'checkpoint index lists this key twice' : 'checkpoint index keys are out of order', { file, tensor: name });
+      }
+      previous = keyBytes;
       try {
         if (keyBytes.length === 0) out.header = decodeBundleHeader(value);
         else out.entries.push({ name, entry: decodeBundleEntry(value) });
@@ -342,6 +369,12 @@ function parseIndex(index: Uint8Array, file: string): IndexContents {
     }
   }
   return out;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -553,13 +586,17 @@ export async function openTfCheckpoint(userPath: string): Promise<WeightReader> 
   const shardSize = (id: number, tensor: string): number => {
     let size = shardSizes.get(id);
     if (size === undefined) {
+      let st: fs.Stats;
       try {
-        const st = fs.statSync(shardFiles[id]);
-        if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
-        size = st.size;
+        st = fs.statSync(shardFiles[id]);
       } catch {
         throw new GraftError('NOT_FOUND', `data shard ${id} of ${header.numShards} ('${path.basename(shardFiles[id])}') is missing`, { file: shardFiles[id], tensor });
       }
+      // The shard sits beside the index; through a symlink it must still resolve inside the
+      // index's folder, so no outside bytes are read (nor their CRC-32C printed).
+      resolveInside(path.dirname(file), path.basename(shardFiles[id]), file);
+      if (!st.isFile()) throw new GraftError('NOT_FOUND', `data shard ${id} of ${header.numShards} is not a regular file`, { file: shardFiles[id], tensor });
+      size = st.size;
       shardSizes.set(id, size);
     }
     return size;
