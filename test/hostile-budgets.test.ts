@@ -286,3 +286,35 @@ test('TF checkpoint: a data shard that is a symlink leaving the folder is refuse
   assert.doesNotMatch(r.error.message, /0x[0-9a-f]{8}/, 'a digest of the outside file was printed');
   assert.equal(r.stage, 'open');
 });
+
+// ------------------------------------------------------------------------------------ ONNX
+
+function pbField(num: number, payload: Buffer | number): Buffer {
+  if (typeof payload === 'number') return Buffer.concat([varint(num << 3), varint(payload)]);
+  return Buffer.concat([varint((num << 3) | 2), varint(payload.length), payload]);
+}
+
+function onnxModel(initializers: Buffer[], nodes: Buffer[]): Buffer {
+  const graph = Buffer.concat([...nodes.map((n) => pbField(1, n)), ...initializers.map((t) => pbField(5, t))]);
+  return Buffer.concat([pbField(1, 7), pbField(7, graph)]);
+}
+
+test('ONNX: a node with 40,000 inputs is indexed in linear time', async () => {
+  const w = Buffer.concat([pbField(1, Buffer.from([1])), pbField(2, 1), pbField(8, Buffer.from('w')), pbField(9, Buffer.from(new Float32Array([3]).buffer))]);
+  const inputs = Buffer.concat(Array.from({ length: 40_000 }, () => pbField(1, Buffer.from('w'))));
+  const node = Buffer.concat([inputs, pbField(2, Buffer.from('y')), pbField(4, Buffer.from('Sum'))]);
+  const file = write('wide-node.onnx', onnxModel([w], [node]));
+  const r = await attempt(file);
+  assert.equal(r.stage, 'done', String(r.error));
+  assert.ok(r.ms < 2000, `took ${r.ms} ms`);
+});
+
+test('ONNX: 5 MB of packed int64_data (5 M values) is refused before decoding builds an object per value', async () => {
+  const n = 5_000_000;
+  const t = Buffer.concat([pbField(1, Buffer.from(varint(n))), pbField(2, 7), pbField(7, Buffer.alloc(n, 1)), pbField(8, Buffer.from('ids'))]);
+  const file = write('int64.onnx', onnxModel([t], []));
+  const before = process.memoryUsage().rss;
+  const r = await attempt(file);
+  assertBudget(r, file, /more than 4194304 64-bit integers outside raw_data .* budget of 4194304 such values/);
+  assert.ok(process.memoryUsage().rss - before < 200 << 20, 'the values were decoded anyway');
+});

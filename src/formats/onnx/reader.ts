@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as nodePath from 'path';
 import { GraftError } from '../../errors';
 import { FileSource, fileOpenError, printable, rawTensor, statRegularFile, tensorInfo } from '../../io/bytes';
+import { budgetError } from '../../io/budget';
 import {
   ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, decodeModel, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor,
 } from './schema';
@@ -95,6 +96,63 @@ export const onnxFormat: FormatHandler = {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * 64-bit integers a model may hold outside raw_data (int64_data, uint64_data, dims, attribute
+ * ints). The decoder makes one object per value (tens of bytes for a one-byte varint), so 30 MB
+ * of packed int64_data would become gigabytes; counted on the wire before decoding.
+ */
+const MAX_TYPED_INT64_VALUES = 1 << 22;
+
+/**
+ * Counts the 64-bit integer values in the fields the decoder reads as such, by walking the
+ * protobuf wire format (ModelProto → graph → initializers / nodes → attributes → tensors)
+ * without building anything. Damage is left for the decoder to report.
+ */
+function checkInt64Budget(bytes: Uint8Array, file: string): void {
+  let count = 0;
+  // Which fields of which message hold int64 values, and which fields are sub-messages.
+  const INT64_FIELDS: Record<string, Set<number>> = { tensor: new Set([1, 7, 11]), attribute: new Set([8]) };
+  const CHILDREN: Record<string, Record<number, string>> = {
+    model: { 7: 'graph' },
+    graph: { 1: 'node', 5: 'tensor' },
+    node: { 5: 'attribute' },
+    attribute: { 5: 'tensor' },
+  };
+  const walk = (start: number, end: number, kind: string): void => {
+    let pos = start;
+    while (pos < end) {
+      const tag = readVarint(bytes, pos);
+      if (!tag || tag[1] > end) return;
+      pos = tag[1];
+      const field = Math.floor(tag[0] / 8);
+      const wire = tag[0] & 7;
+      if (wire === 0) {
+        const v = readVarint(bytes, pos);
+        if (!v) return;
+        pos = v[1];
+        if (INT64_FIELDS[kind]?.has(field)) count++;
+      } else if (wire === 2) {
+        const len = readVarint(bytes, pos);
+        if (!len || len[1] + len[0] > end) return;
+        const body = len[1];
+        pos = body + len[0];
+        const child = CHILDREN[kind]?.[field];
+        if (child) walk(body, pos, child);
+        else if (INT64_FIELDS[kind]?.has(field)) {
+          // Packed varints: one value per byte without the continuation bit.
+          for (let i = body; i < pos; i++) if (!(bytes[i] & 0x80)) count++;
+        }
+      } else if (wire === 1) pos += 8;
+      else if (wire === 5) pos += 4;
+      else return;
+      if (count > MAX_TYPED_INT64_VALUES) {
+        throw budgetError(file, `ONNX model holds more than ${MAX_TYPED_INT64_VALUES} 64-bit integers outside raw_data (int64_data, dims, ints)`, `${MAX_TYPED_INT64_VALUES} such values (large int64 tensors belong in raw_data)`);
+      }
+    }
+  };
+  walk(0, bytes.length, 'model');
+}
+
 function toNumber(v: Int64, what: string, file: string, tensor?: string): number {
   const n = typeof v === 'number' ? v : v.toNumber();
   if (!Number.isSafeInteger(n)) throw new GraftError('CORRUPT', `${what} ${typeof v === 'number' ? v : v.toString()} is out of range`, { file, tensor });
@@ -125,7 +183,9 @@ export async function openOnnx(path: string): Promise<WeightReader> {
   const src = FileSource.open(path);
   let model: OnnxModel;
   try {
-    model = decodeModel(src.read(0, src.size));
+    const bytes = src.read(0, src.size);
+    checkInt64Budget(bytes, path);
+    model = decodeModel(bytes);
   } catch (e) {
     if (e instanceof GraftError) throw e;
     throw new GraftError('CORRUPT', `is not a valid ONNX model (${printable((e as Error).message)})`, { file: path });
@@ -419,7 +479,13 @@ export function weightedOps(nodes: OnnxNode[], weights: Set<string>, isFloat: (n
   const consumers = new Map<string, OnnxNode[]>();
   for (const n of nodes) {
     for (const o of n.output) if (o) producer.set(o, n);
-    for (const i of n.input) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+    // Appended in place: a node with 40,000 inputs must not copy a growing list 40,000 times.
+    for (const i of n.input) {
+      if (!i) continue;
+      const list = consumers.get(i);
+      if (list) list.push(n);
+      else consumers.set(i, [n]);
+    }
   }
   const trace = (input: string | undefined): Traced | undefined => {
     if (!input) return undefined;
