@@ -445,6 +445,19 @@ def write_round_two():
         os.remove(link)
     os.symlink('../outside.bin', link)
 
+    # A 16-byte dataset stored in (unlimited, never written) chunks of 1 GiB: HDF5 fills or
+    # decodes whole chunks in wasm memory, whatever the selection.
+    with h5py.File(path('h5/big_chunk.h5'), 'w') as f:
+        g = keras_legacy_layout(f)
+        g.create_dataset('dense/kernel:0', shape=(4,), maxshape=(None,), chunks=(1 << 28,), dtype='f4')
+
+    # Keras 2 weights whose layer_names and weight_names repeat one entry 2,000 times.
+    with h5py.File(path('h5/repeated_names.h5'), 'w', libver='latest') as f:
+        f.attrs['layer_names'] = [b'dense'] * 2000
+        g = f.create_group('dense')
+        g.attrs['weight_names'] = [b'dense/kernel:0'] * 2000
+        g.create_dataset('dense/kernel:0', data=np.arange(4, dtype='f4'))
+
 
 def main():
     import sys

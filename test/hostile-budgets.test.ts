@@ -318,3 +318,70 @@ test('ONNX: 5 MB of packed int64_data (5 M values) is refused before decoding bu
   assertBudget(r, file, /more than 4194304 64-bit integers outside raw_data .* budget of 4194304 such values/);
   assert.ok(process.memoryUsage().rss - before < 200 << 20, 'the values were decoded anyway');
 });
+
+// ------------------------------------------------------------------------------------ safetensors, tfjs, HDF5
+
+function safetensorsBytes(header: Record<string, unknown>, data: Uint8Array): Buffer {
+  let text = JSON.stringify(header);
+  text += ' '.repeat((8 - (text.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(text.length));
+  return Buffer.concat([len, Buffer.from(text), data]);
+}
+
+test('safetensors index: one shard spelt 6,000 ways is resolved by real path and opened once', async () => {
+  const n = 6000;
+  const header: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) header[`t${i}`] = { dtype: 'F32', shape: [1], data_offsets: [i * 4, i * 4 + 4] };
+  write('spelt/s.safetensors', safetensorsBytes(header, new Uint8Array(n * 4)));
+  fs.symlinkSync('s.safetensors', path.join(dir, 'spelt', 'link.safetensors'));
+  const weightMap: Record<string, string> = {};
+  for (let i = 0; i < n; i++) weightMap[`t${i}`] = i % 2 ? `.${'/.'.repeat(i % 50)}/s.safetensors` : `${'./'.repeat(i % 40)}link.safetensors`;
+  const file = write('spelt/model.safetensors.index.json', Buffer.from(JSON.stringify({ weight_map: weightMap })));
+  const t0 = Date.now();
+  const reader = await openWeights(file);
+  try {
+    assert.equal(reader.list().length, n);
+    // One file, opened once (under the first spelling met).
+    assert.equal((reader.metadata?.shards as string[]).length, 1);
+  } finally {
+    await reader.close();
+  }
+  assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+});
+
+test("safetensors: dtype '__proto__' (a prototype key) is an unsupported dtype, not an internal error", async () => {
+  const file = write('proto.safetensors', safetensorsBytes({ w: { dtype: '__proto__', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)));
+  const r = await attempt(file);
+  assert.ok(r.error instanceof GraftError && r.error.code === 'UNSUPPORTED', String(r.error));
+  assert.match(r.error.message, /dtype '__proto__' is not supported/);
+});
+
+function tfjsModel(folder: string, paths: string[], weights: unknown[]): string {
+  return write(`${folder}/model.json`, Buffer.from(JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths, weights }] })));
+}
+
+test('tfjs: a manifest listing one 64 KiB shard 16,384 times to back a 1 GiB tensor is refused', async () => {
+  write('repeat/s.bin', new Uint8Array(64 << 10));
+  const paths = Array.from({ length: 16_384 }, (_, i) => (i % 2 ? 's.bin' : './s.bin'));
+  const file = tfjsModel('repeat', paths, [{ name: 'w', shape: [1 << 28], dtype: 'float32' }]);
+  const r = await attempt(file);
+  assert.ok(r.error instanceof GraftError && r.error.code === 'CORRUPT', String(r.error));
+  assert.match(r.error.message, /lists the shard 's\.bin' more than once/);
+  assert.ok(r.ms < BOUND_MS);
+});
+
+test("tfjs: weight dtype 'constructor' is an unsupported dtype, not an internal error", async () => {
+  write('ctor/s.bin', new Uint8Array(4));
+  const file = tfjsModel('ctor', ['s.bin'], [{ name: 'w', shape: [1], dtype: 'constructor' }]);
+  const r = await attempt(file);
+  assert.ok(r.error instanceof GraftError && r.error.code === 'UNSUPPORTED', String(r.error));
+  assert.match(r.error.message, /dtype 'constructor' is not supported/);
+});
+
+test('HDF5: a dataset stored in 1 GiB chunks is refused from its metadata, before HDF5 allocates the chunk', async () => {
+  const file = fixture('hostile/h5/big_chunk.h5');
+  const r = await attempt(file);
+  assertBudget(r, file, /stored in chunks of 1024 MiB, which HDF5 decodes whole, beyond graft's budget of 64 MiB per HDF5 chunk/);
+  assert.equal(r.stage, 'open');
+});

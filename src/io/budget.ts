@@ -40,7 +40,7 @@ export const MAX_JSON_BYTES = 64 * MiB;
 export const MAX_JSON_DEPTH = 256;
 
 /** Largest HDF5 chunk h5wasm is asked to decode at once (it holds whole chunks in wasm memory). */
-export const MAX_HDF5_CHUNK_BYTES = 256 * MiB;
+export const MAX_HDF5_CHUNK_BYTES = 64 * MiB;
 
 export function mib(bytes: number): string {
   return bytes >= MiB ? `${(bytes / MiB).toFixed(bytes % MiB === 0 ? 0 : 1)} MiB` : `${bytes} bytes`;

@@ -238,11 +238,19 @@ export function rawTensor(info: TensorInfo, data: Uint8Array, file?: string): Ra
  * elsewhere: absolute paths, '..', backslashes, and symlinks whose target leaves the folder.
  */
 export function resolveInside(dir: string, name: unknown, manifest: string): string {
+  return realPathInside(dir, name, manifest).path;
+}
+
+/**
+ * resolveInside, also giving the real path: readers key files by it, so one file spelt many ways
+ * in a manifest ('./s', './/s', a link to s) is opened and read once.
+ */
+export function realPathInside(dir: string, name: unknown, manifest: string): { path: string; real: string } {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new GraftError('CORRUPT', `names a file that is not a non-empty string (${JSON.stringify(name)})`, { file: manifest });
+    throw new GraftError('CORRUPT', `names a file that is not a non-empty string (${typeof name === 'string' ? "''" : typeof name})`, { file: manifest });
   }
   if (path.isAbsolute(name) || /^[A-Za-z]:/.test(name) || name.includes('\\') || name.includes('\0') || name.split('/').includes('..')) {
-    throw new GraftError('UNSAFE', `refers to '${name}', outside its own folder; only plain relative names are allowed`, { file: manifest });
+    throw new GraftError('UNSAFE', `refers to '${printable(name)}', outside its own folder; only plain relative names are allowed`, { file: manifest });
   }
   const resolved = path.resolve(dir, name);
   let real: string;
@@ -255,7 +263,7 @@ export function resolveInside(dir: string, name: unknown, manifest: string): str
   }
   const rel = path.relative(realDir, real);
   if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw new GraftError('UNSAFE', `refers to '${name}', which resolves (through a symlink) outside the folder ${realDir}`, { file: manifest });
+    throw new GraftError('UNSAFE', `refers to '${printable(name)}', which resolves (through a symlink) outside the folder ${realDir}`, { file: manifest });
   }
-  return resolved;
+  return { path: resolved, real };
 }

@@ -4,6 +4,7 @@ import type * as H5 from 'h5wasm';
 import { GraftError } from '../errors';
 import { DTYPE_BYTES, DType } from './tensor';
 import { elementCount, fileOpenError, printable, readHead, statRegularFile } from './bytes';
+import { MAX_HDF5_CHUNK_BYTES, budgetError, mib } from './budget';
 
 /**
  * A thin, read-only wrapper over h5wasm's Node build (which reads the file from disk on demand
@@ -319,6 +320,15 @@ export class Hdf5File {
       throw new GraftError('UNSAFE', 'is a virtual dataset, which maps data from other files; graft reads only the file it was given', { file: this.path, tensor: objPath });
     }
     const shape = (meta.shape ?? []).map(Number);
+    // HDF5 decodes (or fills) whole chunks in wasm memory, whatever the selection: a 1 GiB chunk
+    // behind a 16-byte dataset would exhaust the wasm heap. Sized from metadata, before any read.
+    const chunks = (meta as { chunks?: number[] | null }).chunks;
+    if (Array.isArray(chunks) && chunks.length) {
+      const chunkBytes = elementCount(chunks.map(Number), { file: this.path, tensor: objPath }) * meta.size;
+      if (chunkBytes > MAX_HDF5_CHUNK_BYTES) {
+        throw budgetError(this.path, `dataset '${printable(objPath)}' is stored in chunks of ${mib(chunkBytes)}, which HDF5 decodes whole`, `${mib(MAX_HDF5_CHUNK_BYTES)} per HDF5 chunk`);
+      }
+    }
     const bytes = elementCount(shape, { file: this.path, tensor: objPath }) * DTYPE_BYTES[dtype];
     if (bytes > this.size * MAX_EXPANSION + EXPANSION_SLACK) {
       throw new GraftError('CORRUPT', `dataspace [${shape.join(', ')}] of ${dtype} claims ${bytes} bytes, more than a ${this.size}-byte file can hold even compressed`, { file: this.path, tensor: objPath });

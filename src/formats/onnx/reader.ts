@@ -512,7 +512,7 @@ export function weightedOps(nodes: OnnxNode[], weights: Set<string>, isFloat: (n
       if (traced.via.length) via[role] = traced.via;
     };
     const attributes: Record<string, unknown> = attributesOf(node);
-    const roles = ROLES[node.opType];
+    const roles = Object.hasOwn(ROLES, node.opType) ? ROLES[node.opType] : undefined;
     if (roles) {
       roles.forEach((role, i) => role && bind(role, trace(node.input[i])));
     } else if (node.opType === 'MatMul') {

@@ -1,7 +1,8 @@
 import * as path from 'path';
 import { GraftError } from '../../errors';
-import { FileSource, printable, rawTensor, resolveInside, tensorInfo } from '../../io/bytes';
+import { FileSource, printable, rawTensor, realPathInside, resolveInside, tensorInfo } from '../../io/bytes';
 import { isObject } from '../../io/json';
+import { MAX_JSON_DEPTH, jsonTextDepthExceeds, parseJsonBudgeted } from '../../io/budget';
 
 export { resolveInside };
 import { DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
@@ -99,7 +100,9 @@ function parseHeader(source: FileSource): { entries: Map<string, Entry>; metadat
   const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let header: unknown;
   try {
-    header = JSON.parse(text.decode(source.read(8, headerLength)));
+    const json = text.decode(source.read(8, headerLength));
+    if (jsonTextDepthExceeds(json, MAX_JSON_DEPTH)) throw new Error(`nests more than ${MAX_JSON_DEPTH} levels deep`);
+    header = JSON.parse(json);
   } catch (e) {
     throw corrupt(`header is not valid UTF-8 JSON (${printable((e as Error).message)})`);
   }
@@ -120,12 +123,13 @@ function parseHeader(source: FileSource): { entries: Map<string, Entry>; metadat
     if (!isObject(value)) throw corrupt('header entry is not an object', name);
     const { dtype: code, shape, data_offsets: offsets } = value as Record<string, unknown>;
     if (typeof code !== 'string') throw corrupt('has no dtype string', name);
-    const dtype = DTYPES[code];
+    // Own keys only: '__proto__' or 'constructor' must not find Object.prototype's members.
+    const dtype = Object.hasOwn(DTYPES, code) ? DTYPES[code] : undefined;
     if (!dtype) {
       if (/^F8_/.test(code) || /^F[46]_/.test(code) || code === 'E8M0') {
         throw new GraftError('UNSUPPORTED', `safetensors dtype ${code} (8-bit or smaller float) is not supported; convert the checkpoint to F16/BF16/F32 first`, { file, tensor: name });
       }
-      throw new GraftError('UNSUPPORTED', `safetensors dtype '${code}' is not supported`, { file, tensor: name });
+      throw new GraftError('UNSUPPORTED', `safetensors dtype '${printable(code, 40)}' is not supported`, { file, tensor: name });
     }
     if (!Array.isArray(shape)) throw corrupt('shape is not an array', name);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
@@ -239,8 +243,9 @@ function readJsonFile(p: string, what: string): unknown {
     if (source.size > MAX_HEADER_BYTES) throw new GraftError('CORRUPT', `${what} is ${source.size} bytes, implausibly large`, { file: p });
     const text = new TextDecoder('utf-8').decode(source.read(0, source.size));
     try {
-      return JSON.parse(text);
+      return parseJsonBudgeted(text, p, what);
     } catch (e) {
+      if (e instanceof GraftError) throw e;
       throw new GraftError('CORRUPT', `${what} is not valid JSON (${printable((e as Error).message)})`, { file: p });
     }
   } finally {
@@ -255,13 +260,20 @@ async function openIndex(indexPath: string): Promise<WeightReader> {
   }
   const dir = path.dirname(indexPath);
   const weightMap = index.weight_map as Record<string, unknown>;
+  // Each shard is opened once, by real path: './s', './/s' and 's' (or a link to it) are one file.
   const shardsByName = new Map<string, SafetensorsFile>();
+  const shardsByRealPath = new Map<string, SafetensorsFile>();
   const owner = new Map<string, SafetensorsFile>();
   try {
     for (const [tensor, shardName] of Object.entries(weightMap)) {
       let shard = shardsByName.get(shardName as string);
       if (!shard) {
-        shard = SafetensorsFile.open(resolveInside(dir, shardName, indexPath));
+        const { path: shardPath, real } = realPathInside(dir, shardName, indexPath);
+        shard = shardsByRealPath.get(real);
+        if (!shard) {
+          shard = SafetensorsFile.open(shardPath);
+          shardsByRealPath.set(real, shard);
+        }
         shardsByName.set(shardName as string, shard);
       }
       if (!shard.entries.has(tensor)) {
@@ -270,10 +282,10 @@ async function openIndex(indexPath: string): Promise<WeightReader> {
       owner.set(tensor, shard);
     }
   } catch (e) {
-    for (const s of shardsByName.values()) s.close();
+    for (const s of shardsByRealPath.values()) s.close();
     throw e;
   }
-  return new ShardedSafetensorsReader(indexPath, [...shardsByName.values()], owner, index.metadata);
+  return new ShardedSafetensorsReader(indexPath, [...shardsByRealPath.values()], owner, index.metadata);
 }
 
 export const SafetensorsHandler: FormatHandler = {

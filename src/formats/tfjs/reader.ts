@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { GraftError } from '../../errors';
-import { FileSource, elementCount, rawTensor, resolveInside } from '../../io/bytes';
+import { FileSource, elementCount, printable, rawTensor, realPathInside } from '../../io/bytes';
 import { isObject } from '../../io/json';
 import { parseModelJsonFile } from '../../topology/model-json';
 import { Convention, DType, DTYPE_BYTES, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
@@ -202,12 +202,20 @@ export async function openTfjsModel(filePath: string, model: Record<string, unkn
   const weights = new Map<string, Weight>();
   const unsupported = new Map<string, string>();
   const opened: FileSource[] = [];
+  // Each shard file once in the whole manifest (by real path): listing one 64 KiB shard 16,384
+  // times would otherwise back a 1 GiB tensor with the same bytes over and over.
+  const shardFiles = new Set<string>();
   try {
     for (const [gi, group] of manifest.entries()) {
       if (!isObject(group) || !Array.isArray(group.paths) || !Array.isArray(group.weights)) {
         throw new GraftError('CORRUPT', `weightsManifest group ${gi} lacks paths and weights arrays`, { file: filePath });
       }
-      for (const p of group.paths) opened.push(FileSource.open(resolveInside(dir, p, filePath)));
+      for (const p of group.paths) {
+        const { path: shard, real } = realPathInside(dir, p, filePath);
+        if (shardFiles.has(real)) throw new GraftError('CORRUPT', `weightsManifest lists the shard '${printable(String(p))}' more than once`, { file: filePath });
+        shardFiles.add(real);
+        opened.push(FileSource.open(shard));
+      }
       const shardGroup = new ShardGroup(opened.slice(opened.length - group.paths.length));
       groups.push(shardGroup);
       let offset = 0;
@@ -225,8 +233,9 @@ export async function openTfjsModel(filePath: string, model: Record<string, unkn
           unsupported.set(name, 'is a string weight; only numeric weights can be grafted');
           continue;
         }
-        const dtype = PLAIN_DTYPES[w.dtype];
-        if (!dtype) throw new GraftError('UNSUPPORTED', `tfjs weight dtype '${w.dtype}' is not supported (float32, int32, bool are)`, ctx);
+        // Own keys only: a dtype of 'constructor' must not find Object.prototype's members.
+        const dtype = Object.hasOwn(PLAIN_DTYPES, w.dtype) ? PLAIN_DTYPES[w.dtype] : undefined;
+        if (!dtype) throw new GraftError('UNSUPPORTED', `tfjs weight dtype '${printable(w.dtype, 40)}' is not supported (float32, int32, bool are)`, ctx);
         let storedBytes: number;
         let quantization: Quantization | undefined;
         let outDtype: DType = dtype;
