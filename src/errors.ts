@@ -53,6 +53,21 @@ export function asCorrupt(e: unknown, context: GraftErrorContext): GraftError {
 
 /** Characters that would break a one-line message or steer a terminal (controls, line and bidi marks). */
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** The same, keeping line breaks: for multi-line output whose lines graft itself composed. */
+const UNPRINTABLE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * THE helper for text graft prints: every character that could break a line or steer a terminal
+ * (escape sequences that retitle the window, clear the screen or forge lines; bidi overrides) is
+ * shown escaped. `json` escapes as \uXXXX, valid inside JSON strings; `keepNewlines` leaves '\n'
+ * alone, for multi-line text whose line breaks graft put there (names are escaped before).
+ */
+export function escapeUnprintable(text: string, options: { json?: boolean; keepNewlines?: boolean } = {}): string {
+  return text.replace(options.keepNewlines ? UNPRINTABLE_BUT_NEWLINE : UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 && !options.json ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
 
 /**
  * Text taken from a file (a tensor or entry name, a header excerpt) made safe to quote in a
@@ -60,8 +75,5 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-
  */
 export function printable(text: string, max = 120): string {
   const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  return cut.replace(UNPRINTABLE, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
+  return escapeUnprintable(cut);
 }

@@ -1,5 +1,5 @@
 import { installSignalCleanup } from '../io/temp';
-import { GraftError } from '../errors';
+import { GraftError, escapeUnprintable } from '../errors';
 
 /** Flags every command shares. */
 export interface CommonFlags {
@@ -18,8 +18,6 @@ export function isDebug(): boolean {
 
 /** Longest error line printed; messages quoting file contents are cut beyond it. */
 const MAX_LINE = 2000;
-/** Line breaks, other control characters and bidi marks: never printed raw from a message. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * The one line the CLI prints for an error. Messages can quote names taken from hostile files
@@ -28,10 +26,7 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-
  */
 export function errorLine(e: unknown): string {
   const text = e instanceof GraftError ? e.message : `internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
-  const safe = text.replace(UNPRINTABLE, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
+  const safe = escapeUnprintable(text);
   return `graft: ${safe.length > MAX_LINE ? `${safe.slice(0, MAX_LINE)}…` : safe}`;
 }
 
@@ -48,6 +43,24 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
   } catch (e) {
     process.exitCode = reportError(e);
   }
+}
+
+/**
+ * Everything the CLI prints goes through these: names from files (tensor names in the summary,
+ * the unused list, the dry-run plan, inspect tables) reach the terminal escaped. Line breaks
+ * are kept (graft composes multi-line output); any other control character is shown escaped.
+ */
+export function printOut(text: string): void {
+  process.stdout.write(`${escapeUnprintable(text, { keepNewlines: true })}\n`);
+}
+
+export function printErr(text: string): void {
+  process.stderr.write(`${escapeUnprintable(text, { keepNewlines: true })}\n`);
+}
+
+/** JSON on stdout; characters JSON.stringify leaves raw (C1 controls, bidi marks) as \uXXXX. */
+export function printJson(value: unknown, indent?: number): void {
+  process.stdout.write(`${escapeUnprintable(JSON.stringify(value, null, indent), { json: true, keepNewlines: true })}\n`);
 }
 
 export function reportError(e: unknown): number {

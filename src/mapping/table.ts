@@ -1,5 +1,5 @@
 import type * as YamlTypes from 'yaml';
-import { GraftError } from '../errors';
+import { GraftError, printable } from '../errors';
 import { parseTransformName, TransformSpec } from '../transforms';
 
 /**
@@ -29,13 +29,26 @@ export const EMPTY_TABLE: MappingTable = { rename: [], scopes: [], tensors: [], 
 
 const KNOWN_KEYS = new Set(['rename', 'scopes', 'tensors', 'ignore']);
 
+/**
+ * YAML with every warning an error: an unknown tag (`!!python/object`) would otherwise print a
+ * multi-line warning block to stderr and be read as a plain value. Nothing is printed here.
+ */
+function parseYamlStrict(text: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const yaml = require('yaml') as typeof YamlTypes;
+  const doc = yaml.parseDocument(text, { logLevel: 'silent', prettyErrors: false });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw new Error(problem.message);
+  return doc.toJS({ maxAliasCount: 100 });
+}
+
 /** Parses table text. `file` only names the table in error messages. */
 export function parseMappingTable(text: string, file = 'mapping table'): MappingTable {
   let doc: unknown;
   try {
     // The YAML parser loads only for YAML tables: JSON ones (and runs without --map) skip it.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    doc = text.trimStart().startsWith('{') ? JSON.parse(text) : (require('yaml') as typeof YamlTypes).parse(text);
+    doc = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYamlStrict(text);
   } catch (e) {
     throw new GraftError('MAPPING', `is not valid JSON or YAML (${(e as Error).message.split('\n')[0]})`, { file });
   }
@@ -43,7 +56,7 @@ export function parseMappingTable(text: string, file = 'mapping table'): Mapping
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new GraftError('MAPPING', 'must be an object with rename/scopes/tensors/ignore', { file });
   const obj = doc as Record<string, unknown>;
   for (const k of Object.keys(obj)) {
-    if (!KNOWN_KEYS.has(k)) throw new GraftError('MAPPING', `unknown key '${k}' (expected rename, scopes, tensors, ignore)`, { file });
+    if (!KNOWN_KEYS.has(k)) throw new GraftError('MAPPING', `unknown key '${printable(k, 60)}' (expected rename, scopes, tensors, ignore)`, { file });
   }
   const fail = (msg: string): never => {
     throw new GraftError('MAPPING', msg, { file });

@@ -7,9 +7,9 @@ import { GraftError } from '../../errors';
 import type { Convention } from '../../formats/types';
 import { shapeText, table, bytesText } from '../format';
 import { progressBar } from '../progress';
-import { collect, runCommand } from '../run';
+import { collect, printErr, printOut, runCommand } from '../run';
 import { prepareFileAtomically, stripTrailingSlashes } from '../../output/atomic';
-import { printable } from '../../errors';
+import { escapeUnprintable, printable } from '../../errors';
 
 interface ConvertFlags {
   out?: string;
@@ -134,12 +134,15 @@ export function registerConvert(program: Command): void {
         if (reportFile) reportFile.commit(`${JSON.stringify(reportJson(report), null, 2)}\n`);
         else if (flags.report) prepareFileAtomically(flags.report).commit(`${JSON.stringify(reportJson(report), null, 2)}\n`);
         if (flags.quiet) return;
-        if (flags.verbose) process.stderr.write(`${verboseText(report, Number(process.hrtime.bigint() - started) / 1e9)}\n`);
-        if (flags.dryRun) process.stdout.write(`${planText(report)}\n`);
-        else process.stdout.write(`${summaryText(report)}\n`);
+        if (flags.verbose) printErr(verboseText(report, Number(process.hrtime.bigint() - started) / 1e9));
+        if (flags.dryRun) printOut(planText(report));
+        else printOut(summaryText(report));
       }),
     );
 }
+
+/** A name from a file (or a path), escaped before it is laid out in lines and columns. */
+const esc = (text: string): string => escapeUnprintable(text);
 
 function isInsideFolder(dir: string, file: string): boolean {
   const rel = path.relative(path.resolve(dir), path.resolve(file));
@@ -147,11 +150,12 @@ function isInsideFolder(dir: string, file: string): boolean {
 }
 
 export function planText(r: ConvertReport): string {
-  const lines: string[] = [`plan: ${r.source} (${r.format}, ${r.convention} convention) → ${r.target}`];
-  const rows = r.plan.assignments.map((a) => [a.sources.join(' + '), a.sourceShapes.map(shapeText).join(' + '), a.transform.kind, a.target, shapeText(a.targetShape)]);
+  // Names come from files: each escaped (esc) before it is laid out in lines and columns.
+  const lines: string[] = [`plan: ${esc(r.source)} (${r.format}, ${r.convention} convention) → ${esc(String(r.target))}`];
+  const rows = r.plan.assignments.map((a) => [a.sources.map(esc).join(' + '), a.sourceShapes.map(shapeText).join(' + '), a.transform.kind, esc(a.target), shapeText(a.targetShape)]);
   if (rows.length) lines.push(table(rows, ['source', 'shape', 'transform', 'target', 'shape']));
   lines.push(...listing(r));
-  for (const e of r.plan.errors) lines.push(`error: ${e.message}`);
+  for (const e of r.plan.errors) lines.push(`error: ${esc(e.message)}`);
   lines.push('(dry run: nothing written)');
   return lines.join('\n');
 }
@@ -159,7 +163,7 @@ export function planText(r: ConvertReport): string {
 function listing(r: ConvertReport): string[] {
   const out: string[] = [];
   const show = (label: string, items: string[]): void => {
-    if (items.length) out.push(`${label} (${items.length}): ${items.join(', ')}`);
+    if (items.length) out.push(`${label} (${items.length}): ${items.map(esc).join(', ')}`);
   };
   show('missing', r.missing);
   show('unused', r.unused);
@@ -179,7 +183,7 @@ export function verboseText(r: ConvertReport, seconds: number): string {
 
 /** Output files: all of them when few, else model.json and the range of shards. */
 function filesText(files: string[]): string {
-  if (files.length <= 6) return files.join(', ');
+  if (files.length <= 6) return files.map(esc).join(', ');
   const shards = files.filter((f) => f !== 'model.json');
   return `model.json + ${shards.length} shards (${shards[0]} … ${shards[shards.length - 1]})`;
 }
@@ -188,13 +192,13 @@ function quantizationText(r: ConvertReport): string | undefined {
   const q = r.quantization;
   if (!q) return undefined;
   const worst = q.weights.reduce<{ name: string; maxError: number } | undefined>((w, x) => (!w || x.maxError > w.maxError ? x : w), undefined);
-  return `quantized ${q.weights.length} weight(s) to ${q.dtype}: ${bytesText(q.bytesBefore)} → ${bytesText(q.bytesAfter)} (saved ${bytesText(q.bytesSaved)}); largest error ${q.maxError.toPrecision(3)}${worst ? ` (${worst.name})` : ''}`;
+  return `quantized ${q.weights.length} weight(s) to ${q.dtype}: ${bytesText(q.bytesBefore)} → ${bytesText(q.bytesAfter)} (saved ${bytesText(q.bytesSaved)}); largest error ${q.maxError.toPrecision(3)}${worst ? ` (${esc(worst.name)})` : ''}`;
 }
 
 export function summaryText(r: ConvertReport): string {
   const lines = [
-    `restored ${r.assigned.length} variable(s) from ${r.source} (${r.format}, ${r.convention} convention) into ${r.out}`,
-    table(r.assigned.map((a) => [a.target, '←', a.source, a.transform === 'identity' ? '' : `(${a.transform})`])),
+    `restored ${r.assigned.length} variable(s) from ${esc(r.source)} (${r.format}, ${r.convention} convention) into ${esc(String(r.out))}`,
+    table(r.assigned.map((a) => [esc(a.target), '←', esc(a.source), a.transform === 'identity' ? '' : `(${a.transform})`])),
     ...listing(r),
     quantizationText(r) ?? '',
     `wrote ${filesText(r.files ?? [])} (${bytesText(r.bytes ?? 0)})`,

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { GraftError } from '../../errors';
+import { GraftError, escapeUnprintable } from '../../errors';
 import type { FinetuneReport } from '../../transfer/finetune';
 import type { EpochStats } from '../../transfer/train';
 import { bytesText } from '../format';
-import { collect, runCommand } from '../run';
+import { collect, printErr, printJson, printOut, runCommand } from '../run';
 
 interface FinetuneFlags {
   data?: string;
@@ -77,18 +77,22 @@ export function finetuneJson(r: FinetuneReport): Record<string, unknown> {
   return doc;
 }
 
+const esc = (text: string): string => escapeUnprintable(text);
+
 function summaryText(r: FinetuneReport): string {
   const last = r.history[r.history.length - 1];
-  const trained = r.split.headLayers.filter((l) => l.trainableWeights.length > 0).map((l) => l.name);
+  const trained = r.split.headLayers.filter((l) => l.trainableWeights.length > 0).map((l) => esc(l.name));
+  // Layer names come from model.json: escaped before they are laid out in lines.
+  const frozen = r.split.frozen.map(esc).join(', ');
   const per = median(r.history.map((h) => h.seconds));
   const lines = [
     r.cache
-      ? `frozen: ${r.split.frozen.join(', ')}; cached the output of '${r.split.boundary}' [${r.split.featureShape.join(', ')}] for ${r.trainCount + r.valCount} samples in ${r.cacheSeconds.toFixed(2)} s`
-      : `frozen: ${r.split.frozen.join(', ')}; no cache: they run on every batch`,
+      ? `frozen: ${frozen}; cached the output of '${esc(r.split.boundary)}' [${r.split.featureShape.join(', ')}] for ${r.trainCount + r.valCount} samples in ${r.cacheSeconds.toFixed(2)} s`
+      : `frozen: ${frozen}; no cache: they run on every batch`,
     `trained ${trained.join(', ')} for ${r.history.length} epoch(s) on ${r.trainCount} samples (${r.loss}${r.fromLogits ? ', from logits' : ''}): loss ${last.loss.toFixed(4)}, accuracy ${last.accuracy.toFixed(4)}` +
       (last.valLoss !== undefined ? `, val_loss ${last.valLoss.toFixed(4)}, val_accuracy ${last.valAccuracy!.toFixed(4)} on ${r.valCount}` : '') +
       `; ${per.toFixed(3)} s per epoch (median)`,
-    `wrote ${r.out}: ${r.files.join(', ')} (${bytesText(r.bytes)})`,
+    `wrote ${esc(r.out)}: ${r.files.map(esc).join(', ')} (${bytesText(r.bytes)})`,
   ];
   return lines.join('\n');
 }
@@ -135,9 +139,10 @@ export function registerFinetune(program: Command): void {
           validationSplit,
           out: flags.out,
           force: flags.force,
-          onEpoch: progress ? (s) => process.stderr.write(`${epochLine(s)}\n`) : undefined,
+          onEpoch: progress ? (s) => printErr(epochLine(s)) : undefined,
         });
-        process.stdout.write(flags.json ? `${JSON.stringify(finetuneJson(report))}\n` : `${summaryText(report)}\n`);
+        if (flags.json) printJson(finetuneJson(report));
+        else printOut(summaryText(report));
       }),
     );
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { printable } from '../../errors';
+import { escapeUnprintable, printable } from '../../errors';
 import { openWeights } from '../../formats';
 import { bytesText, shapeText, table } from '../format';
-import { runCommand } from '../run';
+import { printJson, printOut, runCommand } from '../run';
 
 export function registerInspect(program: Command): void {
   program
@@ -24,15 +24,15 @@ export function registerInspect(program: Command): void {
               tensors: tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteSize })),
             };
             if (reader.metadata) doc.metadata = reader.metadata;
-            process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+            printJson(doc, 2);
             return;
           }
           const total = tensors.reduce((s, t) => s + t.byteSize, 0);
           const lines = [
-            `${file}: ${reader.format}${reader.convention ? ` (${reader.convention} names)` : ''}, ${tensors.length} tensors, ${bytesText(total)}${reader.topology ? ', with model topology' : ''}`,
+            `${escapeUnprintable(file)}: ${reader.format}${reader.convention ? ` (${reader.convention} names)` : ''}, ${tensors.length} tensors, ${bytesText(total)}${reader.topology ? ', with model topology' : ''}`,
             table(tensors.map((t) => [printable(t.name, 200), t.dtype, shapeText(t.shape), bytesText(t.byteSize)]), ['name', 'dtype', 'shape', 'bytes']),
           ];
-          process.stdout.write(`${lines.join('\n')}\n`);
+          printOut(lines.join('\n'));
         } finally {
           await reader.close();
         }

@@ -4,7 +4,7 @@ import type { VerifyResult } from '../../transfer/verify';
 
 /** The default --atol; kept here so `graft --help` does not load tfjs (src/transfer/verify.ts uses the same value). */
 const DEFAULT_ATOL = 1e-4;
-import { runCommand } from '../run';
+import { printOut, runCommand } from '../run';
 
 interface VerifyFlags {
   input?: string;
@@ -44,7 +44,7 @@ export function registerVerify(program: Command): void {
         }
         const { verifyModel } = await import('../../transfer/verify');
         const result = await verifyModel({ model, input: flags.input, expect: flags.expect, atol, channelsFirst: flags.channelsFirst });
-        process.stdout.write(`${verifyText(result)}\n`);
+        printOut(verifyText(result));
         if (!result.ok) {
           throw new GraftError('VERIFY', `${result.over} of ${result.total} output element(s) differ from --expect by more than ${atol} (largest ${result.maxAbsError.toExponential(2)})`);
         }
