@@ -379,9 +379,44 @@ test("tfjs: weight dtype 'constructor' is an unsupported dtype, not an internal 
   assert.match(r.error.message, /dtype 'constructor' is not supported/);
 });
 
+test('(warm-up: loads the HDF5 reader once, so the bounds below time the files, not wasm start-up)', async () => {
+  await attempt(fixture('hostile/h5/outside.h5'));
+});
+
 test('HDF5: a dataset stored in 1 GiB chunks is refused from its metadata, before HDF5 allocates the chunk', async () => {
   const file = fixture('hostile/h5/big_chunk.h5');
   const r = await attempt(file);
   assertBudget(r, file, /stored in chunks of 1024 MiB, which HDF5 decodes whole, beyond graft's budget of 64 MiB per HDF5 chunk/);
   assert.equal(r.stage, 'open');
+});
+
+test('Keras 2 .h5 repeating layer_names and weight_names 2,000 times is refused at once (no 4 M lookups)', async () => {
+  const file = fixture('hostile/h5/repeated_names.h5');
+  const r = await attempt(file);
+  assert.ok(r.error instanceof GraftError && r.error.code === 'CORRUPT', String(r.error));
+  assert.match(r.error.message, /lists '.*' more than once|more than once in weight_names/);
+  assert.ok(r.ms < BOUND_MS, `took ${r.ms} ms`);
+});
+
+test(".keras: config.json inflating to 240 MiB is refused by its size before inflating or parsing", async () => {
+  const weights = fs.readFileSync(fixture('hostile/h5/hardlink_cycle.weights.h5'));
+  const file = write('big-config.keras', zipArchive([
+    { name: 'metadata.json', stored: Buffer.from('{"keras_version": "3.3.3"}') },
+    { name: 'config.json', deflate: zerosDeflated(240 << 20) },
+    { name: 'model.weights.h5', stored: weights },
+  ]));
+  const r = await attempt(file);
+  assertBudget(r, file, /JSON member 'config\.json' is 240 MiB uncompressed, beyond graft's budget of 64 MiB/);
+});
+
+test('.keras: a weights member that is not HDF5 is refused from its first bytes, before 1 GiB is inflated or written', async () => {
+  const file = write('not-hdf5.keras', zipArchive([
+    { name: 'metadata.json', stored: Buffer.from('{"keras_version": "3.3.3"}') },
+    { name: 'config.json', stored: Buffer.from('{"class_name": "Sequential", "config": {"name": "s", "layers": []}}') },
+    { name: 'model.weights.h5', deflate: zerosDeflated(1 << 30) },
+  ]));
+  const r = await attempt(file);
+  assert.ok(r.error instanceof GraftError && r.error.code === 'CORRUPT', String(r.error));
+  assert.match(r.error.message, /member 'model\.weights\.h5' is not an HDF5 file/);
+  assert.ok(r.ms < 2000, `took ${r.ms} ms`);
 });

@@ -200,6 +200,11 @@ export class Hdf5File {
     return new Hdf5File(displayName, file, api, module, diskPath, stat.size);
   }
 
+  /** Size of the file on disk, in bytes (budgets of readers walking it scale with it). */
+  get fileSize(): number {
+    return this.size;
+  }
+
   /** Throws UNSAFE when the last HDF5 call tried to open a file other than this one. */
   private confined(): void {
     const e = refusal(this.path);

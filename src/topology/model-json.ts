@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { asCorrupt, GraftError, printable } from '../errors';
-import { FileSource, fileOpenError, nestsDeeperThan, readWholeFile, resolveInside } from '../io/bytes';
+import { FileSource, fileOpenError, nestsDeeperThan, readWholeFile, realPathInside } from '../io/bytes';
 import { isObject, Json } from '../io/json';
 import { normalizeTopology } from './keras-config';
 import { jsonTextDepthExceeds } from '../io/budget';
@@ -143,9 +143,9 @@ export function loadModelArtifacts(file: string, read?: { file: string; json: Mo
   const seen = new Set<string>();
   for (const group of doc.weightsManifest ?? []) {
     for (const p of group.paths) {
-      const shard = resolveInside(dir, p, jsonPath);
-      if (seen.has(shard)) throw new GraftError('CORRUPT', `names the shard '${printable(String(p))}' more than once`, { file: jsonPath });
-      seen.add(shard);
+      const { path: shard, real } = realPathInside(dir, p, jsonPath);
+      if (seen.has(real)) throw new GraftError('CORRUPT', `names the shard '${printable(String(p))}' more than once`, { file: jsonPath });
+      seen.add(real);
       const b = readWholeFile(shard);
       weightData.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
     }

@@ -3,9 +3,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../../errors';
 import { FileSource, printable, readHead } from '../../io/bytes';
-import { Hdf5File, sniffHdf5 } from '../../io/hdf5';
+import { Hdf5File, hdf5MagicOffset, sniffHdf5 } from '../../io/hdf5';
 import { isObject, Json } from '../../io/json';
-import { registerTemp, removeTemp } from '../../io/temp';
+import { makeTempFolder, removeTemp, sweepStaleTemps } from '../../io/temp';
+import { MAX_JSON_BYTES } from '../../io/budget';
 import { ZipArchive, crc32 } from '../../io/zip';
 import { startsWith } from '../registry';
 import type { FormatHandler, WeightReader } from '../types';
@@ -64,9 +65,9 @@ export async function openKerasZip(filePath: string): Promise<WeightReader> {
         if (required) throw new GraftError('CORRUPT', `.keras archive has no '${member}'`, { file: filePath });
         return undefined;
       }
-      if (entry.uncompressedSize > 256 * 1024 * 1024) throw new GraftError('CORRUPT', `'${member}' is implausibly large (${entry.uncompressedSize} bytes)`, { file: filePath });
       try {
-        const parsed: unknown = JSON.parse(new TextDecoder().decode(zip.read(entry)));
+        // Size checked before inflating, depth on the text before parsing (budget.ts).
+        const parsed: unknown = zip.readJson(entry, MAX_JSON_BYTES);
         if (!isObject(parsed)) throw new Error('not a JSON object');
         return parsed;
       } catch (e) {
@@ -78,9 +79,14 @@ export async function openKerasZip(filePath: string): Promise<WeightReader> {
     const metadata = readJson('metadata.json', false) ?? {};
     const weights = zip.entry('model.weights.h5');
     if (!weights) throw new GraftError('CORRUPT', ".keras archive has no 'model.weights.h5'", { file: filePath });
-    tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-keras-'));
-    // Removed on close, on failure below, and on Ctrl-C.
-    registerTemp(tempDir);
+    // Its first bytes must say HDF5 before anything is inflated or written to disk.
+    if (hdf5MagicOffset(zip.read(weights, 8)) !== 0) {
+      throw new GraftError('CORRUPT', ".keras member 'model.weights.h5' is not an HDF5 file (no HDF5 signature at its start)", { file: filePath });
+    }
+    // Removed on close, on failure below, and however graft ends (io/temp.ts); folders left by
+    // a killed run are swept here next time.
+    sweepStaleTemps(os.tmpdir(), 'graft-keras-');
+    tempDir = makeTempFolder(path.join(os.tmpdir(), 'graft-keras-'));
     const weightsPath = path.join(tempDir, 'model.weights.h5');
     extractEntry(zip, filePath, weights, weightsPath);
     // Errors name the archive member the user knows, not the private temporary copy.

@@ -103,12 +103,20 @@ export class KerasH5Reader implements WeightReader {
     const entries: Entry[] = [];
     const flipped: string[] = [];
     const prefixFor = new Map<Entry, string>();
+    // Each layer and each weight once: Keras writes no repeats, and a list repeating one name
+    // thousands of times would make millions of HDF5 lookups (layers × weights).
+    const seenLayers = new Set<string>();
     for (const layer of layerNames) {
+      if (seenLayers.has(layer)) throw new GraftError('CORRUPT', `layer_names lists '${printable(layer)}' more than once`, ctx);
+      seenLayers.add(layer);
       const groupPath = weightsRoot === '/' ? layer : `${weightsRoot}/${layer}`;
       if (h5.kind(groupPath) !== 'group') {
         throw new GraftError('CORRUPT', `layer_names lists '${layer}' but there is no group '${groupPath}'`, ctx);
       }
       const weightNames = (h5.stringListAttr(groupPath, 'weight_names') ?? []).map(String);
+      const seenWeights = new Set<string>();
+      const repeated = weightNames.find((w) => seenWeights.size === seenWeights.add(w).size);
+      if (repeated !== undefined) throw new GraftError('CORRUPT', `layer '${printable(layer)}' lists weight '${printable(repeated)}' more than once in weight_names`, ctx);
       if (weightNames.some((w) => /_[WUb](_[a-z])?(:\d+)?$/.test(w) && !w.includes('/'))) {
         throw keras1Error(ctx, `weight names like '${weightNames[0]}' are Keras 1 naming`);
       }

@@ -54,6 +54,12 @@ function varIndices(h5: Hdf5File, varsPath: string): string[] {
  * real models (hundreds to a few thousand variables) stay far below this.
  */
 const MAX_OBJECT_VISITS = 20_000;
+/**
+ * And in proportion to the file: every group or dataset costs an HDF5 object header (tens to
+ * hundreds of bytes), so a file cannot hold more than size/32 of them; more visits are loops.
+ */
+const BYTES_PER_OBJECT = 32;
+const MIN_OBJECT_VISITS = 1_000;
 /** Nested models deeper than this are damage (or a config built to exhaust the stack). */
 const MAX_MODEL_NESTING = 64;
 
@@ -62,14 +68,17 @@ class NameBuilder {
   readonly claimed = new Set<string>();
   readonly notes: string[] = [];
   private visits = 0;
+  private readonly maxVisits: number;
   constructor(
     private readonly h5: Hdf5File,
     private readonly file: string,
-  ) {}
+  ) {
+    this.maxVisits = Math.min(MAX_OBJECT_VISITS, Math.max(MIN_OBJECT_VISITS, Math.floor(h5.fileSize / BYTES_PER_OBJECT)));
+  }
 
   private visit(): void {
-    if (++this.visits > MAX_OBJECT_VISITS) {
-      throw new GraftError('CORRUPT', `weight groups nest or loop beyond ${MAX_OBJECT_VISITS} groups and datasets (hard-link cycles?)`, { file: this.file });
+    if (++this.visits > this.maxVisits) {
+      throw new GraftError('CORRUPT', `weight groups nest or loop beyond ${this.maxVisits} groups and datasets (hard-link cycles?)`, { file: this.file });
     }
   }
 
