@@ -12,6 +12,7 @@ import { openWeights } from '../src/formats';
 import { tempDir } from './helpers/models';
 import { PickleWriter, deflated, npyHeader, zerosDeflated, zipArchive } from './helpers/hostile-build';
 import { crc32c } from '../src/io/crc32c';
+import { weightSpecsFromTopology } from '../src/topology/weight-specs';
 import { fixture } from './helpers/realworld';
 
 /** Generous for a loaded 2-core machine; these cases take milliseconds to a second when bounded. */
@@ -419,4 +420,28 @@ test('.keras: a weights member that is not HDF5 is refused from its first bytes,
   assert.ok(r.error instanceof GraftError && r.error.code === 'CORRUPT', String(r.error));
   assert.match(r.error.message, /member 'model\.weights\.h5' is not an HDF5 file/);
   assert.ok(r.ms < 2000, `took ${r.ms} ms`);
+});
+
+// ------------------------------------------------------------------------------------ topology
+
+test('topology: a 20,000-layer functional chain listed in reverse order is walked in linear time, without recursion', () => {
+  const n = 20_000;
+  const layers: unknown[] = [{ class_name: 'InputLayer', config: { name: 'in', batch_input_shape: [null, 2] }, inbound_nodes: [] }];
+  for (let i = 0; i < n; i++) {
+    layers.push({ class_name: 'Dense', config: { name: `d${i}`, units: 2, use_bias: true }, inbound_nodes: [[[i === 0 ? 'in' : `d${i - 1}`, 0, 0, {}]]] });
+  }
+  const topology = (list: unknown[]) => ({
+    class_name: 'Model',
+    config: { name: 'chain', layers: list, input_layers: [['in', 0, 0]], output_layers: [[`d${n - 1}`, 0, 0]] },
+  });
+  const t0 = Date.now();
+  const reversed = weightSpecsFromTopology(topology([...layers].reverse()));
+  const ms = Date.now() - t0;
+  assert.ok(reversed, 'the topology was not analysed');
+  assert.equal(reversed.length, 2 * n);
+  // The same variables, in the same order, as when the config lists the layers forward.
+  const forward = weightSpecsFromTopology(topology(layers))!;
+  assert.deepEqual(reversed.map((v) => v.name), forward.map((v) => v.name));
+  assert.equal(forward[0].name, 'd0/kernel');
+  assert.ok(ms < 5000, `took ${ms} ms`);
 });

@@ -251,56 +251,88 @@ function buildFunctional(config: unknown): BuiltModel {
       unprocessed.set(name, list);
     }
   }
-  const processNode = (state: State, nodeData: unknown[]): boolean => {
-    const inputs: Shape[] = [];
-    const producers: CallRecord[] = [];
-    const refs: [string, number, number][] = [];
+  /** The first input of a call that does not exist yet (`layer#node`), after checking its form. */
+  const missingInput = (state: State, nodeData: unknown[]): string | undefined => {
     for (const item of nodeData) {
       if (!Array.isArray(item) || typeof item[0] !== 'string' || !Number.isInteger(item[1]) || !Number.isInteger(item[2])) {
         fail(`layer '${state.name}' has a malformed inbound node`);
       }
+      const [from, nodeIndex] = item as [string, number];
+      const source = created.get(from);
+      if (!source || source.nodes.length <= nodeIndex) return `${from}#${nodeIndex}`;
+    }
+    return undefined;
+  };
+  const processNode = (state: State, nodeData: unknown[]): void => {
+    const inputs: Shape[] = [];
+    const producers: CallRecord[] = [];
+    const refs: [string, number, number][] = [];
+    for (const item of nodeData) {
       const [from, nodeIndex, tensorIndex, kwargs] = item as [string, number, number, unknown];
       if (isObject(kwargs) && Object.keys(kwargs).some((k) => k !== 'training' && k !== 'mask')) {
         fail(`layer '${state.name}' is called with ${Object.keys(kwargs).join(', ')}`);
       }
-      const source = created.get(from);
-      if (!source || source.nodes.length <= nodeIndex) return false;
+      const source = created.get(from)!;
       const out = source.nodes[nodeIndex].outputs[tensorIndex];
       if (!out) fail(`layer '${state.name}' takes output ${tensorIndex} of '${from}', which has ${source.nodes[nodeIndex].outputs.length}`);
       inputs.push(out);
       producers.push(source.record ?? { className: String(source.entry.class_name), firstInputs: [] });
       refs.push([from, nodeIndex, tensorIndex]);
     }
-    if (inputs.length === 0) return true;
+    if (inputs.length === 0) return;
     const call = callLayer(state.entry, inputs, producers, state.call?.node);
     if (!state.call) {
       state.call = call;
       state.record = call.record;
     }
     state.nodes.push({ outputs: call.outputs, inbound: refs });
-    return true;
   };
-  // tfjs processes queued calls layer by layer in config order, re-queueing the ones whose inputs
-  // do not exist yet; shared layers are built by whichever call comes first.
-  while (unprocessed.size > 0) {
-    let progressed = false;
-    for (const entry of entries) {
-      const name = layerName(entry);
-      const queued = unprocessed.get(name);
-      if (!queued) continue;
-      unprocessed.delete(name);
-      const state = created.get(name)!;
-      for (const nodeData of queued) {
-        if (processNode(state, nodeData)) progressed = true;
-        else {
-          const again = unprocessed.get(name) ?? [];
-          again.push(nodeData);
-          unprocessed.set(name, again);
-        }
+  // tfjs processes queued calls in passes over the layers in config order, re-queueing the ones
+  // whose inputs do not exist yet; shared layers are built by whichever call comes first. That
+  // order is reproduced without re-scanning every layer on every pass (quadratic for a config
+  // listed in reverse order): a waiting call is woken when the node it waits for is created, and
+  // its layer is visited in the pass tfjs would reach it (this pass if it comes later in the
+  // config, the next one otherwise).
+  const position = new Map<string, number>();
+  entries.forEach((entry, i) => position.set(layerName(entry), i));
+  const waiting = new Map<string, string[]>();
+  const visits = new MinHeap();
+  const scheduled = new Set<number>();
+  const schedule = (name: string, pass: number): void => {
+    const key = pass * entries.length + position.get(name)!;
+    if (scheduled.has(key)) return;
+    scheduled.add(key);
+    visits.push(key);
+  };
+  for (const name of unprocessed.keys()) schedule(name, 0);
+  while (visits.size > 0) {
+    const key = visits.pop();
+    scheduled.delete(key);
+    const pass = Math.floor(key / entries.length);
+    const entry = entries[key % entries.length];
+    const name = layerName(entry);
+    const queued = unprocessed.get(name);
+    if (!queued) continue;
+    unprocessed.delete(name);
+    const state = created.get(name)!;
+    const again: unknown[][] = [];
+    for (const nodeData of queued) {
+      const missing = missingInput(state, nodeData);
+      if (missing === undefined) {
+        processNode(state, nodeData);
+        const made = `${name}#${state.nodes.length - 1}`;
+        for (const waiter of waiting.get(made) ?? []) schedule(waiter, position.get(waiter)! > position.get(name)! ? pass : pass + 1);
+        waiting.delete(made);
+      } else {
+        again.push(nodeData);
+        const list = waiting.get(missing);
+        if (list) list.push(name);
+        else waiting.set(missing, [name]);
       }
     }
-    if (!progressed) fail('the functional graph has calls whose inputs never exist');
+    if (again.length) unprocessed.set(name, again);
   }
+  if (unprocessed.size > 0) fail('the functional graph has calls whose inputs never exist');
   const tensorRefs = (key: string): [string, number, number][] => {
     const list = config[key];
     if (!Array.isArray(list) || list.length === 0) fail(`the functional model has no ${key}`);
@@ -320,16 +352,32 @@ function buildFunctional(config: unknown): BuiltModel {
   const finished = new Set<string>();
   const inProgress = new Set<string>();
   const nodesInDecreasingDepth: [string, number][] = [];
-  const visit = (name: string, nodeIndex: number): void => {
-    const key = `${name}#${nodeIndex}`;
-    if (inProgress.has(key)) fail('the functional graph has a cycle');
-    if (finished.has(key)) return;
-    if (!layerOrder.has(name)) layerOrder.set(name, layerOrder.size);
-    inProgress.add(key);
-    for (const [from, i] of created.get(name)!.nodes[nodeIndex].inbound) visit(from, i);
-    finished.add(key);
-    inProgress.delete(key);
-    nodesInDecreasingDepth.push([name, nodeIndex]);
+  // Iterative (a 20,000-layer chain must not overflow the stack): enter a node, walk its inbound
+  // nodes in order, finish it after them.
+  const visit = (rootName: string, rootIndex: number): void => {
+    const stack: { name: string; nodeIndex: number; key: string; next: number }[] = [];
+    const enter = (name: string, nodeIndex: number): void => {
+      const key = `${name}#${nodeIndex}`;
+      if (inProgress.has(key)) fail('the functional graph has a cycle');
+      if (finished.has(key)) return;
+      if (!layerOrder.has(name)) layerOrder.set(name, layerOrder.size);
+      inProgress.add(key);
+      stack.push({ name, nodeIndex, key, next: 0 });
+    };
+    enter(rootName, rootIndex);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const inbound = created.get(top.name)!.nodes[top.nodeIndex].inbound;
+      if (top.next < inbound.length) {
+        const [from, i] = inbound[top.next++];
+        enter(from, i);
+        continue;
+      }
+      stack.pop();
+      finished.add(top.key);
+      inProgress.delete(top.key);
+      nodesInDecreasingDepth.push([top.name, top.nodeIndex]);
+    }
   };
   for (const [name, nodeIndex] of outputRefs) visit(name, nodeIndex);
   const nodeDepth = new Map<string, number>();
@@ -358,6 +406,43 @@ function buildFunctional(config: unknown): BuiltModel {
     layers.push(state.call.node);
   }
   return { node: { kind: 'model', layers }, inputs: inputRefs.map(shapeOf), outputs: outputRefs.map(shapeOf) };
+}
+
+/** A binary min-heap of numbers (the visit schedule of buildFunctional). */
+class MinHeap {
+  private readonly items: number[] = [];
+  get size(): number {
+    return this.items.length;
+  }
+  push(v: number): void {
+    const a = this.items;
+    a.push(v);
+    for (let i = a.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (a[p] <= a[i]) break;
+      [a[p], a[i]] = [a[i], a[p]];
+      i = p;
+    }
+  }
+  pop(): number {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length) {
+      a[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l] < a[m]) m = l;
+        if (r < a.length && a[r] < a[m]) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i], a[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
 }
 
 function inputLayerShape(config: unknown): Shape {
