@@ -124,6 +124,7 @@ test('a FIFO or /dev/zero anywhere graft reads is refused at once: --target mode
       [['verify', model, '--input', path.join(mlp, 'input.npy'), '--expect', path.join(mlp, 'output.npy')], /is not a regular file/],
       [['finetune', model, '--data', path.join(mlp, 'input.npy'), '--labels', path.join(mlp, 'input.npy'), '--out', path.join(dir, 'o3')], /is not a regular file/],
       [['inspect', '/dev/zero'], /\/dev\/zero: is not a regular file/],
+      [['convert', path.join(mlp, 'model.safetensors'), '--target', path.join(mlp, 'target.json'), '--map', '/dev/zero', '--dry-run'], /\/dev\/zero: is not a regular file/],
       [['verify', path.join(mlp, 'target.json'), '--input', '/dev/zero', '--expect', path.join(mlp, 'output.npy')], /has no weights|is not a regular file/],
     ];
     for (const [args, says] of runs) {

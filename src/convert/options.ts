@@ -1,6 +1,7 @@
-import * as fs from 'fs';
 import type { BackendName } from '../backend';
 import { GraftError } from '../errors';
+import { readTextFile } from '../io/bytes';
+import { MAX_JSON_BYTES } from '../io/budget';
 import type { Convention } from '../formats/types';
 import { EMPTY_TABLE, MappingTable, parseMappingTable } from '../mapping/table';
 import { QUANTIZE_DTYPES, QuantizeDType, weightPattern } from '../output/quantize';
@@ -80,13 +81,8 @@ export function toRegexes(list: (string | RegExp)[] | undefined, flag: string): 
 function loadTable(map: ConvertOptions['map']): MappingTable {
   if (!map) return EMPTY_TABLE;
   if (typeof map !== 'string') return map;
-  let text: string;
-  try {
-    text = fs.readFileSync(map, 'utf8');
-  } catch {
-    throw new GraftError('NOT_FOUND', 'mapping table not found', { file: map });
-  }
-  return parseMappingTable(text, map);
+  // Through FileSource: a FIFO or /dev/zero named as the table is refused, never read forever.
+  return parseMappingTable(readTextFile(map, MAX_JSON_BYTES, 'mapping table'), map);
 }
 
 /** Options checked and parsed, before any file is opened for writing. */

@@ -1,5 +1,6 @@
 import type * as YamlTypes from 'yaml';
 import { GraftError, printable } from '../errors';
+import { MAX_JSON_DEPTH, jsonTextDepthExceeds } from '../io/budget';
 import { parseTransformName, TransformSpec } from '../transforms';
 
 /**
@@ -44,6 +45,7 @@ function parseYamlStrict(text: string): unknown {
 
 /** Parses table text. `file` only names the table in error messages. */
 export function parseMappingTable(text: string, file = 'mapping table'): MappingTable {
+  if (jsonTextDepthExceeds(text, MAX_JSON_DEPTH)) throw new GraftError('MAPPING', `nests more than ${MAX_JSON_DEPTH} levels deep`, { file });
   let doc: unknown;
   try {
     // The YAML parser loads only for YAML tables: JSON ones (and runs without --map) skip it.
