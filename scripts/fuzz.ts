@@ -570,12 +570,20 @@ export type Job =
   /** Deliberate faults, so tests can check that the harness reports each kind of finding. */
   | { kind: 'selftest'; fault: 'hang' | 'raw' | 'alloc' | 'tempLeak' | 'graftNoFile' };
 
-export type Outcome =
+export type Outcome = (
   | { status: 'ok'; tensors: number; ms: number; findings: string[] }
   | { status: 'graft'; code: string; message: string; file?: string; tensor?: string; ms: number; findings: string[] }
   | { status: 'raw'; name: string; message: string; stack: string; ms: number; findings: string[] }
   | { status: 'timeout'; ms: number; findings: string[] }
-  | { status: 'crash'; message: string; ms: number; findings: string[] };
+  | { status: 'crash'; message: string; ms: number; findings: string[] }
+) & {
+  /** Growth of the process's resident memory during the case, at its peak (sampled every 5 ms). */
+  peakRssBytes?: number;
+};
+
+/** What one case may cost (issue 13): inputs under 10 MB end within 10 s and 1 GiB. */
+export const CASE_TIME_BUDGET_MS = 10_000;
+export const CASE_MEMORY_BUDGET_BYTES = 1024 ** 3;
 
 export interface RunnerOptions {
   /** Watchdog per case (ms). */
@@ -624,11 +632,21 @@ export class FuzzRunner {
     const worker = this.worker!;
     const id = this.nextId++;
     const t0 = Date.now();
+    // Peak memory of the case: resident memory sampled from this (idle) thread while the worker
+    // runs it, less what the process held when it started.
+    const baseline = process.memoryUsage.rss();
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage.rss());
+    }, 5);
     return new Promise<Outcome>((resolve) => {
       let done = false;
       const finish = (o: Outcome, restart: boolean) => {
         if (done) return;
         done = true;
+        clearInterval(sampler);
+        peak = Math.max(peak, process.memoryUsage.rss());
+        o.peakRssBytes = peak - baseline;
         clearTimeout(timer);
         worker.off('message', onMessage);
         worker.off('error', onError);
@@ -841,6 +859,18 @@ export interface FuzzSummary {
   byStatus: Record<string, number>;
   findings: Finding[];
   slowestMs: number;
+  /** The largest peak memory growth of one case (bytes). */
+  peakRssBytes: number;
+  /** Time and peak memory of every case, in order. */
+  perCase: { index: number; target: string; ms: number; peakRssBytes: number }[];
+}
+
+/** A finding when a case went past its time or memory budget. */
+export function overBudget(o: Outcome): string | undefined {
+  const mem = o.peakRssBytes ?? 0;
+  if (o.ms > CASE_TIME_BUDGET_MS) return `over the time budget: ${o.ms} ms > ${CASE_TIME_BUDGET_MS} ms`;
+  if (mem > CASE_MEMORY_BUDGET_BYTES) return `over the memory budget: peak ${(mem / 2 ** 20).toFixed(0)} MiB > ${CASE_MEMORY_BUDGET_BYTES / 2 ** 20} MiB`;
+  return undefined;
 }
 
 export interface FuzzRunOptions extends RunnerOptions {
@@ -860,7 +890,7 @@ export async function fuzzFiles(options: FuzzRunOptions, runner?: FuzzRunner): P
   const own = !runner;
   const r = runner ?? new FuzzRunner(options);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-fuzz-cases-'));
-  const summary: FuzzSummary = { cases: 0, byStatus: {}, findings: [], slowestMs: 0 };
+  const summary: FuzzSummary = { cases: 0, byStatus: {}, findings: [], slowestMs: 0, peakRssBytes: 0, perCase: [] };
   try {
     // Warm up (module loading, the HDF5 wasm) outside the per-case watchdog.
     await r.run({ kind: 'open', path: path.join(FIXTURES, 'keras', 'userblock.h5') }, 60_000);
@@ -868,10 +898,12 @@ export async function fuzzFiles(options: FuzzRunOptions, runner?: FuzzRunner): P
     for (const index of indices) {
       const c = makeCase(targets, options.seed, index, root);
       const o = await r.run({ kind: 'open', path: c.openPath });
-      const reason = verdict(o, c.dir);
+      const reason = verdict(o, c.dir) ?? overBudget(o);
       summary.cases++;
       summary.byStatus[o.status] = (summary.byStatus[o.status] ?? 0) + 1;
       summary.slowestMs = Math.max(summary.slowestMs, o.ms);
+      summary.peakRssBytes = Math.max(summary.peakRssBytes, o.peakRssBytes ?? 0);
+      summary.perCase.push({ index, target: c.target, ms: o.ms, peakRssBytes: o.peakRssBytes ?? 0 });
       if (reason) summary.findings.push({ index, target: c.target, mutations: c.mutations, reason });
       // Findings are kept; a replayed case is kept either way.
       if (options.keep && (reason || options.only)) fs.cpSync(c.dir, path.join(options.keep, `case-${index}`), { recursive: true });
@@ -927,7 +959,7 @@ export async function fuzzPickles(options: { seed: number; streams: number; time
       const o = await r.run({ kind: 'unpickle', bytes, file });
       summary.streams++;
       summary.byStatus[o.status] = (summary.byStatus[o.status] ?? 0) + 1;
-      let reason = verdict(o, file);
+      let reason = verdict(o, file) ?? overBudget(o);
       if (!reason && fs.existsSync(options.sentinel)) reason = `sentinel ${options.sentinel} appeared`;
       if (reason) summary.findings.push({ index: i, reason, bytes: Buffer.from(bytes).toString('base64') });
     }
@@ -975,7 +1007,7 @@ async function main(): Promise<void> {
       },
       runner,
     );
-    console.log(`\nfile cases: ${files.cases}, ${JSON.stringify(files.byStatus)}, slowest ${files.slowestMs} ms, findings ${files.findings.length}`);
+    console.log(`\nfile cases: ${files.cases}, ${JSON.stringify(files.byStatus)}, slowest ${files.slowestMs} ms, largest peak memory growth ${(files.peakRssBytes / 2 ** 20).toFixed(0)} MiB, findings ${files.findings.length}`);
     failed = files.findings.length > 0;
     if (one === undefined && pickles > 0) {
       const p = await fuzzPickles({ seed, streams: pickles, timeoutMs, sentinel }, runner);

@@ -451,6 +451,11 @@ def write_round_two():
         g = keras_legacy_layout(f)
         g.create_dataset('dense/kernel:0', shape=(4,), maxshape=(None,), chunks=(1 << 28,), dtype='f4')
 
+    # 80 MiB of zeros in gzip'd 1 MiB chunks: an 80 KB file that decodes to 1000x its size.
+    with h5py.File(path('h5/zeros_80mib.h5'), 'w') as f:
+        g = keras_legacy_layout(f)
+        g.create_dataset('dense/kernel:0', data=np.zeros(20 << 20, 'f4'), chunks=(1 << 18,), compression='gzip', compression_opts=9)
+
     # Keras 2 weights whose layer_names and weight_names repeat one entry 2,000 times.
     with h5py.File(path('h5/repeated_names.h5'), 'w', libver='latest') as f:
         f.attrs['layer_names'] = [b'dense'] * 2000

@@ -10,7 +10,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { FuzzRunner, fuzzFiles, fuzzPickles, fuzzTargets, makeCase, MUTATORS, Rng, textPickle, verdict } from '../scripts/fuzz';
+import { CASE_MEMORY_BUDGET_BYTES, CASE_TIME_BUDGET_MS, FuzzRunner, fuzzFiles, fuzzPickles, fuzzTargets, makeCase, MUTATORS, overBudget, Rng, textPickle, verdict } from '../scripts/fuzz';
 import { CLI } from './helpers/cli';
 import { fixture } from './helpers/realworld';
 
@@ -42,6 +42,11 @@ test('the harness reports each kind of finding: raw errors, hangs, huge allocati
     assert.match(verdict(leak, dir) ?? '', /temporary files left behind: graft-leak-/);
     const unnamed = await runner.run({ kind: 'selftest', fault: 'graftNoFile' });
     assert.match(verdict(unnamed, dir) ?? '', /does not name a file of the case/);
+    // Every outcome carries the case's peak memory growth; past a budget it is a finding.
+    assert.equal(typeof unnamed.peakRssBytes, 'number');
+    assert.match(overBudget({ status: 'ok', tensors: 1, ms: CASE_TIME_BUDGET_MS + 1, findings: [] }) ?? '', /over the time budget/);
+    assert.match(overBudget({ status: 'ok', tensors: 1, ms: 5, findings: [], peakRssBytes: CASE_MEMORY_BUDGET_BYTES + 1 }) ?? '', /over the memory budget/);
+    assert.equal(overBudget({ status: 'ok', tensors: 1, ms: 5, findings: [], peakRssBytes: 1 << 20 }), undefined);
   } finally {
     await runner.close();
   }
@@ -66,7 +71,11 @@ test(`every reader ends ${FILE_CASES} mutated fixtures in success or a GraftErro
   assert.ok((summary.byStatus.ok ?? 0) > 0 && (summary.byStatus.graft ?? 0) > 0, JSON.stringify(summary.byStatus));
   // Every target was exercised (round-robin).
   assert.ok(FILE_CASES >= fuzzTargets().length);
-  t.diagnostic(`file fuzz: ${JSON.stringify(summary.byStatus)}, slowest case ${summary.slowestMs} ms, ${Date.now() - t0} ms in all`);
+  // Time and peak memory of every case were recorded; the worst stay within the budgets.
+  assert.equal(summary.perCase.length, FILE_CASES);
+  assert.ok(summary.slowestMs <= CASE_TIME_BUDGET_MS && summary.peakRssBytes <= CASE_MEMORY_BUDGET_BYTES, `slowest ${summary.slowestMs} ms, peak ${summary.peakRssBytes} bytes`);
+  const heaviest = summary.perCase.reduce((a, b) => (b.peakRssBytes > a.peakRssBytes ? b : a));
+  t.diagnostic(`file fuzz: ${JSON.stringify(summary.byStatus)}, slowest case ${summary.slowestMs} ms, largest peak memory growth ${(summary.peakRssBytes / 2 ** 20).toFixed(1)} MiB (case ${heaviest.index}, ${heaviest.target}), ${Date.now() - t0} ms in all`);
 });
 
 test(`the restricted unpickler: ${PICKLE_STREAMS} random and mutated opcode streams resolve nothing off the allow-list and run nothing`, async () => {

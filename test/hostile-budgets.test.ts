@@ -445,3 +445,10 @@ test('topology: a 20,000-layer functional chain listed in reverse order is walke
   assert.equal(forward[0].name, 'd0/kernel');
   assert.ok(ms < 5000, `took ${ms} ms`);
 });
+
+test('HDF5: an 80 KB file whose gzip chunks decode to 80 MiB is refused at the decode budget, before the dataset is allocated', async () => {
+  const file = fixture('hostile/h5/zeros_80mib.h5');
+  const r = await attempt(file);
+  assertBudget(r, file, /datasets would decode to more than 64 MiB .* budget of 64 MiB decoded per HDF5 file/);
+  assert.equal(r.stage, 'read');
+});

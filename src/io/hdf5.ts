@@ -4,7 +4,7 @@ import type * as H5 from 'h5wasm';
 import { GraftError } from '../errors';
 import { DTYPE_BYTES, DType } from './tensor';
 import { elementCount, fileOpenError, printable, readHead, statRegularFile } from './bytes';
-import { MAX_HDF5_CHUNK_BYTES, budgetError, mib } from './budget';
+import { MAX_HDF5_CHUNK_BYTES, budgetError, inflateBudget, mib } from './budget';
 
 /**
  * A thin, read-only wrapper over h5wasm's Node build (which reads the file from disk on demand
@@ -164,6 +164,8 @@ export class Hdf5File {
   private readonly module: H5Module;
   private readonly diskPath: string;
   private readonly size: number;
+  /** Bytes of dataset data decoded so far (see readRaw). */
+  private decoded = 0;
 
   private constructor(path: string, file: H5.File, api: H5Api, module: H5Module, diskPath: string, size: number) {
     this.path = path;
@@ -349,6 +351,13 @@ export class Hdf5File {
     const { dtype, shape } = this.datasetInfo(objPath);
     const elementBytes = DTYPE_BYTES[dtype];
     const total = elementCount(shape) * elementBytes;
+    // Like zip archives: what a run decodes from one file is bounded by the file's size (32×, at
+    // least 64 MiB), so compressed chunks of zeros cannot turn a small file into gigabytes.
+    const budget = inflateBudget(this.size);
+    if (this.decoded + total > budget) {
+      throw budgetError(this.path, `datasets would decode to more than ${mib(budget)} (dataset '${printable(objPath)}' of ${mib(total)} after ${mib(this.decoded)} already)`, `${mib(budget)} decoded per HDF5 file (32× its size, at least 64 MiB)`);
+    }
+    this.decoded += total;
     const out = new Uint8Array(total);
     if (total === 0) return out;
     const fullPath = objPath.startsWith('/') ? objPath : `/${objPath}`;
