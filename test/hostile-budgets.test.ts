@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../src/errors';
 import { openWeights } from '../src/formats';
@@ -451,4 +452,20 @@ test('HDF5: an 80 KB file whose gzip chunks decode to 80 MiB is refused at the d
   const r = await attempt(file);
   assertBudget(r, file, /datasets would decode to more than 64 MiB .* budget of 64 MiB decoded per HDF5 file/);
   assert.equal(r.stage, 'read');
+});
+
+test('.keras: an HDF5-signed weights member deflated to 100 MiB is refused at the budget before anything is written to disk', async () => {
+  const magic = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const zeros = zerosDeflated(100 << 20);
+  const member = { data: Buffer.concat([zlibFlushed(magic), zeros.data]), size: magic.length + zeros.size, crc: 0 };
+  const file = write('big-weights.keras', zipArchive([
+    { name: 'metadata.json', stored: Buffer.from('{"keras_version": "3.3.3"}') },
+    { name: 'config.json', stored: Buffer.from('{"class_name": "Sequential", "config": {"name": "s", "layers": []}}') },
+    { name: 'model.weights.h5', deflate: member },
+  ]));
+  const before = new Set(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`graft-keras-${process.pid}-`)));
+  const r = await attempt(file);
+  assertBudget(r, file, /would inflate to more than 64 MiB .* budget of 64 MiB inflated per archive/);
+  const after = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`graft-keras-${process.pid}-`) && !before.has(n));
+  assert.deepEqual(after, [], 'a temporary extraction was left behind');
 });

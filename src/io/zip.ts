@@ -227,6 +227,43 @@ export class ZipArchive {
     // Output goes straight into one buffer of the size asked for (bounded by the budget above):
     // never collected in parts and copied again.
     const out = new Uint8Array(want);
+    this.inflateInto(entry, start, want, whole, (chunk, at) => out.set(chunk, at));
+    return out;
+  }
+
+  /**
+   * Copies an entry's uncompressed bytes to `write` in chunks, never holding the entry whole
+   * (a `.keras` weights member extracted to disk); the CRC-32 and the inflate budget are checked
+   * as for read().
+   */
+  copyTo(entry: ZipEntry, write: (chunk: Uint8Array) => void): void {
+    const start = this.dataOffset(entry);
+    let crc = 0;
+    if (entry.method === METHOD_STORED) {
+      for (let done = 0; done < entry.uncompressedSize; done += VERIFY_CHUNK) {
+        const chunk = this.source.read(start + done, Math.min(VERIFY_CHUNK, entry.uncompressedSize - done));
+        crc = crc32(chunk, crc);
+        write(chunk);
+      }
+    } else if (entry.method === METHOD_DEFLATE) {
+      const budget = this.inflateBudget;
+      if (this.inflatedTotal + entry.uncompressedSize > budget) {
+        throw budgetError(this.path, `zip archive would inflate to more than ${mib(budget)} (entry '${printable(entry.name)}' of ${mib(entry.uncompressedSize)} after ${mib(this.inflatedTotal)} already)`, `${mib(budget)} inflated per archive (32× its size, at least 64 MiB)`);
+      }
+      this.inflateInto(entry, start, entry.uncompressedSize, true, (chunk) => {
+        crc = crc32(chunk, crc);
+        write(chunk);
+      });
+    } else {
+      throw new GraftError('UNSUPPORTED', `zip entry '${printable(entry.name)}' uses compression method ${entry.method}; only stored and deflate are supported`, { file: this.path });
+    }
+    if (crc !== entry.crc32) throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' fails its CRC-32 check`, { file: this.path });
+    this.verified.add(entry);
+  }
+
+  /** Inflates up to `want` bytes, handing each piece of output to `sink` with its offset. */
+  private inflateInto(entry: ZipEntry, start: number, want: number, whole: boolean, sink: (chunk: Uint8Array, at: number) => void): void {
+    const corrupt = (why: string) => new GraftError('CORRUPT', `zip entry '${printable(entry.name)}': ${why}`, { file: this.path });
     let produced = 0;
     let ended = false;
     // Loaded on first use: stored archives (and other formats) never need the inflater.
@@ -235,11 +272,11 @@ export class ZipArchive {
     const inflater = new Inflate((chunk, final) => {
       if (produced + chunk.length > want) {
         if (whole) throw corrupt(`inflates to more than its declared ${entry.uncompressedSize} bytes`);
-        out.set(chunk.subarray(0, want - produced), produced);
+        sink(chunk.subarray(0, want - produced), produced);
         produced = want;
         throw new StopInflate();
       }
-      out.set(chunk, produced);
+      sink(chunk, produced);
       produced += chunk.length;
       if (final) ended = true;
       if (!whole && produced === want) throw new StopInflate();
@@ -270,7 +307,6 @@ export class ZipArchive {
     if (produced < want) {
       throw corrupt(`inflates to ${produced} bytes, fewer than the ${want} expected`);
     }
-    return out;
   }
 }
 

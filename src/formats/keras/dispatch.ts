@@ -2,12 +2,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../../errors';
-import { FileSource, printable, readHead } from '../../io/bytes';
+import { printable, readHead } from '../../io/bytes';
 import { Hdf5File, hdf5MagicOffset, sniffHdf5 } from '../../io/hdf5';
 import { isObject, Json } from '../../io/json';
 import { makeTempFolder, removeTemp, sweepStaleTemps } from '../../io/temp';
 import { MAX_JSON_BYTES } from '../../io/budget';
-import { ZipArchive, crc32 } from '../../io/zip';
+import { ZipArchive } from '../../io/zip';
 import { startsWith } from '../registry';
 import type { FormatHandler, WeightReader } from '../types';
 import { KerasH5Reader } from './h5';
@@ -88,7 +88,7 @@ export async function openKerasZip(filePath: string): Promise<WeightReader> {
     sweepStaleTemps(os.tmpdir(), 'graft-keras-');
     tempDir = makeTempFolder(path.join(os.tmpdir(), 'graft-keras-'));
     const weightsPath = path.join(tempDir, 'model.weights.h5');
-    extractEntry(zip, filePath, weights, weightsPath);
+    extractEntry(zip, weights, weightsPath);
     // Errors name the archive member the user knows, not the private temporary copy.
     const h5 = await Hdf5File.open(weightsPath, `${filePath} (member model.weights.h5)`);
     try {
@@ -110,32 +110,16 @@ export async function openKerasZip(filePath: string): Promise<WeightReader> {
   }
 }
 
-/** Copies a zip member to disk; stored members are copied in chunks without holding them whole. */
-function extractEntry(zip: ZipArchive, filePath: string, entry: NonNullable<ReturnType<ZipArchive['entry']>>, dest: string): void {
-  const CHUNK = 64 * 1024 * 1024;
-  if (entry.method === 0 && entry.uncompressedSize > CHUNK) {
-    if (entry.compressedSize !== entry.uncompressedSize) {
-      throw new GraftError('CORRUPT', `stored zip member '${entry.name}' has differing sizes`, { file: filePath });
-    }
-    const start = zip.dataOffset(entry);
-    const src = FileSource.open(filePath);
-    const fd = fs.openSync(dest, 'w', 0o600);
-    try {
-      let crc = 0;
-      for (let done = 0; done < entry.uncompressedSize; done += CHUNK) {
-        const n = Math.min(CHUNK, entry.uncompressedSize - done);
-        const chunk = src.read(start + done, n, entry.name);
-        crc = crc32(chunk, crc);
-        fs.writeSync(fd, chunk);
-      }
-      if (crc !== entry.crc32) throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' fails its CRC-32 check`, { file: filePath });
-    } finally {
-      fs.closeSync(fd);
-      src.close();
-    }
-    return;
+/** Copies a zip member to disk in chunks, never holding it whole (zip.ts checks CRC and budget). */
+function extractEntry(zip: ZipArchive, entry: NonNullable<ReturnType<ZipArchive['entry']>>, dest: string): void {
+  const fd = fs.openSync(dest, 'wx', 0o600);
+  try {
+    zip.copyTo(entry, (chunk) => {
+      for (let at = 0; at < chunk.length; ) at += fs.writeSync(fd, chunk, at, chunk.length - at);
+    });
+  } finally {
+    fs.closeSync(fd);
   }
-  fs.writeFileSync(dest, zip.read(entry), { mode: 0o600 });
 }
 
 function withCleanup(reader: WeightReader, tempDir: string): WeightReader {
