@@ -114,6 +114,8 @@ test('a FIFO or /dev/zero anywhere graft reads is refused at once: --target mode
     const model = path.join(dir, 'model');
     const ok = graft(['convert', path.join(mlp, 'model.safetensors'), '--target', path.join(mlp, 'target.json'), '--out', model, '--quiet']);
     assert.equal(ok.code, 0, ok.stderr);
+    const clean = path.join(dir, 'clean');
+    fs.cpSync(model, clean, { recursive: true });
     const shard = fs.readdirSync(model).find((f) => f.endsWith('.bin'))!;
     fs.rmSync(path.join(model, shard));
     fifo(path.join(model, shard));
@@ -125,7 +127,8 @@ test('a FIFO or /dev/zero anywhere graft reads is refused at once: --target mode
       [['finetune', model, '--data', path.join(mlp, 'input.npy'), '--labels', path.join(mlp, 'input.npy'), '--out', path.join(dir, 'o3')], /is not a regular file/],
       [['inspect', '/dev/zero'], /\/dev\/zero: is not a regular file/],
       [['convert', path.join(mlp, 'model.safetensors'), '--target', path.join(mlp, 'target.json'), '--map', '/dev/zero', '--dry-run'], /\/dev\/zero: is not a regular file/],
-      [['verify', path.join(mlp, 'target.json'), '--input', '/dev/zero', '--expect', path.join(mlp, 'output.npy')], /has no weights|is not a regular file/],
+      [['verify', clean, '--input', '/dev/zero', '--expect', path.join(mlp, 'output.npy')], /\/dev\/zero: is not a regular file/],
+      [['finetune', clean, '--data', path.join(dir, 't1', 'model.json'), '--labels', path.join(mlp, 'input.npy'), '--out', path.join(dir, 'o4')], /model\.json: is not a regular file/],
     ];
     for (const [args, says] of runs) {
       const t0 = Date.now();
