@@ -1,5 +1,6 @@
 import type { GraftError } from '../errors';
 import type { RawTensor, TensorInfo } from '../io/tensor';
+import type { OnnxModelBuild } from '../topology/onnx-graph';
 
 export { DTYPE_BYTES } from '../io/tensor';
 export type { DType, RawTensor, TensorInfo } from '../io/tensor';
@@ -27,6 +28,12 @@ export interface WeightReader {
    * it and in which role, in graph order. Optional.
    */
   readonly opOrder?: SourceOp[];
+  /**
+   * For sources holding a computation graph (ONNX): builds a tfjs model topology from the graph,
+   * with the pairs that fill its variables from this reader's tensors. Throws UNSUPPORTED (ops
+   * graft cannot build) or USAGE (input dimensions the file leaves open).
+   */
+  buildTopology?(options?: { inputShapes?: Record<string, number[]> }): OnnxModelBuild;
   /** All tensors, in the file's own order. */
   list(): TensorInfo[];
   /** Reads one tensor's data. Throws GraftError naming file and tensor on bad data. */

@@ -8,7 +8,8 @@
  * Configs without these keys behave exactly as tfjs's own classes, which the replacements extend.
  * It also adds Keras layers tfjs has no class for: SpatialDropout2D/3D, LocallyConnected1D/2D,
  * Attention, AdditiveAttention, MultiHeadAttention, UnitNormalization, GroupNormalization,
- * Cropping3D.
+ * Cropping3D, and `Graft*` layers for ONNX ops tfjs lacks (src/layers/onnx_ops.ts), used by
+ * models built from ONNX graphs.
  */
 import * as tf from '@tensorflow/tfjs';
 import { GraftGRU } from './gru';
@@ -21,10 +22,12 @@ import { GraftGroupNormalization, GraftUnitNormalization } from './normalization
 import { GraftCropping3D } from './cropping';
 import { GraftConv2DTranspose } from './grouped_conv_transpose';
 import { registeredIsGraft } from './tfjs_classes';
+import { ONNX_OP_LAYERS } from './onnx_ops';
 
 export { GraftGRU, GraftGRUCell } from './gru';
 export type { GraftGRUArgs, GraftGRUCellArgs } from './gru';
 export { GraftConv1D, GraftConv2D } from './grouped_conv';
+export { GraftUnary, GraftBinary, GraftConstant, GraftPad, GraftSlice, GraftSplit, GraftReduce, GraftResize, GraftPool2D, GraftInstanceNorm, GraftMatMul } from './onnx_ops';
 export type { GroupedConvArgs } from './grouped_conv';
 export { GraftSpatialDropout2D, GraftSpatialDropout3D } from './spatial_dropout';
 export { GraftLocallyConnected1D, GraftLocallyConnected2D } from './locally_connected';
@@ -50,6 +53,7 @@ export function registerGraftLayers(): void {
     GraftGRU, GraftConv1D, GraftConv2D, GraftConv2DTranspose, GraftSpatialDropout2D, GraftSpatialDropout3D,
     GraftLocallyConnected1D, GraftLocallyConnected2D, GraftAttention, GraftAdditiveAttention,
     GraftMultiHeadAttention, GraftUnitNormalization, GraftGroupNormalization, GraftCropping3D,
+    ...ONNX_OP_LAYERS,
   ];
   for (const cls of classes) {
     if (!registeredIsGraft(cls.className)) tf.serialization.registerClass(cls);

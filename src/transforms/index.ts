@@ -30,7 +30,12 @@ export type TransformSpec =
    */
   | { kind: 'onnx-rnn-kernel'; gates: number[]; direction: number }
   /** ONNX B [directions, 2·gates·units] (Wb then Rb) → Keras bias: summed, or stacked [2, …] for reset_after. */
-  | { kind: 'onnx-rnn-bias'; gates: number[]; direction: number; stacked: boolean };
+  | { kind: 'onnx-rnn-bias'; gates: number[]; direction: number; stacked: boolean }
+  /**
+   * A constant operand of an ONNX graph: viewed as `from` (its shape with broadcast axes of size 1
+   * prepended), axes permuted (`perm`, the channels-last order), then taken as the target's shape.
+   */
+  | { kind: 'reshape-permute'; from: number[]; perm: number[] };
 
 export type TransformKind = TransformSpec['kind'];
 
@@ -39,6 +44,7 @@ export function describeTransform(t: TransformSpec): string {
     case 'dense-after-flatten': return `dense-after-flatten(C=${t.channels},S=${t.spatial.join('x')})`;
     case 'onnx-rnn-kernel': return `onnx-rnn-kernel(dir=${t.direction})`;
     case 'onnx-rnn-bias': return `onnx-rnn-bias(dir=${t.direction}${t.stacked ? ',stacked' : ''})`;
+    case 'reshape-permute': return `reshape-permute([${t.from}] by [${t.perm}])`;
     default: return t.kind;
   }
 }
@@ -103,6 +109,11 @@ export function transformedShape(t: TransformSpec, sources: number[][], target: 
       const g = t.gates.length;
       if (s.length !== 2 || t.direction >= s[0] || s[1] % (2 * g) !== 0) return `needs an ONNX [directions, 2·${g}·units] bias with direction ${t.direction}`;
       return t.stacked ? [2, s[1] / 2] : [s[1] / 2];
+    }
+    case 'reshape-permute': {
+      const n = product(s);
+      if (n !== product(t.from) || n !== product(target)) return `cannot view ${n} values as [${t.from.join(', ')}] for [${target.join(', ')}]`;
+      return [...target];
     }
   }
 }
@@ -172,5 +183,7 @@ export function applyTransform(t: TransformSpec, data: Float32Array[], shapes: n
       for (let i = 0; i < half; i++) wb[i] += rb[i];
       return wb;
     }
+    case 'reshape-permute':
+      return permute(d, t.from, t.perm);
   }
 }

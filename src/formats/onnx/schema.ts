@@ -39,6 +39,36 @@ const descriptor = {
             node: { rule: 'repeated', type: 'NodeProto', id: 1 },
             name: { type: 'string', id: 2 },
             initializer: { rule: 'repeated', type: 'TensorProto', id: 5 },
+            input: { rule: 'repeated', type: 'ValueInfoProto', id: 11 },
+            output: { rule: 'repeated', type: 'ValueInfoProto', id: 12 },
+          },
+        },
+        ValueInfoProto: {
+          fields: {
+            name: { type: 'string', id: 1 },
+            type: { type: 'TypeProto', id: 2 },
+          },
+        },
+        TypeProto: {
+          fields: {
+            tensorType: { type: 'TypeProtoTensor', id: 1 },
+          },
+        },
+        TypeProtoTensor: {
+          fields: {
+            elemType: { type: 'int32', id: 1 },
+            shape: { type: 'TensorShapeProto', id: 2 },
+          },
+        },
+        TensorShapeProto: {
+          fields: {
+            dim: { rule: 'repeated', type: 'TensorShapeDimension', id: 1 },
+          },
+        },
+        TensorShapeDimension: {
+          fields: {
+            dimValue: { type: 'int64', id: 1 },
+            dimParam: { type: 'string', id: 2 },
           },
         },
         NodeProto: {
@@ -129,10 +159,23 @@ export interface OnnxNode {
   domain: string;
 }
 
+export interface OnnxValueInfo {
+  name: string;
+  type?: {
+    tensorType?: {
+      elemType: number;
+      shape?: { dim: { dimValue?: Int64; dimParam?: string }[] } | null;
+    } | null;
+  } | null;
+}
+
 export interface OnnxGraph {
   node: OnnxNode[];
   name: string;
   initializer: OnnxTensor[];
+  /** Graph inputs and outputs with their declared types (older IRs list initializers as inputs too). */
+  input: OnnxValueInfo[];
+  output: OnnxValueInfo[];
 }
 
 export interface OnnxModel {
