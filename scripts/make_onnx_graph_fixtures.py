@@ -229,10 +229,10 @@ def tv(name, size, **kwargs):
 TORCHVISION_SMALL = {
     'mobilenet_v2': tv('mobilenet_v2', 32, width_mult=0.25, num_classes=10),
     'shufflenet_v2_x0_5': tv('shufflenet_v2_x0_5', 32, num_classes=10),
-    'squeezenet1_1': tv('squeezenet1_1', 64, num_classes=10),
 }
 # Generated on demand into a temporary folder.
 TORCHVISION_LARGE = {
+    'squeezenet1_1': tv('squeezenet1_1', 64, num_classes=10),
     'mnasnet0_5': tv('mnasnet0_5', 32, num_classes=10),
     'resnet18': tv('resnet18', 64),
     'efficientnet_b0': tv('efficientnet_b0', 32, num_classes=10),

@@ -574,6 +574,20 @@ function foldNode(b: Builder, node: OnnxNode, a: Attrs, ins: (ConstValue | undef
       return [{ ...t!, weight: c0!.weight && c0!.shape.length === 2 ? c0!.weight : undefined, transposed: c0!.weight && c0!.shape.length === 2 ? !c0!.transposed : undefined }];
     }
     case 'Slice': {
+      if (c0!.fill !== undefined && !c0!.data) {
+        // A filled constant (zero initial states) keeps its fill; only its shape changes.
+        const axes = (ins[3] ? vals(3) : vals(1).map((_, i) => i)).map((x) => normAxis(x, c0!.shape.length));
+        const shape = [...c0!.shape];
+        axes.forEach((ax, i) => {
+          const dim = shape[ax];
+          if (Number.isNaN(dim)) return;
+          const clampTo = (x: number) => Math.max(0, Math.min(dim, x < 0 ? x + dim : x));
+          const step = ins[4] ? vals(4)[i] : 1;
+          if (step !== 1) fail('strided slices of constants are not folded');
+          shape[ax] = Math.max(0, clampTo(vals(2)[i]) - clampTo(vals(1)[i]));
+        });
+        return [{ ...c0!, shape }];
+      }
       const v = vals(0);
       if (c0!.shape.length !== 1) fail('only 1-D constants are sliced ahead of time');
       const n = v.length;
@@ -654,7 +668,8 @@ function conv(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   if (w.shape[1] * group !== cin) b.fail(node, `weight [${w.shape}] with group ${group} does not fit ${cin} input channels`);
   const bias = node.input[2] ? b.weight(node, 2, 'the convolution bias') : undefined;
   const common = { strides, padding: 'valid', data_format: 'channels_last', dilation_rate: dilations, activation: 'linear', use_bias: !!bias };
-  if (group > 1 && group === cin && k === 2 && cout % cin === 0) {
+  // tfjs's DepthwiseConv2D ignores dilation: dilated depthwise convolutions go the grouped way.
+  if (group > 1 && group === cin && k === 2 && cout % cin === 0 && dilations.every((d) => d === 1)) {
     b.layer('DepthwiseConv2D', name, { ...common, kernel_size: kernel, depth_multiplier: cout / cin }, [x]);
     b.pair(name, 'depthwise_kernel', w.weight, { kind: 'depthwise' });
   } else {
