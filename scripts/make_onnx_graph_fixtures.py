@@ -195,6 +195,17 @@ class TransformerClassifier(nn.Module):
 SEQUENCE = {'lstm', 'gru'}
 
 
+class Unsupported(nn.Module):
+    """Ops graft does not build (CumSum twice, ArgMax): conversion must refuse, naming them."""
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 4)
+
+    def forward(self, x):
+        y = self.fc(x).cumsum(1).cumsum(1)
+        return y + y.argmax(1, keepdim=True).float()
+
+
 def image(c, h, w, n=2):
     return torch.randn(n, c, h, w)
 
@@ -215,6 +226,7 @@ SMALL = {
     'unet': (UNet, lambda: image(3, 16, 16)),
     'bilstm_emb': (BiLstmClassifier, lambda: tokens(40, 6)),
     'transformer': (TransformerClassifier, lambda: tokens(50, 5)),
+    'unsupported': (Unsupported, lambda: torch.randn(2, 6)),
 }
 
 

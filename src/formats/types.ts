@@ -34,6 +34,8 @@ export interface WeightReader {
    * graft cannot build) or USAGE (input dimensions the file leaves open).
    */
   buildTopology?(options?: { inputShapes?: Record<string, number[]> }): OnnxModelBuild;
+  /** For graph sources: each op type with its count, first node, and whether graft can build it. */
+  opSummary?(): { op: string; count: number; firstNode: string; buildable: boolean }[];
   /** All tensors, in the file's own order. */
   list(): TensorInfo[];
   /** Reads one tensor's data. Throws GraftError naming file and tensor on bad data. */

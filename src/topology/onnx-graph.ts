@@ -892,6 +892,7 @@ function concat(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   const axis = normAxis(Number(a.axis), rank);
   if (axis === first.perm[0]) b.fail(node, 'concatenation along the batch axis');
   const xs = (parts as SymValue[]).map((p) => b.toPerm(b.unflat(p, name), first.perm, name));
+  if (xs.length === 1) return xs[0];
   b.layer('Concatenate', name, { axis: first.perm.indexOf(axis) }, xs);
   const shape = first.shape.map((d, i) => (i === axis ? xs.reduce((s, x) => s + x.shape[i], 0) : d));
   return b.sym([name, 0, 0], shape, first.perm, first.dtype);
@@ -1005,7 +1006,7 @@ function reshape(b: Builder, node: OnnxNode, x0: SymValue, target: number[]): Sy
   if (unknown > 1) b.fail(node, `reshape target [${target}] leaves ${unknown} dimensions open`);
   const known = product(dims.filter((d) => d > 0));
   const filled = dims.map((d) => (d === -1 || Number.isNaN(d) ? inner / known : d));
-  if (product(filled) !== inner || !filled.every(Number.isInteger)) b.fail(node, `reshape of [${x.shape.map((d) => (d === BATCH ? 'N' : d))}] to [${target}] does not keep the element count`);
+  if (product(filled) !== inner || !filled.every(Number.isInteger)) b.fail(node, `reshape of [${x.shape.map((d) => (d === BATCH ? 'N' : d))}] to [${target.map((d) => (Number.isNaN(d) ? 'N·k' : d))}] folds the batch together with another axis (as multi-head attention does); tfjs layers keep the batch axis whole`);
   const shape = [...filled.slice(0, bOut), BATCH, ...filled.slice(bOut)];
   const before = product(x.shape.slice(0, bIn));
   const after = product(shape.slice(0, bOut));

@@ -24,6 +24,7 @@ export function registerInspect(program: Command): void {
               tensors: tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteSize })),
             };
             if (reader.metadata) doc.metadata = reader.metadata;
+            if (reader.opSummary) doc.ops = reader.opSummary();
             printJson(doc, 2);
             return;
           }
@@ -32,6 +33,12 @@ export function registerInspect(program: Command): void {
             `${escapeUnprintable(file)}: ${reader.format}${reader.convention ? ` (${reader.convention} names)` : ''}, ${tensors.length} tensors, ${bytesText(total)}${reader.topology ? ', with model topology' : ''}`,
             table(tensors.map((t) => [printable(t.name, 200), t.dtype, shapeText(t.shape), bytesText(t.byteSize)]), ['name', 'dtype', 'shape', 'bytes']),
           ];
+          const ops = reader.opSummary?.();
+          if (ops?.length) {
+            const refused = ops.filter((o) => !o.buildable);
+            lines.push(`graph ops (${refused.length ? `graft cannot build ${refused.map((o) => o.op).join(', ')}` : 'graft can build a tfjs model from them: convert without --target'}):`);
+            lines.push(table(ops.map((o) => [printable(o.op), String(o.count), o.buildable ? 'yes' : 'no', printable(o.firstNode, 120)]), ['op', 'count', 'buildable', 'first node']));
+          }
           printOut(lines.join('\n'));
         } finally {
           await reader.close();

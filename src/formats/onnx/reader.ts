@@ -7,7 +7,7 @@ import {
   ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, decodeModel, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor,
 } from './schema';
 import { DTYPE_BYTES as DTYPE_BYTES_OF } from '../types';
-import { buildOnnxModel } from '../../topology/onnx-graph';
+import { buildOnnxModel, onnxOpSummary } from '../../topology/onnx-graph';
 import type { DType, FormatHandler, RawTensor, SourceOp, TensorInfo, WeightReader } from '../types';
 
 /**
@@ -234,6 +234,7 @@ export async function openOnnx(path: string): Promise<WeightReader> {
     },
     opOrder,
     buildTopology: (options = {}) => buildOnnxModel(graph, { file: path, inputShapes: options.inputShapes, weights: new Set(sources.keys()) }),
+    opSummary: () => onnxOpSummary(graph),
     list: () => [...sources.values()].map((s) => s.info),
     async read(name: string): Promise<RawTensor> {
       const s = sources.get(name);
