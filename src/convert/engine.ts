@@ -4,6 +4,7 @@ import { GraftError } from '../errors';
 import type { WeightReader } from '../formats/types';
 import type { Plan } from '../mapping/plan';
 import type { WeightToWrite } from '../output/writer';
+import type { OnnxModelBuild } from '../topology/onnx-graph';
 import type { TargetModelJson } from '../topology/model-json';
 import { analyzeTopology, TopologyAnalysis } from '../topology/weight-specs';
 import type { ConvertEngine } from './options';
@@ -31,6 +32,8 @@ export interface TargetJson {
   weightsFile?: string;
   /** The --target model.json as read (once) and normalised. */
   read?: TargetModelJson;
+  /** Built from the source's graph (ONNX): the pairs that fill its variables, layouts for the report. */
+  built?: OnnxModelBuild;
 }
 
 /**

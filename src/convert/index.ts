@@ -13,6 +13,7 @@ import { freezeLayers } from '../topology/freeze';
 import { normalizeTopology } from '../topology/keras-config';
 import { readTargetModelJson } from '../topology/model-json';
 import { needsGraftLayers } from '../topology/needs-layers';
+import { resolvePairs } from '../topology/onnx-graph';
 import type { TargetVariable } from '../topology/variables';
 import { VERSION } from '../version';
 import { buildModel, cannotStream, chooseEngine, lazy, modelWeights, TargetJson } from './engine';
@@ -59,6 +60,10 @@ function readTarget(options: ConvertOptions, reader: WeightReader): TargetJson {
     throw asCorrupt(e, { file: reader.path });
   }
   if (own) return { topology: own, name: `${reader.path} (its own topology)` };
+  if (reader.buildTopology) {
+    const built = reader.buildTopology({ inputShapes: options.inputShapes });
+    return { topology: built.topology, name: `${reader.path} (built from its graph)`, built };
+  }
   throw new GraftError('USAGE', `${reader.format} files carry no model topology: give the target model with --target model.json`, { file: reader.path });
 }
 
@@ -79,6 +84,11 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
   }
 
   let table = c.table;
+  if (target.built) {
+    // The graph says which initializer fills which variable; the user's own explicit pairs still win.
+    const own = new Set(table.tensors.map((p) => p.target));
+    table = { ...table, tensors: [...table.tensors, ...resolvePairs(target.built.pairs, targets).filter((p) => !own.has(p.target))] };
+  }
   if (options.match === 'order') {
     // Pairs found by order act as table entries; the user's own explicit pairs still win.
     const own = new Set(table.tensors.map((p) => p.target));
@@ -101,6 +111,7 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
     frozen,
     needsLayers,
   });
+  if (target.built) report.graph = { inputs: target.built.inputs, outputs: target.built.outputs, layers: target.built.layers };
   if (options.dryRun) return report;
 
   assertPlanAcceptable(plan, options.strict, reader.path);

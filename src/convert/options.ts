@@ -56,6 +56,8 @@ export interface ConvertOptions {
   quantize?: QuantizeDType;
   /** Which weights to quantize: globs or `/regexes/` over weight names (default: every float32 weight). */
   quantizeWeights?: (string | RegExp)[];
+  /** Graph sources (ONNX) built without --target: fixed shapes for inputs the file leaves open. */
+  inputShapes?: Record<string, number[]>;
   /** Called as data is written (after each weight, and after each piece of a large one). */
   onProgress?: (p: ConvertProgress) => void;
 }

@@ -1,6 +1,7 @@
 import type { Convention, WeightReader } from '../formats/types';
 import type { Plan } from '../mapping/plan';
 import type { QuantizeDType } from '../output/quantize';
+import type { OnnxModelBuild } from '../topology/onnx-graph';
 import { describeTransform } from '../transforms';
 import type { QuantizedWeight } from './stream';
 
@@ -44,6 +45,8 @@ export interface ConvertReport {
   files?: string[];
   bytes?: number;
   quantization?: QuantizationReport;
+  /** When the model was built from the source's graph (ONNX): input/output layouts, layers of weighted nodes. */
+  graph?: Pick<OnnxModelBuild, 'inputs' | 'outputs' | 'layers'>;
   plan: Plan;
 }
 
@@ -113,5 +116,6 @@ export function reportJson(r: ConvertReport): Record<string, unknown> {
     files: r.files,
     bytes: r.bytes,
     quantization: r.quantization,
+    graph: r.graph,
   };
 }

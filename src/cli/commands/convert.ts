@@ -32,6 +32,20 @@ interface ConvertFlags {
   quantizeWeights?: string[];
   quiet?: boolean;
   verbose?: boolean;
+  inputShape?: string[];
+}
+
+/** `--input-shape name=1,3,224,224` (repeatable) → { name: [1, 3, 224, 224] }. */
+export function parseInputShapes(specs: string[] | undefined): Record<string, number[]> | undefined {
+  if (!specs?.length) return undefined;
+  const out: Record<string, number[]> = {};
+  for (const spec of specs) {
+    const m = /^(.+)=(\d+(?:,\d+)*)$/.exec(spec.trim());
+    if (!m) throw new GraftError('USAGE', `--input-shape ${JSON.stringify(spec)} is not like input=1,3,224,224`);
+    out[m[1]] = m[2].split(',').map(Number);
+    if (out[m[1]].some((d) => d < 1)) throw new GraftError('USAGE', `--input-shape ${JSON.stringify(spec)}: dimensions must be positive`);
+  }
+  return out;
 }
 
 /** Parses `4MB`, `512k`, `1048576`, `1GiB` into bytes. */
@@ -72,6 +86,7 @@ export function registerConvert(program: Command): void {
     .option('--quantize-weights <pattern>', 'quantize only weights whose names match: a glob (dense_*/kernel) or /regex/ (repeatable; default: every float32 weight)', collect)
     .option('--engine <engine>', 'auto (default: stream tensor by tensor when possible, else build the model in tfjs) | stream | tfjs')
     .option('--backend <name>', `tfjs backend for the tfjs engine: ${BACKEND_NAMES.join(' | ')} (implies --engine tfjs)`)
+    .option('--input-shape <name=dims>', 'ONNX sources built without --target: fix an input\'s open dimensions, e.g. input=1,3,224,224 (repeatable)', collect)
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'also print the engine, backend and timing')
     .action((source: string, flags: ConvertFlags) =>
@@ -123,6 +138,7 @@ export function registerConvert(program: Command): void {
             backend: flags.backend as BackendName | undefined,
             quantize: flags.quantize as QuantizeDType | undefined,
             quantizeWeights: flags.quantizeWeights,
+            inputShapes: parseInputShapes(flags.inputShape),
             onProgress: (p) => bar.update({ done: p.bytes, total: p.totalBytes, detail: `${p.weights}/${p.totalWeights} weights` }),
           });
         } catch (e) {
@@ -195,11 +211,20 @@ function quantizationText(r: ConvertReport): string | undefined {
   return `quantized ${q.weights.length} weight(s) to ${q.dtype}: ${bytesText(q.bytesBefore)} → ${bytesText(q.bytesAfter)} (saved ${bytesText(q.bytesSaved)}); largest error ${q.maxError.toPrecision(3)}${worst ? ` (${esc(worst.name)})` : ''}`;
 }
 
+/** For models built from an ONNX graph: how each input and output is laid out in tfjs. */
+function graphText(r: ConvertReport): string[] {
+  if (!r.graph) return [];
+  const line = (kind: string, t: NonNullable<ConvertReport['graph']>['inputs'][number]) =>
+    `${kind} '${t.name}': ONNX [${t.onnxShape.map((d) => d ?? 'N').join(', ')}] → tfjs [${t.tfjsShape.map((d) => d ?? 'N').join(', ')}]${t.perm ? ` (${t.layout}, perm [${t.perm}])` : ' (same order)'}`;
+  return [`built a ${r.graph.layers.length}-weighted-layer model from the graph`, ...r.graph.inputs.map((t) => line('input', t)), ...r.graph.outputs.map((t) => line('output', t))];
+}
+
 export function summaryText(r: ConvertReport): string {
   const lines = [
     `restored ${r.assigned.length} variable(s) from ${esc(r.source)} (${r.format}, ${r.convention} convention) into ${esc(String(r.out))}`,
     table(r.assigned.map((a) => [esc(a.target), '←', esc(a.source), a.transform === 'identity' ? '' : `(${a.transform})`])),
     ...listing(r),
+    ...graphText(r),
     quantizationText(r) ?? '',
     `wrote ${filesText(r.files ?? [])} (${bytesText(r.bytes ?? 0)})`,
   ];
