@@ -206,6 +206,30 @@ class Unsupported(nn.Module):
         return y + y.argmax(1, keepdim=True).float()
 
 
+def tiny_resnet():
+    """torchvision's ResNet layout and module names (conv1, bn1, layer1.0.conv1, …, fc) at small widths."""
+    from torchvision.models.resnet import BasicBlock
+
+    class TinyResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 8, 7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            self.layer1 = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 8))
+            down = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))
+            self.layer2 = nn.Sequential(BasicBlock(8, 16, 2, down), BasicBlock(16, 16))
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(16, 5)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer2(self.layer1(x))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+    return TinyResNet()
+
+
 def image(c, h, w, n=2):
     return torch.randn(n, c, h, w)
 
@@ -227,7 +251,11 @@ SMALL = {
     'bilstm_emb': (BiLstmClassifier, lambda: tokens(40, 6)),
     'transformer': (TransformerClassifier, lambda: tokens(50, 5)),
     'unsupported': (Unsupported, lambda: torch.randn(2, 6)),
+    'tiny_resnet': (tiny_resnet, lambda: image(3, 32, 32)),
+    'dynamic_hw': (CnnGap, lambda: image(3, 16, 16)),
 }
+# Cases whose height and width are left open in the file (fixed with --input-shape).
+OPEN_SPATIAL = {'dynamic_hw'}
 
 
 def tv(name, size, **kwargs):
@@ -279,7 +307,7 @@ def export(name, build, make_input, root):
     torch.onnx.export(
         model, (x,), os.path.join(out, 'model.onnx'), opset_version=OPSET,
         input_names=['input'], output_names=['output'],
-        dynamic_axes={'input': {0: 'batch'}, 'output': {0: 'batch'}},
+        dynamic_axes={'input': {0: 'batch', 2: 'height', 3: 'width'} if name in OPEN_SPATIAL else {0: 'batch'}, 'output': {0: 'batch'}},
     )
     is_tokens = x.dtype == torch.int64
     # Sequences stay batch-first; images and their image-shaped outputs are channels-first in PyTorch.

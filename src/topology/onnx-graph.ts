@@ -279,7 +279,7 @@ export function buildOnnxModel(graph: OnnxGraph, options: OnnxBuildOptions): Onn
     const given = options.inputShapes?.[vi.name];
     const shape = given ? [...given] : dims;
     if (!given && shape.slice(1).some((d) => !(d > 0))) {
-      throw new GraftError('USAGE', `graph input '${vi.name}' has open dimensions [${(tt?.shape?.dim ?? []).map((d) => d.dimParam || int64(d.dimValue ?? 0)).join(', ')}]; fix them with --input-shape ${vi.name}=${shape.map((d) => (d > 0 ? d : 1)).join(',')}`, { file: options.file });
+      throw new GraftError('USAGE', `graph input '${vi.name}' has open dimensions [${(tt?.shape?.dim ?? []).map((d) => d.dimParam || int64(d.dimValue ?? 0)).join(', ')}]; fix them with --input-shape ${vi.name}=${(tt?.shape?.dim ?? []).map((d, i) => (i === 0 ? 1 : d.dimParam ? `<${d.dimParam}>` : int64(d.dimValue ?? 0) || '<n>')).join(',')}`, { file: options.file });
     }
     if (shape.length === 0) throw new GraftError('UNSUPPORTED', `graph input '${vi.name}' is a scalar; graft builds models whose inputs have a batch axis`, { file: options.file });
     const elem = tt?.elemType ?? 1;
