@@ -303,7 +303,13 @@ export function buildOnnxModel(graph: OnnxGraph, options: OnnxBuildOptions): Onn
 
   for (const node of graph.node) {
     if (b.fused.has(node)) continue;
-    buildNode(b, node);
+    try {
+      buildNode(b, node);
+    } catch (e) {
+      if (e instanceof GraftError) throw e;
+      // Attributes of the wrong type or count in a damaged or hand-made file.
+      throw new GraftError('CORRUPT', `node '${node.name || node.opType}' (${node.opType}) cannot be built: ${(e as Error).message}`, { file: options.file });
+    }
   }
 
   const outputs: TensorLayout[] = [];
