@@ -97,6 +97,17 @@ test('the Transformer stretch case is refused in one line (attention folds the b
   assert.ok(!fs.existsSync(out));
 });
 
+test('the exporter\'s layer-norm pattern (ReduceMean/Sub/Pow/Sqrt/Div, Mul γ, Add β) becomes one LayerNormalization', async () => {
+  await initBackend();
+  const out = path.join(tempDir(), 'model');
+  const report = await convert({ source: path.join(DIR, 'emb_conv1d_ln', 'model.onnx'), out });
+  const ln = report.assigned.filter((a) => a.target.startsWith('ln/')).map((a) => `${a.target}<-${a.source}`).sort();
+  assert.deepEqual(ln, ['ln/beta<-ln.bias', 'ln/gamma<-ln.weight']);
+  const model = await loadLayersModelFromDir(out);
+  assert.equal(model.getLayer('ln').getClassName(), 'LayerNormalization');
+  assert.ok(Math.abs((model.getLayer('ln').getConfig() as { epsilon: number }).epsilon - 1e-5) < 1e-12, 'PyTorch\'s epsilon, not Keras\' 1e-3');
+});
+
 test('open spatial dimensions need --input-shape; with it the model builds and matches', async () => {
   const source = path.join(DIR, 'dynamic_hw', 'model.onnx');
   await assert.rejects(convert({ source, dryRun: true }), /graph input 'input' has open dimensions \[batch, 3, height, width\]; fix them with --input-shape input=1,3,<height>,<width>/);

@@ -301,7 +301,9 @@ export function buildOnnxModel(graph: OnnxGraph, options: OnnxBuildOptions): Onn
     inputs.push(describe(vi.name, onnxShape, perm, dtype));
   }
 
-  for (const node of graph.node) {
+  // Constants first: patterns that look ahead (layer normalization) read them before their turn.
+  const isConstant = (n: OnnxNode) => n.opType === 'Constant' && !n.domain;
+  for (const node of [...graph.node.filter(isConstant), ...graph.node.filter((n) => !isConstant(n))]) {
     if (b.fused.has(node)) continue;
     try {
       buildNode(b, node);
@@ -440,7 +442,8 @@ function buildNode(b: Builder, node: OnnxNode): void {
     case 'Concat': return out(concat(b, node, a));
     case 'MaxPool': case 'AveragePool': return out(pool(b, node, a));
     case 'GlobalAveragePool': case 'GlobalMaxPool': return out(globalPool(b, node));
-    case 'ReduceMean': case 'ReduceSum': case 'ReduceMax': case 'ReduceMin': return out(reduce(b, node, a));
+    case 'ReduceMean': return layerNormPattern(b, node, a) ? undefined : out(reduce(b, node, a));
+    case 'ReduceSum': case 'ReduceMax': case 'ReduceMin': return out(reduce(b, node, a));
     case 'Flatten': {
       const x = b.tensor(node, 0);
       const axis = normAxis(Number(a.axis ?? 1), x.shape.length);
@@ -826,6 +829,72 @@ function layerNorm(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   if (bias) b.pair(name, 'beta', bias.weight, { kind: 'identity' });
   b.weighted.push({ node: node.name, op: node.opType, layer: name });
   return { ...x, ref: [name, 0, 0] };
+}
+
+/**
+ * The layer normalization exporters emit below opset 17: ReduceMean(x) → Sub → Pow 2 → ReduceMean
+ * → Add ε → Sqrt → Div, then optionally Mul γ and Add β, over the last axis. Becomes one
+ * LayerNormalization layer (γ, β trainable) when every intermediate feeds only the pattern.
+ */
+function layerNormPattern(b: Builder, mean: OnnxNode, a: Attrs): boolean {
+  const x = b.values.get(mean.input[0]);
+  if (!x || x.kind !== 'tensor') return false;
+  const rank = x.shape.length;
+  const lastAxisOnly = (n: OnnxNode, attrs: Attrs) => {
+    const axes = (attrs.axes as number[] | undefined) ?? [];
+    return axes.length === 1 && normAxis(axes[0], rank) === rank - 1 && Number(attrs.keepdims ?? 1) === 1 && !n.input[1];
+  };
+  if (!lastAxisOnly(mean, a)) return false;
+  const only = (name: string, op: string): OnnxNode | undefined => {
+    const c = b.consumers.get(name) ?? [];
+    return c.length === 1 && c[0].opType === op ? c[0] : undefined;
+  };
+  const constOf = (n: OnnxNode, other: string): ConstValue | undefined => {
+    const name = n.input.find((i) => i !== other);
+    const v = name ? b.values.get(name) : undefined;
+    return v?.kind === 'const' ? v : undefined;
+  };
+  const sub = only(mean.output[0], 'Sub');
+  if (!sub || sub.input[0] !== mean.input[0] || sub.input[1] !== mean.output[0]) return false;
+  const users = b.consumers.get(sub.output[0]) ?? [];
+  const pow = users.find((n) => n.opType === 'Pow' && n.input[0] === sub.output[0]);
+  const div = users.find((n) => n.opType === 'Div' && n.input[0] === sub.output[0]);
+  if (users.length !== 2 || !pow || !div || valuesOf(constOf(pow, sub.output[0]) ?? { kind: 'const', shape: [], isFloat: true })?.[0] !== 2) return false;
+  const mean2 = only(pow.output[0], 'ReduceMean');
+  if (!mean2 || !lastAxisOnly(mean2, attributes(mean2))) return false;
+  const add = only(mean2.output[0], 'Add');
+  const eps = add && valuesOf(constOf(add, mean2.output[0]) ?? { kind: 'const', shape: [], isFloat: true });
+  if (!add || !eps || eps.length !== 1) return false;
+  const sqrt = only(add.output[0], 'Sqrt');
+  if (!sqrt || only(sqrt.output[0], 'Div') !== div || div.input[1] !== sqrt.output[0]) return false;
+  const fused = [mean, sub, pow, mean2, add, sqrt, div];
+  let last = div;
+  const mul = only(div.output[0], 'Mul');
+  const gamma = mul && constOf(mul, div.output[0]);
+  let beta: ConstValue | undefined;
+  const units = x.shape[rank - 1];
+  if (mul && gamma?.weight && product(gamma.shape) === units) {
+    fused.push(mul);
+    last = mul;
+    const addBeta = only(mul.output[0], 'Add');
+    const c = addBeta && constOf(addBeta, mul.output[0]);
+    if (addBeta && c?.weight && product(c.shape) === units) {
+      fused.push(addBeta);
+      last = addBeta;
+      beta = c;
+    }
+  }
+  const name = b.nodeName(last.name ? last : mean);
+  let v = b.unflat(x, name);
+  if (v.perm[rank - 1] !== rank - 1) v = b.toPerm(v, canonical(rank, v.perm[0]), name);
+  const hasGamma = last !== div;
+  b.layer('LayerNormalization', name, { axis: -1, epsilon: eps[0], center: !!beta, scale: hasGamma }, [v]);
+  if (hasGamma) b.pair(name, 'gamma', gamma!.weight!, { kind: 'broadcast' });
+  if (beta) b.pair(name, 'beta', beta.weight!, { kind: 'broadcast' });
+  b.weighted.push({ node: last.name, op: 'LayerNormalization', layer: name });
+  for (const n of fused) b.fused.add(n);
+  b.values.set(last.output[0], { ...v, ref: [name, 0, 0] });
+  return true;
 }
 
 function prelu(b: Builder, node: OnnxNode): SymValue {
