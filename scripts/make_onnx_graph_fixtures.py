@@ -206,6 +206,31 @@ class Unsupported(nn.Module):
         return y + y.argmax(1, keepdim=True).float()
 
 
+class MiscOps(nn.Module):
+    """Less common ops in one graph: bilinear resizing, instance norm, reflect padding, padded and
+    ceil-mode pooling, PReLU, chunk (Split), strided slices, broadcast arithmetic, a constant operand."""
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.prelu = nn.PReLU(8)
+        self.avg_in = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=True)
+        self.avg_ex = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False, ceil_mode=True)
+        self.maxc = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        self.head = nn.Conv2d(16, 4, 1)
+        self.scale = nn.Parameter(torch.randn(4, 1, 1))
+
+    def forward(self, x):
+        x = self.conv(F.pad(x, (1, 2, 2, 1), mode='reflect'))
+        x = self.prelu(self.inorm(x))
+        a, b = torch.chunk(x, 2, dim=1)
+        a = F.interpolate(self.avg_in(a), scale_factor=2, mode='bilinear', align_corners=False)
+        b = F.interpolate(self.avg_ex(b), size=(a.shape[2], a.shape[3]), mode='bilinear', align_corners=True)
+        y = torch.cat([a, b, a * 0.5 - b, b + b[:, :, :, 1:].sum(3, keepdim=True) / 3], 1)
+        y = self.maxc(y)
+        return (self.head(y) * self.scale)[:, :, ::2, :]
+
+
 def tiny_resnet():
     """torchvision's ResNet layout and module names (conv1, bn1, layer1.0.conv1, …, fc) at small widths."""
     from torchvision.models.resnet import BasicBlock
@@ -251,6 +276,7 @@ SMALL = {
     'bilstm_emb': (BiLstmClassifier, lambda: tokens(40, 6)),
     'transformer': (TransformerClassifier, lambda: tokens(50, 5)),
     'unsupported': (Unsupported, lambda: torch.randn(2, 6)),
+    'misc_ops': (MiscOps, lambda: image(3, 13, 13)),
     'tiny_resnet': (tiny_resnet, lambda: image(3, 32, 32)),
     'dynamic_hw': (CnnGap, lambda: image(3, 16, 16)),
 }

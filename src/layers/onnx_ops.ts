@@ -31,8 +31,10 @@ export function broadcastShapes(a: Shape, b: Shape): Shape {
   const n = Math.max(a.length, b.length);
   const out: Shape = [];
   for (let i = 0; i < n; i++) {
-    const x = a[a.length - n + i] ?? 1;
-    const y = b[b.length - n + i] ?? 1;
+    const ia = a.length - n + i;
+    const ib = b.length - n + i;
+    const x = ia < 0 ? 1 : a[ia];
+    const y = ib < 0 ? 1 : b[ib];
     out.push(x === 1 ? y : y === 1 ? x : x === null || y === null ? null : x === y ? x : (() => {
       throw new Error(`shapes [${a}] and [${b}] do not broadcast`);
     })());

@@ -597,16 +597,7 @@ function foldNode(b: Builder, node: OnnxNode, a: Attrs, ins: (ConstValue | undef
         });
         return [{ ...c0!, shape }];
       }
-      const v = vals(0);
-      if (c0!.shape.length !== 1) fail('only 1-D constants are sliced ahead of time');
-      const n = v.length;
-      const clamp = (x: number) => Math.max(0, Math.min(n, x < 0 ? x + n : x));
-      const start = clamp(vals(1)[0]);
-      const end = clamp(vals(2)[0]);
-      const step = ins[4] ? vals(4)[0] : 1;
-      if (step !== 1) fail('strided slices of constants are not folded');
-      const data = v.slice(start, end);
-      return [{ kind: 'const', shape: [data.length], data, isFloat: c0!.isFloat }];
+      return [sliceConst(c0!, vals(1), vals(2), ins[3] ? vals(3) : undefined, ins[4] ? vals(4) : undefined) ?? fail()];
     }
     case 'Range': {
       const [start, limit, delta] = [vals(0)[0], vals(1)[0], vals(2)[0]];
@@ -623,6 +614,44 @@ function foldNode(b: Builder, node: OnnxNode, a: Attrs, ins: (ConstValue | undef
     default:
       return fail('has only constant inputs but graft does not fold this op');
   }
+}
+
+/** ONNX Slice of a small constant (any rank, negative steps included). */
+function sliceConst(c: ConstValue, starts: number[], ends: number[], axesIn?: number[], stepsIn?: number[]): ConstValue | undefined {
+  const v = valuesOf(c);
+  if (!v || !c.shape.every(Number.isFinite)) return undefined;
+  const rank = c.shape.length;
+  const axes = (axesIn ?? starts.map((_, i) => i)).map((a) => normAxis(a, rank));
+  const ranges = c.shape.map((d) => ({ start: 0, step: 1, count: d }));
+  axes.forEach((ax, i) => {
+    const dim = c.shape[ax];
+    const step = stepsIn?.[i] ?? 1;
+    const norm = (x: number) => (x < 0 ? x + dim : x);
+    if (step > 0) {
+      const s0 = Math.max(0, Math.min(dim, norm(starts[i])));
+      const e0 = Math.max(0, Math.min(dim, norm(ends[i])));
+      ranges[ax] = { start: s0, step, count: Math.max(0, Math.ceil((e0 - s0) / step)) };
+    } else {
+      const s0 = Math.max(-1, Math.min(dim - 1, norm(starts[i])));
+      const e0 = Math.max(-1, Math.min(dim - 1, norm(ends[i])));
+      ranges[ax] = { start: s0, step, count: Math.max(0, Math.ceil((s0 - e0) / -step)) };
+    }
+  });
+  const shape = ranges.map((r) => r.count);
+  const strides = c.shape.map((_, i) => product(c.shape.slice(i + 1)));
+  const data: number[] = [];
+  const idx = new Array(rank).fill(0);
+  const total = product(shape);
+  for (let k = 0; k < total; k++) {
+    let src = 0;
+    for (let i = 0; i < rank; i++) src += (ranges[i].start + idx[i] * ranges[i].step) * strides[i];
+    data.push(v[src]);
+    for (let i = rank - 1; i >= 0; i--) {
+      if (++idx[i] < shape[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return { kind: 'const', shape, data, isFloat: c.isFloat };
 }
 
 function broadcastShape(a: number[], b: number[]): number[] {
@@ -1176,7 +1205,7 @@ function resize(b: Builder, node: OnnxNode, a: Attrs): SymValue {
     else if (node.input[3]) sizes = b.ints(node, 3, 'sizes');
   }
   const out = sizes ?? x.shape.map((d, i) => (d === BATCH ? BATCH : Math.floor(d * scales![i])));
-  if (out[0] !== BATCH && out[0] !== x.shape[0]) b.fail(node, 'resizing the batch axis');
+  if (out[0] !== BATCH && !Number.isNaN(out[0]) && out[0] !== 1) b.fail(node, 'resizing the batch axis');
   if (out[1] !== x.shape[1]) b.fail(node, 'resizing the channel axis');
   x = b.toPerm(x, channelsLast(4), name);
   const shape = [BATCH, x.shape[1], out[2], out[3]];
