@@ -15,6 +15,8 @@ import { convert } from '../src/convert';
 import { GraftError } from '../src/errors';
 import { loadLayersModelFromDir } from '../src/output/load';
 import { finetune } from '../src/transfer';
+import { openWeights } from '../src/formats';
+import { mutateAndRead } from './helpers/mutate';
 import { fixture, realworld } from './helpers/realworld';
 import { maxAbsDiff, permuted, predictArray, readNpy, tempDir } from './helpers/models';
 
@@ -173,6 +175,22 @@ test('a real-world ONNX export (matthieu_mnist_dwconv) builds and outputs log-pr
   const model = await loadLayersModelFromDir(out);
   const y = tf.tidy(() => tf.exp(model.predict(tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 3)) as tf.Tensor).sum(1).dataSync());
   for (const s of y) assert.ok(Math.abs(s - 1) < 1e-5, `probabilities sum to ${s}`);
+});
+
+test('damaged graphs: building either works or fails with a one-line GraftError, never a crash', async () => {
+  const files = ['mlp', 'lstm', 'emb_conv1d_ln', 'misc_ops', 'unet', 'bilstm_emb'].map((c) => path.join(DIR, c, 'model.onnx'));
+  const refused = await mutateAndRead(files, async (p) => {
+    const reader = await openWeights(p);
+    try {
+      reader.opSummary?.();
+      reader.buildTopology?.();
+    } catch (e) {
+      await reader.close();
+      throw e;
+    }
+    return reader;
+  }, 14, 40);
+  assert.ok(refused > 0, 'some mutations are refused');
 });
 
 /** A minimal .npy file (version 1.0, C order). */

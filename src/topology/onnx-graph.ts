@@ -735,6 +735,7 @@ function convTranspose(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   const pads = spatialPads(node, a, b, 2);
   const outPad = (a.output_padding as number[] | undefined) ?? [0, 0];
   const cout = w.shape[1];
+  if (w.shape.length !== 4 || w.shape[0] !== x.shape[1]) b.fail(node, `weight [${w.shape}] does not fit ${x.shape[1]} input channels`);
   const bias = node.input[2] ? b.weight(node, 2, 'the bias') : undefined;
   b.layer('Conv2DTranspose', name, { filters: cout, kernel_size: kernel, strides, padding: 'valid', data_format: 'channels_last', activation: 'linear', use_bias: !!bias }, [x]);
   b.pair(name, 'kernel', w.weight, { kind: 'conv-transpose' });
@@ -764,10 +765,14 @@ function gemm(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   if (Number(a.transA ?? 0) !== 0) b.fail(node, 'transA is not built');
   if (Number(a.alpha ?? 1) !== 1 || Number(a.beta ?? 1) !== 1) b.fail(node, 'alpha/beta other than 1 are not built');
   const w = b.weight(node, 1, 'the Gemm weight');
+  if (w.shape.length !== 2) b.fail(node, 'the Gemm weight must be 2-D');
+  // The tensor as stored (before a Transpose node between it and the Gemm).
+  const stored = w.transposed ? [w.shape[1], w.shape[0]] : w.shape;
   const transB = (Number(a.transB ?? 0) !== 0) !== !!w.transposed;
   const name = b.nodeName(node);
   if (x.flat && !transB) x = b.unflat(x, name);
-  const units = transB ? w.shape[0] : w.shape[1];
+  const [inputs, units] = transB ? [stored[1], stored[0]] : stored;
+  if (x.shape.length !== 2 || x.shape[1] !== inputs) b.fail(node, `weight [${w.shape}] does not fit input [${x.shape.map((d) => (d === BATCH ? 'N' : d))}]`);
   const bias = node.input[2] ? b.weight(node, 2, 'the Gemm bias') : undefined;
   b.layer('Dense', name, { units, activation: 'linear', use_bias: !!bias }, [x]);
   const kernel: TransformSpec = x.flat ? { kind: 'dense-after-flatten', channels: x.flat.channels, spatial: x.flat.spatial } : transB ? { kind: 'transpose' } : { kind: 'identity' };
@@ -797,7 +802,8 @@ function matmul(b: Builder, node: OnnxNode): SymValue {
   const rank = x.shape.length;
   // Dense works on the tfjs last axis: it must hold ONNX's last axis.
   if (x.perm[x.perm.length - 1] !== rank - 1) x = b.toPerm(x, canonical(rank, x.perm[0]), name);
-  const units = w.transposed ? w.shape[1] : w.shape[1];
+  const units = w.shape[1];
+  if (x.shape[rank - 1] !== w.shape[0]) b.fail(node, `weight [${w.shape}] does not fit input [${x.shape.map((d) => (d === BATCH ? 'N' : d))}]`);
   // torch.nn.Linear on 3-D inputs: MatMul then Add(bias): one Dense.
   const next = b.consumers.get(node.output[0]) ?? [];
   let bias: ConstValue | undefined;
@@ -822,6 +828,7 @@ function batchNorm(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   const name = b.nodeName(node);
   const x = b.unflat(b.tensor(node, 0), name);
   const [scale, beta, mean, variance] = [1, 2, 3, 4].map((i) => b.weight(node, i, ['', 'scale', 'bias', 'mean', 'variance'][i]));
+  if ([scale, beta, mean, variance].some((p) => p.shape.length !== 1 || p.shape[0] !== x.shape[1])) b.fail(node, `parameters do not have the ${x.shape[1]} channels of the input`);
   b.layer('BatchNormalization', name, {
     axis: x.perm.indexOf(1), epsilon: a.epsilon ?? 1e-5, momentum: a.momentum ?? 0.9, center: true, scale: true,
   }, [x]);
@@ -1288,6 +1295,10 @@ function recurrent(b: Builder, node: OnnxNode, a: Attrs): (SymValue | undefined)
   const seq = x.shape[layout === 0 ? 0 : 1];
   const W = b.weight(node, 1, 'W');
   const R = b.weight(node, 2, 'R');
+  const gateRows = RNN_GATES[op].length * units;
+  if (W.shape.join() !== [dirs, gateRows, x.shape[2]].join() || R.shape.join() !== [dirs, gateRows, units].join()) {
+    b.fail(node, `W [${W.shape}] / R [${R.shape}] do not fit ${dirs} direction(s) of ${units} units over ${x.shape[2]} features`);
+  }
   const B = node.input[3] ? b.weight(node, 3, 'B') : undefined;
   const wantH = !!node.output[1] && (b.consumers.get(node.output[1]) ?? []).length > 0;
   const wantC = op === 'LSTM' && !!node.output[2] && (b.consumers.get(node.output[2]) ?? []).length > 0;
