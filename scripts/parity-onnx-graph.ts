@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     ...fs.readdirSync(COMMITTED).map((n) => path.join(COMMITTED, n)),
     ...fs.readdirSync(large).map((n) => path.join(large, n)),
   ].filter((d) => fs.existsSync(path.join(d, 'case.json')) && !['unsupported', 'transformer', 'dynamic_hw'].includes(path.basename(d)));
-  const rows: string[] = ['| model | ONNX MB | max error | tolerance | convert s |', '|---|---:|---:|---:|---:|'];
+  const rows: string[] = ['| model | ONNX MB | max error | tolerance | convert s | engine |', '|---|---:|---:|---:|---:|---|'];
   let failed = 0;
   for (const dir of dirs.sort()) {
     const name = path.basename(dir);
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     const info = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8'));
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-onnx-out-'));
     const t0 = performance.now();
-    await convert({ source: path.join(dir, 'model.onnx'), out: path.join(out, 'm'), engine: 'tfjs' });
+    const report = await convert({ source: path.join(dir, 'model.onnx'), out: path.join(out, 'm') });
     const seconds = (performance.now() - t0) / 1000;
     const model = await loadLayersModelFromDir(path.join(out, 'm'));
     const x = permuted(readNpy(path.join(dir, 'input.npy'), info.inputDtype), info.inputPerm);
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     const err = maxAbsDiff(got, want.data);
     if (!(err <= tol)) failed++;
     const mb = fs.statSync(path.join(dir, 'model.onnx')).size / 1e6;
-    rows.push(`| ${name} | ${mb.toFixed(2)} | ${err.toExponential(2)}${err <= tol ? '' : ' FAIL'} | ${tol.toExponential(2)} | ${seconds.toFixed(2)} |`);
+    rows.push(`| ${name} | ${mb.toFixed(2)} | ${err.toExponential(2)}${err <= tol ? '' : ' FAIL'} | ${tol.toExponential(2)} | ${seconds.toFixed(2)} | ${report.engine} |`);
     model.dispose();
     fs.rmSync(out, { recursive: true, force: true });
   }

@@ -74,6 +74,10 @@ test('importing registers graft classes for GRU, Conv1D and Conv2D, adds the Ker
   for (const name of mod.GRAFT_ADDED_CLASSES) assert.ok(!registryBefore.has(name), `tfjs already has ${name}`);
   assert.equal(Object.keys(registry).length, registryBefore.size + mod.GRAFT_ADDED_CLASSES.length);
   assert.deepEqual([...mod.GRAFT_LAYER_CLASSES].sort(), ['Conv1D', 'Conv2D', 'Conv2DTranspose', 'GRU']);
+  // Among them the layers of models built from ONNX graphs.
+  for (const name of ['GraftBinary', 'GraftConstant', 'GraftInstanceNorm', 'GraftMatMul', 'GraftPad', 'GraftPool2D', 'GraftReduce', 'GraftResize', 'GraftSlice', 'GraftSplit', 'GraftUnary']) {
+    assert.ok(mod.GRAFT_ADDED_CLASSES.includes(name), name);
+  }
 });
 
 test('a second copy of the module (fresh require) neither fails nor re-registers', async () => {

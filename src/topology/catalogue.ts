@@ -4,6 +4,7 @@ import {
   channelsFirst, convLength, deconvLength, elementwise, fail, int, known, padding, padPairs, Shape, single, tuple,
 } from './shapes';
 import type { TargetVariable } from './variables';
+import { ONNX_LAYER_CLASSES } from './onnx/layer-classes';
 
 /**
  * The catalogue of layer classes: everything graft knows about one Keras/tfjs layer class, in
@@ -703,6 +704,8 @@ export const LAYER_CLASSES: Readonly<Record<string, LayerClass>> = {
   Masking: passThrough,
   Rescaling: passThrough,
   ...GRAFT_ADDED,
+  // Layers of models built from ONNX graphs (tfjs-graft/layers).
+  ...ONNX_LAYER_CLASSES,
 };
 
 /** The catalogue entry of a class, if graft knows it. */

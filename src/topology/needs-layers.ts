@@ -6,8 +6,6 @@ export { GRAFT_ADDED_CLASSES, GRAFT_LAYER_CLASSES };
 
 /** Whether one `{class_name, config}` entry uses an extension tfjs's own class would refuse or ignore. */
 function usesExtension(className: string, config: Json): boolean {
-  // Layers built for ONNX ops tfjs lacks (src/layers/onnx_ops.ts) exist only in tfjs-graft/layers.
-  if (className.startsWith('Graft')) return true;
   return layerClass(className)?.needsGraftLayers?.(config) ?? false;
 }
 
