@@ -192,7 +192,18 @@ class TransformerClassifier(nn.Module):
         return self.fc(self.enc(self.emb(ids)).mean(1))
 
 
-SEQUENCE = {'lstm', 'gru'}
+SEQUENCE = {'lstm', 'gru', 'birnn'}
+
+
+class BiRnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(5, 6, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(12, 3)
+
+    def forward(self, x):
+        y, h = self.rnn(x)
+        return self.fc(y[:, 0] + y[:, -1])
 
 
 class Unsupported(nn.Module):
@@ -276,6 +287,7 @@ SMALL = {
     'bilstm_emb': (BiLstmClassifier, lambda: tokens(40, 6)),
     'transformer': (TransformerClassifier, lambda: tokens(50, 5)),
     'unsupported': (Unsupported, lambda: torch.randn(2, 6)),
+    'birnn': (BiRnn, lambda: torch.randn(2, 5, 5)),
     'misc_ops': (MiscOps, lambda: image(3, 13, 13)),
     'tiny_resnet': (tiny_resnet, lambda: image(3, 32, 32)),
     'dynamic_hw': (CnnGap, lambda: image(3, 16, 16)),
@@ -350,6 +362,74 @@ def export(name, build, make_input, root):
     print(f'{name}: {os.path.getsize(os.path.join(out, "model.onnx")) / 1e6:.2f} MB')
 
 
+def onnx_gates(w, op, hidden):
+    """PyTorch gate blocks (LSTM i,f,g,o; GRU r,z,n) in ONNX order (LSTM i,o,f,c; GRU z,r,h)."""
+    blocks = list(w.split(hidden, 0))
+    order = [0, 3, 1, 2] if op == 'LSTM' else [1, 0, 2]
+    return torch.cat([blocks[k] for k in order], 0)
+
+
+def handmade_rnn(name, op, layout, output, root):
+    """An ONNX graph torch never writes: one reverse-direction LSTM/GRU node (layout 0 or 1), whose
+    reference is the backward half of a bidirectional PyTorch module with the same weights."""
+    import onnx
+    from onnx import helper, numpy_helper, TensorProto
+    torch.manual_seed(sum(map(ord, name)))
+    features, hidden, steps, batch = 4, 5, 6, 2
+    module = (nn.LSTM if op == 'LSTM' else nn.GRU)(features, hidden, batch_first=True, bidirectional=True).eval()
+    x = torch.randn(batch, steps, features)
+    with torch.no_grad():
+        y, h = module(x)
+        if op == 'LSTM':
+            h = h[0]
+        p = {k: v.detach() for k, v in module.named_parameters()}
+        W = onnx_gates(p['weight_ih_l0_reverse'], op, hidden)[None]
+        R = onnx_gates(p['weight_hh_l0_reverse'], op, hidden)[None]
+        B = torch.cat([onnx_gates(p['bias_ih_l0_reverse'], op, hidden), onnx_gates(p['bias_hh_l0_reverse'], op, hidden)])[None]
+    # Y: [seq, 1, batch, hidden] (layout 0) or [batch, seq, 1, hidden] (layout 1); Y_h: [1, batch, hidden] or [batch, 1, hidden].
+    back = y[:, :, hidden:]
+    if output == 'Y':
+        ref = back[:, :, None, :] if layout == 1 else back.permute(1, 0, 2)[:, None]
+        out_shape = [None, steps, 1, hidden] if layout == 1 else [steps, 1, None, hidden]
+    else:
+        ref = h[1][:, None, :] if layout == 1 else h[1][None]
+        out_shape = [None, 1, hidden] if layout == 1 else [1, None, hidden]
+    in_shape = ['batch', steps, features] if layout == 1 else [steps, 'batch', features]
+    attrs = {'hidden_size': hidden, 'direction': 'reverse', 'layout': layout}
+    if op == 'GRU':
+        attrs['linear_before_reset'] = 1
+    outputs = ['Y', 'Y_h'] if output == 'Y_h' else ['Y']
+    node = helper.make_node(op, ['input', 'W', 'R', 'B'], outputs, name=f'/{op.lower()}/{op}', **attrs)
+    dims = lambda shape: [d if d is not None else 'batch' for d in shape]
+    graph = helper.make_graph(
+        [node], name, [helper.make_tensor_value_info('input', TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info(outputs[-1], TensorProto.FLOAT, dims(out_shape))],
+        [numpy_helper.from_array(t.numpy(), n) for t, n in ((W, 'W'), (R, 'R'), (B, 'B'))])
+    # The layout attribute arrived in opset 14.
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 14)], producer_name='make_onnx_graph_fixtures')
+    onnx.checker.check_model(model)
+    out = os.path.join(root, name)
+    os.makedirs(out, exist_ok=True)
+    onnx.save(model, os.path.join(out, 'model.onnx'))
+    xin = x if layout == 1 else x.permute(1, 0, 2)
+    np.save(os.path.join(out, 'input.npy'), xin.contiguous().numpy().astype(np.float32))
+    np.save(os.path.join(out, 'output.npy'), ref.contiguous().numpy().astype(np.float32))
+    # tfjs keeps the batch first: layout-0 tensors arrive and leave batch-first.
+    case = {'inputDtype': 'float32', 'inputPerm': None if layout == 1 else [1, 0, 2],
+            'outputPerm': None if layout == 1 else ([2, 0, 1, 3] if output == 'Y' else [1, 0, 2])}
+    with open(os.path.join(out, 'case.json'), 'w') as f:
+        json.dump(case, f, indent=1)
+    print(f'{name}: {os.path.getsize(os.path.join(out, "model.onnx")) / 1e6:.2f} MB')
+
+
+HANDMADE = {
+    'lstm_reverse_layout1': ('LSTM', 1, 'Y'),
+    'lstm_reverse_layout0_h': ('LSTM', 0, 'Y_h'),
+    'gru_reverse_layout0': ('GRU', 0, 'Y'),
+    'gru_reverse_layout1_h': ('GRU', 1, 'Y_h'),
+}
+
+
 def main(argv):
     large_dir = None
     if argv[:1] == ['--large']:
@@ -364,6 +444,9 @@ def main(argv):
     for name, (build, make_input) in todo.items():
         if not argv or name in argv:
             export(name, build, make_input, ROOT)
+    for name, (op, layout, output) in HANDMADE.items():
+        if not argv or name in argv:
+            handmade_rnn(name, op, layout, output, ROOT)
 
 
 if __name__ == '__main__':

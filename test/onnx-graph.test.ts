@@ -47,7 +47,8 @@ async function parity(out: string, name: string, info = caseInfo(name)): Promise
 }
 
 test('the held-out set is all there', () => {
-  for (const c of ['mlp', 'cnn_gap', 'cnn_flatten', 'dw_pw', 'conv_transpose', 'lstm', 'gru', 'emb_conv1d_ln', 'unet', 'bilstm_emb', 'mobilenet_v2', 'shufflenet_v2_x0_5', 'tiny_resnet']) {
+  for (const c of ['mlp', 'cnn_gap', 'cnn_flatten', 'dw_pw', 'conv_transpose', 'lstm', 'gru', 'birnn', 'emb_conv1d_ln', 'unet', 'bilstm_emb', 'mobilenet_v2', 'shufflenet_v2_x0_5', 'tiny_resnet', 'misc_ops',
+    'lstm_reverse_layout1', 'lstm_reverse_layout0_h', 'gru_reverse_layout0', 'gru_reverse_layout1_h']) {
     assert.ok(cases.includes(c), `fixture ${c} is missing`);
   }
 });

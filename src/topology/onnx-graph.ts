@@ -150,11 +150,18 @@ class Builder {
   private readonly counters = new Map<string, number>();
   readonly values = new Map<string, Value>();
   readonly consumers = new Map<string, OnnxNode[]>();
+  readonly graphOutputs: Set<string>;
   /** Nodes already computed by an earlier node's layer (MatMul + Add bias). */
   readonly fused = new Set<OnnxNode>();
 
   constructor(readonly graph: OnnxGraph, readonly options: OnnxBuildOptions) {
     for (const n of graph.node) for (const i of n.input) if (i) this.consumers.set(i, [...(this.consumers.get(i) ?? []), n]);
+    this.graphOutputs = new Set(graph.output.map((o) => o.name));
+  }
+
+  /** Whether a node output is read by another node or is a graph output. */
+  used(name: string | undefined): boolean {
+    return !!name && ((this.consumers.get(name) ?? []).length > 0 || this.graphOutputs.has(name));
   }
 
   fail(node: OnnxNode | undefined, message: string): never {
@@ -275,19 +282,23 @@ export function buildOnnxModel(graph: OnnxGraph, options: OnnxBuildOptions): Onn
   for (const vi of graph.input) {
     if (initializers.has(vi.name)) continue;
     const tt = vi.type?.tensorType;
-    const dims = (tt?.shape?.dim ?? []).map((d) => (d.dimParam ? 0 : int64(d.dimValue ?? 0)));
+    const declared = tt?.shape?.dim ?? [];
+    const dims = declared.map((d) => (d.dimParam ? 0 : int64(d.dimValue ?? 0)));
     const given = options.inputShapes?.[vi.name];
     const shape = given ? [...given] : dims;
-    if (!given && shape.slice(1).some((d) => !(d > 0))) {
-      throw new GraftError('USAGE', `graph input '${vi.name}' has open dimensions [${(tt?.shape?.dim ?? []).map((d) => d.dimParam || int64(d.dimValue ?? 0)).join(', ')}]; fix them with --input-shape ${vi.name}=${(tt?.shape?.dim ?? []).map((d, i) => (i === 0 ? 1 : d.dimParam ? `<${d.dimParam}>` : int64(d.dimValue ?? 0) || '<n>')).join(',')}`, { file: options.file });
+    // The batch: the one open dimension (a sequence-first RNN input has it second), else the first.
+    const open = declared.map((d, i) => (d.dimParam || !(int64(d.dimValue ?? 0) > 0) ? i : -1)).filter((i) => i >= 0);
+    const batchAxis = !given && open.length === 1 ? open[0] : 0;
+    if (!given && shape.some((d, i) => i !== batchAxis && !(d > 0))) {
+      throw new GraftError('USAGE', `graph input '${vi.name}' has open dimensions [${declared.map((d) => d.dimParam || int64(d.dimValue ?? 0)).join(', ')}]; fix them with --input-shape ${vi.name}=${declared.map((d, i) => (i === 0 ? 1 : d.dimParam ? `<${d.dimParam}>` : int64(d.dimValue ?? 0) || '<n>')).join(',')}`, { file: options.file });
     }
     if (shape.length === 0) throw new GraftError('UNSUPPORTED', `graph input '${vi.name}' is a scalar; graft builds models whose inputs have a batch axis`, { file: options.file });
     const elem = tt?.elemType ?? 1;
     const dtype = isFloatType(elem) ? 'float32' : 'int32';
     const rank = shape.length;
-    // Images go channels-last; sequences, token ids and feature rows keep their order.
-    const perm = rank >= 4 || (rank === 3 && feedsChannelOp(b, vi.name)) ? channelsLast(rank) : identity(rank);
-    const onnxShape = [BATCH, ...shape.slice(1)];
+    // Images go channels-last; sequences, token ids and feature rows keep their order, batch first.
+    const perm = batchAxis !== 0 ? canonical(rank, batchAxis) : rank >= 4 || (rank === 3 && feedsChannelOp(b, vi.name)) ? channelsLast(rank) : identity(rank);
+    const onnxShape = shape.map((d, i) => (i === batchAxis ? BATCH : d));
     const tfjsShape = perm.map((p) => onnxShape[p]);
     const name = b.unique(vi.name);
     b.layers.push({
@@ -1271,7 +1282,7 @@ function recurrent(b: Builder, node: OnnxNode, a: Attrs): (SymValue | undefined)
   const name = b.nodeName(node);
   const op = node.opType;
   const direction = String(a.direction ?? 'forward');
-  if (direction === 'reverse') b.fail(node, 'a reverse-only recurrent layer is not built');
+  if (!['forward', 'reverse', 'bidirectional'].includes(direction)) b.fail(node, `direction ${direction} is not built`);
   const layout = Number(a.layout ?? 0);
   const units = Number(a.hidden_size);
   if (a.clip !== undefined) b.fail(node, 'clip is not built');
@@ -1300,8 +1311,9 @@ function recurrent(b: Builder, node: OnnxNode, a: Attrs): (SymValue | undefined)
     b.fail(node, `W [${W.shape}] / R [${R.shape}] do not fit ${dirs} direction(s) of ${units} units over ${x.shape[2]} features`);
   }
   const B = node.input[3] ? b.weight(node, 3, 'B') : undefined;
-  const wantH = !!node.output[1] && (b.consumers.get(node.output[1]) ?? []).length > 0;
-  const wantC = op === 'LSTM' && !!node.output[2] && (b.consumers.get(node.output[2]) ?? []).length > 0;
+  const wantY = b.used(node.output[0]);
+  const wantH = b.used(node.output[1]);
+  const wantC = op === 'LSTM' && b.used(node.output[2]);
   const resetAfter = op === 'GRU' && Number(a.linear_before_reset ?? 0) === 1;
   const cls = { LSTM: 'LSTM', GRU: 'GRU', RNN: 'SimpleRNN' }[op]!;
   const inner: Record<string, unknown> = {
@@ -1309,6 +1321,7 @@ function recurrent(b: Builder, node: OnnxNode, a: Attrs): (SymValue | undefined)
     ...(op !== 'RNN' ? { recurrent_activation: 'sigmoid' } : {}),
     ...(op === 'LSTM' ? { unit_forget_bias: false } : {}),
     ...(op === 'GRU' ? { reset_after: resetAfter } : {}),
+    ...(direction === 'reverse' ? { go_backwards: true } : {}),
   };
   if (dirs === 2) b.layer('Bidirectional', name, { layer: { class_name: cls, config: inner }, merge_mode: 'concat' }, [v]);
   else b.layer(cls, name, inner, [v]);
@@ -1322,11 +1335,18 @@ function recurrent(b: Builder, node: OnnxNode, a: Attrs): (SymValue | undefined)
   b.weighted.push({ node: node.name, op, layer: name });
   const results: (SymValue | undefined)[] = [];
   // Y: [seq, dirs, batch, units] (layout 0) from tfjs [batch, seq, dirs·units].
-  const y = b.sym([name, 0, 0], [BATCH, seq, dirs * units], [0, 1, 2]);
-  const held = b.layer('Reshape', b.unique(`${name}_directions`), { target_shape: [seq, dirs, units] }, [y]);
-  results.push(layout === 0
-    ? b.sym([held, 0, 0], [seq, dirs, BATCH, units], [2, 0, 1, 3])
-    : b.sym([held, 0, 0], [BATCH, seq, dirs, units], [0, 1, 2, 3]));
+  if (wantY) {
+    let y = b.sym([name, 0, 0], [BATCH, seq, dirs * units], [0, 1, 2]);
+    if (direction === 'reverse') {
+      // Keras' go_backwards returns the outputs in processing order; ONNX keeps time order.
+      const flip = b.layer('GraftSlice', b.unique(`${name}_time_order`), { begin: [seq - 1, 0], end: [-1, units], strides: [-1, 1] }, [y]);
+      y = b.sym([flip, 0, 0], y.shape, y.perm);
+    }
+    const held = b.layer('Reshape', b.unique(`${name}_directions`), { target_shape: [seq, dirs, units] }, [y]);
+    results.push(layout === 0
+      ? b.sym([held, 0, 0], [seq, dirs, BATCH, units], [2, 0, 1, 3])
+      : b.sym([held, 0, 0], [BATCH, seq, dirs, units], [0, 1, 2, 3]));
+  } else results.push(undefined);
   // Y_h / Y_c: [dirs, batch, units] from the per-direction states.
   const perDir = op === 'LSTM' ? 2 : 1;
   const state = (which: number): SymValue => {
