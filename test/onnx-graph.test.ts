@@ -16,6 +16,7 @@ import { GraftError } from '../src/errors';
 import { loadLayersModelFromDir } from '../src/output/load';
 import { finetune } from '../src/transfer';
 import { openWeights } from '../src/formats';
+import { graft } from './helpers/cli';
 import { mutateAndRead } from './helpers/mutate';
 import { fixture, realworld } from './helpers/realworld';
 import { maxAbsDiff, permuted, predictArray, readNpy, tempDir } from './helpers/models';
@@ -176,6 +177,33 @@ test('a real-world ONNX export (matthieu_mnist_dwconv) builds and outputs log-pr
   const model = await loadLayersModelFromDir(out);
   const y = tf.tidy(() => tf.exp(model.predict(tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 3)) as tf.Tensor).sum(1).dataSync());
   for (const s of y) assert.ok(Math.abs(s - 1) < 1e-5, `probabilities sum to ${s}`);
+});
+
+test('CLI: inspect lists the graph ops; convert refuses unbuildable ops with exit 1, builds and reports layouts otherwise', () => {
+  let r = graft(['inspect', path.join(DIR, 'unsupported', 'model.onnx')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /graph ops \(graft cannot build CumSum, ArgMax\)/);
+  assert.match(r.stdout, /CumSum\s+2\s+no\s+\/CumSum/);
+  assert.match(r.stdout, /Gemm\s+1\s+yes\s+\/fc\/Gemm/);
+  const out = path.join(tempDir(), 'never');
+  r = graft(['convert', path.join(DIR, 'unsupported', 'model.onnx'), '--out', out]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /cannot build ops CumSum×2 \(first: '\/CumSum'\), ArgMax×1 \(first: '\/ArgMax'\)/);
+  assert.ok(!fs.existsSync(out));
+  const built = path.join(tempDir(), 'model');
+  const report = path.join(tempDir(), 'report.json');
+  r = graft(['convert', path.join(DIR, 'unet', 'model.onnx'), '--out', built, '--report', report]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /input 'input': ONNX \[N, 3, 16, 16\] → tfjs \[N, 16, 16, 3\] \(NCHW → NHWC, perm \[0,2,3,1\]\)/);
+  assert.match(r.stdout, /output 'output': ONNX \[N, 1, 16, 16\] → tfjs \[N, 16, 16, 1\]/);
+  const json = JSON.parse(fs.readFileSync(report, 'utf8')) as { graph: { outputs: { perm: number[] }[] } };
+  assert.deepEqual(json.graph.outputs[0].perm, [0, 2, 3, 1]);
+  // PyTorch-layout reference data checks the channels-last model.
+  r = graft(['verify', built, '--input', path.join(DIR, 'unet', 'input.npy'), '--expect', path.join(DIR, 'unet', 'output.npy'), '--channels-first']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  r = graft(['convert', path.join(DIR, 'dynamic_hw', 'model.onnx'), '--out', path.join(tempDir(), 'm'), '--input-shape', 'input=1,3,x,16']);
+  assert.equal(r.code, 2);
 });
 
 test('damaged graphs: building either works or fails with a one-line GraftError, never a crash', async () => {
