@@ -422,6 +422,29 @@ def handmade_rnn(name, op, layout, output, root):
     print(f'{name}: {os.path.getsize(os.path.join(out, "model.onnx")) / 1e6:.2f} MB')
 
 
+def handmade_softmax(name, axis, root):
+    """Opset-11 Softmax, which normalises over every axis from `axis` on: over the last axis it
+    is today's Softmax (reference from NumPy); over axis 1 of a 3-D tensor graft must refuse it."""
+    import onnx
+    from onnx import helper, TensorProto
+    node = helper.make_node('Softmax', ['input'], ['output'], name='/softmax/Softmax', axis=axis)
+    graph = helper.make_graph([node], name, [helper.make_tensor_value_info('input', TensorProto.FLOAT, ['batch', 3, 4])],
+                              [helper.make_tensor_value_info('output', TensorProto.FLOAT, ['batch', 3, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)], producer_name='make_onnx_graph_fixtures')
+    onnx.checker.check_model(model)
+    out = os.path.join(root, name)
+    os.makedirs(out, exist_ok=True)
+    onnx.save(model, os.path.join(out, 'model.onnx'))
+    x = np.random.default_rng(3).standard_normal((2, 3, 4)).astype(np.float32)
+    flat = x.reshape(2, -1) if axis == 1 else x
+    e = np.exp(flat - flat.max(-1, keepdims=True))
+    np.save(os.path.join(out, 'input.npy'), x)
+    np.save(os.path.join(out, 'output.npy'), (e / e.sum(-1, keepdims=True)).reshape(x.shape).astype(np.float32))
+    with open(os.path.join(out, 'case.json'), 'w') as f:
+        json.dump({'inputDtype': 'float32', 'inputPerm': None, 'outputPerm': None}, f, indent=1)
+    print(f'{name}: written')
+
+
 HANDMADE = {
     'lstm_reverse_layout1': ('LSTM', 1, 'Y'),
     'lstm_reverse_layout0_h': ('LSTM', 0, 'Y_h'),
@@ -447,6 +470,9 @@ def main(argv):
     for name, (op, layout, output) in HANDMADE.items():
         if not argv or name in argv:
             handmade_rnn(name, op, layout, output, ROOT)
+    for name, axis in (('softmax_opset11_last', 2), ('softmax_opset11_axis1', 1)):
+        if not argv or name in argv:
+            handmade_softmax(name, axis, ROOT)
 
 
 if __name__ == '__main__':

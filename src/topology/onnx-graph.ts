@@ -27,6 +27,8 @@ export interface OnnxBuildOptions {
   inputShapes?: Record<string, number[]>;
   /** Names of the tensors the weight reader serves (initializers, weight Constant nodes). */
   weights: ReadonlySet<string>;
+  /** The default-domain opset the model imports (some ops changed meaning between versions). */
+  opset?: number;
 }
 
 /** One variable of the built model and the source tensors (with transform) that fill it. */
@@ -169,7 +171,8 @@ class Builder {
   }
 
   unique(base: string): string {
-    let name = base.replace(/[^A-Za-z0-9._\-/]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'layer';
+    // '/' separates a layer from its weights in variable names: never part of a layer name.
+    let name = base.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'layer';
     if (this.names.has(name)) {
       let k = 1;
       while (this.names.has(`${name}_${k}`)) k++;
@@ -443,7 +446,10 @@ function buildNode(b: Builder, node: OnnxNode): void {
     case 'PRelu': return out(prelu(b, node));
     case 'Softmax': {
       const x = b.unflat(b.tensor(node, 0), node.name);
-      const axis = normAxis(Number(a.axis ?? -1), x.shape.length);
+      const opset = b.options.opset ?? 13;
+      const axis = normAxis(Number(a.axis ?? (opset < 13 ? 1 : -1)), x.shape.length);
+      // Before opset 13 Softmax normalises over every axis from `axis` on, flattened together.
+      if (opset < 13 && axis !== x.shape.length - 1) b.fail(node, `Softmax of opset ${opset} over axes ${axis}… of a rank-${x.shape.length} tensor is not built (over the last axis it is)`);
       if (axis === x.perm[0]) b.fail(node, 'softmax over the batch axis');
       const name = b.layer('Softmax', b.nodeName(node), { axis: x.perm.indexOf(axis) }, [x]);
       return out({ ...x, ref: [name, 0, 0] });
@@ -838,6 +844,7 @@ function matmul(b: Builder, node: OnnxNode): SymValue {
 function batchNorm(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   const name = b.nodeName(node);
   const x = b.unflat(b.tensor(node, 0), name);
+  if (Number(a.training_mode ?? 0) === 1 || node.output.length > 1 && node.output.slice(1).some((o) => b.used(o))) b.fail(node, 'batch normalization in training mode (batch statistics) is not built; export in eval mode');
   const [scale, beta, mean, variance] = [1, 2, 3, 4].map((i) => b.weight(node, i, ['', 'scale', 'bias', 'mean', 'variance'][i]));
   if ([scale, beta, mean, variance].some((p) => p.shape.length !== 1 || p.shape[0] !== x.shape[1])) b.fail(node, `parameters do not have the ${x.shape[1]} channels of the input`);
   b.layer('BatchNormalization', name, {
@@ -1145,7 +1152,7 @@ function pad(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   const x = b.unflat(b.tensor(node, 0), name);
   const rank = x.shape.length;
   const pads = node.input[1] ? b.ints(node, 1, 'pads') : (a.pads as number[]);
-  const value = node.input[2] ? b.ints(node, 2, 'the pad value')[0] : 0;
+  const value = node.input[2] ? b.ints(node, 2, 'the pad value')[0] : typeof a.value === 'number' ? a.value : 0;
   const mode = String(a.mode ?? 'constant');
   if (mode !== 'constant' && mode !== 'reflect') b.fail(node, `pad mode ${mode} is not built`);
   if (pads[x.perm[0]] || pads[x.perm[0] + rank]) b.fail(node, 'padding the batch axis');
@@ -1160,9 +1167,11 @@ function slice(b: Builder, node: OnnxNode): SymValue {
   const name = b.nodeName(node);
   const x = b.unflat(b.tensor(node, 0), name);
   const rank = x.shape.length;
-  const starts = b.ints(node, 1, 'starts');
-  const ends = b.ints(node, 2, 'ends');
-  const axes = (node.input[3] ? b.ints(node, 3, 'axes') : identity(starts.length)).map((ax) => normAxis(ax, rank));
+  // Before opset 10 starts/ends/axes are attributes.
+  const attrs = attributes(node);
+  const starts = node.input[1] ? b.ints(node, 1, 'starts') : (attrs.starts as number[] | undefined) ?? b.fail(node, 'no starts');
+  const ends = node.input[2] ? b.ints(node, 2, 'ends') : (attrs.ends as number[] | undefined) ?? b.fail(node, 'no ends');
+  const axes = (node.input[3] ? b.ints(node, 3, 'axes') : (attrs.axes as number[] | undefined) ?? identity(starts.length)).map((ax) => normAxis(ax, rank));
   const steps = node.input[4] ? b.ints(node, 4, 'steps') : new Array(starts.length).fill(1);
   const begin = x.shape.map(() => 0);
   const end = x.shape.map((d) => d);
@@ -1212,11 +1221,13 @@ function resize(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   let x = b.unflat(b.tensor(node, 0), name);
   if (x.shape.length !== 4) b.fail(node, 'resizing is built for 2-D feature maps');
   const mode = String(a.mode ?? 'nearest');
-  const coords = String(a.coordinate_transformation_mode ?? (node.opType === 'Upsample' ? 'asymmetric' : 'half_pixel'));
-  const nearestMode = String(a.nearest_mode ?? 'round_prefer_floor');
+  // Upsample and opset-10 Resize sample asymmetrically; opset 11 made half_pixel the default.
+  const legacy = node.opType === 'Upsample' || (b.options.opset ?? 13) < 11;
+  const coords = String(a.coordinate_transformation_mode ?? (legacy ? 'asymmetric' : 'half_pixel'));
+  const nearestMode = String(a.nearest_mode ?? (legacy ? 'floor' : 'round_prefer_floor'));
   let scales: number[] | undefined;
   let sizes: number[] | undefined;
-  if (node.opType === 'Upsample') scales = node.input[1] ? b.ints(node, 1, 'scales') : (a.scales as number[]);
+  if (node.opType === 'Upsample' || (node.input.length === 2 && (b.options.opset ?? 13) < 11)) scales = node.input[1] ? b.ints(node, 1, 'scales') : (a.scales as number[]);
   else {
     const s = node.input[2] ? valuesOf(b.constant(node, 2, 'scales')) : undefined;
     if (s && s.length) scales = s;

@@ -233,7 +233,9 @@ export async function openOnnx(path: string): Promise<WeightReader> {
       externalData: [...sources.values()].some((s) => s.external) || undefined,
     },
     opOrder,
-    buildTopology: (options = {}) => buildOnnxModel(graph, { file: path, inputShapes: options.inputShapes, weights: new Set(sources.keys()) }),
+    buildTopology: (options = {}) => buildOnnxModel(graph, {
+      file: path, inputShapes: options.inputShapes, weights: new Set(sources.keys()), opset: opset ? toNumber(opset.version, 'opset version', path) : undefined,
+    }),
     opSummary: () => onnxOpSummary(graph),
     list: () => [...sources.values()].map((s) => s.info),
     async read(name: string): Promise<RawTensor> {
