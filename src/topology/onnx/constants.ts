@@ -129,6 +129,7 @@ export function broadcastConst(a: ConstValue, b: ConstValue, f: (x: number, y: n
   const vb = valuesOf(b);
   if (!va || !vb || !out.every(Number.isFinite)) return undefined;
   const total = product(out);
+  if (total > MAX_DECODED) return undefined;
   const ta = strides(sa).map((s, i) => (sa[i] === 1 ? 0 : s));
   const tb = strides(sb).map((s, i) => (sb[i] === 1 ? 0 : s));
   const to = strides(out);
@@ -156,6 +157,7 @@ export function gatherConst(c: ConstValue, indices: ConstValue, axis: number): C
   const dim = c.shape[axis];
   const outer = product(c.shape.slice(0, axis));
   const inner = product(c.shape.slice(axis + 1));
+  if (outer * idx.length * inner > MAX_DECODED) return undefined;
   const data: number[] = [];
   for (let o = 0; o < outer; o++) {
     for (const raw of idx) {
