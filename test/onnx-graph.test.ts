@@ -202,6 +202,9 @@ test('CLI: inspect lists the graph ops; convert refuses unbuildable ops with exi
   assert.match(r.stdout, /output 'output': ONNX \[N, 1, 16, 16\] → tfjs \[N, 16, 16, 1\]/);
   const json = JSON.parse(fs.readFileSync(report, 'utf8')) as { graph: { outputs: { perm: number[] }[] } };
   assert.deepEqual(json.graph.outputs[0].perm, [0, 2, 3, 1]);
+  // model.json keeps the layouts for whoever feeds the model later.
+  const modelJson = JSON.parse(fs.readFileSync(path.join(built, 'model.json'), 'utf8'));
+  assert.equal(modelJson.userDefinedMetadata.graft.layouts.inputs[0].layout, 'NCHW → NHWC');
   // PyTorch-layout reference data checks the channels-last model.
   r = graft(['verify', built, '--input', path.join(DIR, 'unet', 'input.npy'), '--expect', path.join(DIR, 'unet', 'output.npy'), '--channels-first']);
   assert.equal(r.code, 0, r.stderr + r.stdout);

@@ -145,7 +145,11 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
         convertedBy: `tfjs-graft ${VERSION}`,
         modelTopology: outTopology,
         userDefinedMetadata: {
-          graft: { source: path.basename(reader.path), format: reader.format, convention, restored: plan.assignments.length, frozen, needsLayers },
+          graft: {
+            source: path.basename(reader.path), format: reader.format, convention, restored: plan.assignments.length, frozen, needsLayers,
+            // Built from an ONNX graph: how PyTorch-layout data maps onto the model's tensors.
+            ...(target.built ? { layouts: { inputs: target.built.inputs, outputs: target.built.outputs } } : {}),
+          },
         },
       },
       weights,
