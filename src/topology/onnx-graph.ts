@@ -111,7 +111,16 @@ interface SymValue {
   dtype: 'float32' | 'int32';
   /** A Flatten of a channels-last feature map: tfjs features in (H, W, C) order, ONNX (C, H, W). */
   flat?: { channels: number; spatial: number[] };
+  /**
+   * The batch axis holds the batch folded with k other values (multi-head attention's N·heads,
+   * T·N): the tfjs tensor keeps them apart, the k part on the axis `perm` marks FOLD. `outer`:
+   * the batch index is the major one (n·k + j), else the minor one (j·N + n).
+   */
+  fold?: { k: number; outer: boolean };
 }
+
+/** In `perm`: the tfjs axis holding the k part of a folded batch axis. */
+const FOLD = -2;
 
 type Value = SymValue | ConstValue;
 
@@ -129,6 +138,14 @@ function channelsLast(rank: number): number[] {
 /** The batch first, the other ONNX axes in order. */
 function canonical(rank: number, batch: number): number[] {
   return [batch, ...identity(rank).filter((a) => a !== batch)];
+}
+
+/** Per-sample order: the batch first, then the ONNX axes in order, a folded k part where the batch axis was. */
+function canonicalOf(v: SymValue): number[] {
+  const rank = v.shape.length;
+  const b = v.perm[0];
+  if (!v.fold) return canonical(rank, b);
+  return [b, ...identity(rank).slice(0, b), FOLD, ...identity(rank).slice(b + 1)];
 }
 
 function samePerm(a: readonly number[], b: readonly number[]): boolean {
@@ -222,7 +239,7 @@ class Builder {
     if (v.flat) throw new Error('a flattened feature map cannot be permuted');
     const dims = perm.slice(1).map((a) => v.perm.indexOf(a));
     const name = this.layer('Permute', this.unique(`${base}_permute`), { dims }, [v]);
-    return this.sym([name, 0, 0], v.shape, perm, v.dtype);
+    return { ...v, ref: [name, 0, 0], perm };
   }
 
   /** A Flatten whose feature order is PyTorch's (C, H, W), not tfjs's (H, W, C). */
@@ -342,6 +359,7 @@ export function buildOnnxModel(graph: OnnxGraph, options: OnnxBuildOptions): Onn
     let v = b.values.get(vo.name);
     if (!v) throw new GraftError('CORRUPT', `graph output '${vo.name}' is produced by no node`, { file: options.file });
     if (v.kind !== 'tensor') throw new GraftError('UNSUPPORTED', `graph output '${vo.name}' is a constant; graft builds models whose outputs depend on their inputs`, { file: options.file });
+    if (v.fold) throw new GraftError('UNSUPPORTED', `graph output '${vo.name}' folds the batch with another axis; tfjs outputs keep the batch axis whole`, { file: options.file });
     v = b.unflat(v, vo.name);
     outputRefs.push(v.ref);
     outputs.push(describe(vo.name, v.shape, v.perm, v.dtype));
@@ -388,6 +406,8 @@ function buildNode(b: Builder, node: OnnxNode): void {
     folded.forEach((v, i) => out(v, i));
     return;
   }
+  const folded = inputs.find((v) => v?.kind === 'tensor' && v.fold);
+  if (folded && !FOLD_OPS.has(node.opType)) b.fail(node, 'reads a tensor whose batch axis is folded with another axis (as attention does); graft builds only reshapes, transposes, products, softmax and elementwise ops on it');
   switch (node.opType) {
     case 'Constant': {
       const t = a.value as OnnxTensor | undefined;
@@ -501,7 +521,7 @@ function buildNode(b: Builder, node: OnnxNode): void {
       const x = b.unflat(b.tensor(node, 0), node.name);
       const p = (a.perm as number[] | undefined) ?? identity(x.shape.length).reverse();
       // Only the labels move: tfjs axis i keeps its data, which is now ONNX axis p⁻¹(perm[i]).
-      return out({ ...x, shape: p.map((q) => x.shape[q]), perm: x.perm.map((q) => p.indexOf(q)) });
+      return out({ ...x, shape: p.map((q) => x.shape[q]), perm: x.perm.map((q) => (q === FOLD ? FOLD : p.indexOf(q))) });
     }
     case 'Pad': return out(pad(b, node, a));
     case 'Slice': return out(slice(b, node));
@@ -515,6 +535,10 @@ function buildNode(b: Builder, node: OnnxNode): void {
       return b.fail(node, 'graft cannot build this op');
   }
 }
+
+/** Ops that keep working while the batch is folded with another axis (see SymValue.fold). */
+const FOLD_OPS = new Set(['Identity', 'Dropout', 'Cast', 'Shape', 'Transpose', 'Reshape', 'MatMul', 'Gemm', 'Softmax', 'Add', 'Sub', 'Mul', 'Div',
+  'Relu', 'Sigmoid', 'Tanh', 'Erf', 'Sqrt']);
 
 function unary(b: Builder, node: OnnxNode, x: SymValue, config: Record<string, unknown>): SymValue {
   const name = b.layer('GraftUnary', b.nodeName(node), config, [x]);
@@ -632,13 +656,14 @@ function gemm(b: Builder, node: OnnxNode, a: Attrs): SymValue {
   const name = b.nodeName(node);
   if (x.flat && !transB) x = b.unflat(x, name);
   const [inputs, units] = transB ? [stored[1], stored[0]] : stored;
-  if (x.shape.length !== 2 || x.shape[1] !== inputs) b.fail(node, `weight [${w.shape}] does not fit input [${x.shape.map((d) => (d === BATCH ? 'N' : d))}]`);
+  if (x.shape.length !== 2 || x.shape[1] !== inputs || (x.fold && x.perm[x.perm.length - 1] !== 1)) b.fail(node, `weight [${w.shape}] does not fit input [${x.shape.map((d) => (d === BATCH ? 'N' : d))}]`);
   const bias = node.input[2] ? b.weight(node, 2, 'the Gemm bias') : undefined;
   b.layer('Dense', name, { units, activation: 'linear', use_bias: !!bias }, [x]);
   const kernel: TransformSpec = x.flat ? { kind: 'dense-after-flatten', channels: x.flat.channels, spatial: x.flat.spatial } : transB ? { kind: 'transpose' } : { kind: 'identity' };
   b.pair(name, 'kernel', w.weight, kernel);
   if (bias) b.pair(name, 'bias', bias.weight, bias.shape.length === 1 ? { kind: 'identity' } : { kind: 'broadcast' });
   b.weighted.push({ node: node.name, op: node.opType, layer: name });
+  if (x.fold) return { ...x, ref: [name, 0, 0], shape: [BATCH, units] };
   return b.sym([name, 0, 0], [BATCH, units], [0, 1]);
 }
 
@@ -648,12 +673,13 @@ function matmul(b: Builder, node: OnnxNode): SymValue {
   const name = b.nodeName(node);
   if (left?.kind === 'tensor' && right?.kind === 'tensor') {
     // Attention: both operands computed. Batch first, ONNX order, leading axes broadcast.
-    const l = b.toPerm(b.unflat(left, name), canonical(left.shape.length, left.perm[0]), name);
-    const r = b.toPerm(b.unflat(right, name), canonical(right.shape.length, right.perm[0]), name);
-    if (l.perm[0] !== 0 || r.perm[0] !== 0 || l.shape.length !== r.shape.length || l.shape.length < 3) b.fail(node, 'a product of two tensors is built only for equal ranks ≥ 3 with the batch first');
+    const l = b.toPerm(b.unflat(left, name), canonicalOf(left), name);
+    const r = b.toPerm(b.unflat(right, name), canonicalOf(right), name);
+    const sameFold = (l.fold?.k ?? 1) === (r.fold?.k ?? 1) && (l.fold?.outer ?? true) === (r.fold?.outer ?? true);
+    if (l.perm[0] !== 0 || r.perm[0] !== 0 || l.shape.length !== r.shape.length || l.shape.length < 3 || !sameFold) b.fail(node, 'a product of two tensors is built only for equal ranks ≥ 3 with the batch first');
     b.layer('GraftMatMul', name, {}, [l, r]);
     const shape = [...l.shape.slice(0, -1), r.shape[r.shape.length - 1]];
-    return b.sym([name, 0, 0], shape, identity(shape.length));
+    return { kind: 'tensor', ref: [name, 0, 0], shape, perm: l.perm, dtype: l.dtype, ...(l.fold ? { fold: l.fold } : {}) };
   }
   if (left?.kind !== 'tensor') b.fail(node, 'a constant left operand is not built');
   const w = b.weight(node, 1, 'the MatMul weight');
@@ -661,7 +687,8 @@ function matmul(b: Builder, node: OnnxNode): SymValue {
   let x = b.unflat(left, name);
   const rank = x.shape.length;
   // Dense works on the tfjs last axis: it must hold ONNX's last axis.
-  if (x.perm[x.perm.length - 1] !== rank - 1) x = b.toPerm(x, canonical(rank, x.perm[0]), name);
+  if (x.perm[x.perm.length - 1] !== rank - 1) x = b.toPerm(x, canonicalOf(x), name);
+  if (x.perm[x.perm.length - 1] !== rank - 1) b.fail(node, 'the product runs over the folded batch axis');
   const units = w.shape[1];
   if (x.shape[rank - 1] !== w.shape[0]) b.fail(node, `weight [${w.shape}] does not fit input [${x.shape.map((d) => (d === BATCH ? 'N' : d))}]`);
   // torch.nn.Linear on 3-D inputs: MatMul then Add(bias): one Dense.
@@ -824,12 +851,13 @@ function elementwise(b: Builder, node: OnnxNode): SymValue {
     let y = b.unflat(r, name);
     if (x.shape.length !== y.shape.length) b.fail(node, `operands of ranks ${l.shape.length} and ${r.shape.length} are not built`);
     if (x.perm[0] !== y.perm[0]) b.fail(node, 'operands hold the batch on different axes');
+    if ((x.fold?.k ?? 1) !== (y.fold?.k ?? 1) || (x.fold?.outer ?? true) !== (y.fold?.outer ?? true)) b.fail(node, 'operands fold the batch differently');
     y = b.toPerm(y, x.perm, name);
     const shape = x.shape.map((d, i) => (d === BATCH || y.shape[i] === BATCH ? BATCH : Math.max(d, y.shape[i])));
     const same = x.shape.every((d, i) => d === y.shape[i]);
     if (same && (op === 'add' || op === 'mul')) b.layer(op === 'add' ? 'Add' : 'Multiply', name, {}, [x, y]);
     else b.layer('GraftBinary', name, { op }, [x, y]);
-    return b.sym([name, 0, 0], shape, x.perm, x.dtype);
+    return { ...b.sym([name, 0, 0], shape, x.perm, x.dtype), ...(x.fold ? { fold: x.fold } : {}) };
   }
   const x = b.unflat((l.kind === 'tensor' ? l : r) as SymValue, name);
   const c = (l.kind === 'const' ? l : r) as ConstValue;
@@ -841,6 +869,7 @@ function elementwise(b: Builder, node: OnnxNode): SymValue {
   const tfShape = x.perm.slice(1).map((p) => expanded[p]);
   const shape = x.shape.map((d, i) => (d === BATCH ? BATCH : Math.max(d, expanded[i])));
   const n = product(c.shape);
+  if (x.fold && n > 1) b.fail(node, 'a constant operand of a tensor whose batch axis is folded is built only as a scalar');
   if (c.weight && n > 1) {
     b.layer('GraftConstant', name, { op, shape: tfShape, left }, [x]);
     const transform: TransformSpec = { kind: 'reshape-permute', from: expanded, perm: x.perm };
@@ -852,7 +881,7 @@ function elementwise(b: Builder, node: OnnxNode): SymValue {
     if (n > 1) values = valuesOf(transposeConst({ ...c, shape: expanded }, x.perm)!)!;
     b.layer('GraftConstant', name, { op, shape: n > 1 ? tfShape : [], values, left }, [x]);
   }
-  return b.sym([name, 0, 0], shape, x.perm, x.dtype);
+  return { ...b.sym([name, 0, 0], shape, x.perm, x.dtype), ...(x.fold ? { fold: x.fold } : {}) };
 }
 
 function concat(b: Builder, node: OnnxNode, a: Attrs): SymValue {
@@ -968,26 +997,48 @@ function reshape(b: Builder, node: OnnxNode, x0: SymValue, target: number[]): Sy
   const x = b.unflat(x0, name);
   const rank = x.shape.length;
   const bIn = x.perm[0];
-  const inner = product(x.shape.filter((_, i) => i !== bIn));
-  // Which output axis is the batch: a NaN (from Shape), a 0 copy (already resolved), or the same position.
+  const shown = `[${x.shape.map((d) => (d === BATCH ? (x.fold ? 'N·k' : 'N') : d))}] to [${target.map((d) => (Number.isNaN(d) ? 'N·k' : d))}]`;
+  const inner = product(x.shape.filter((_, i) => i !== bIn)) * (x.fold?.k ?? 1);
+  // Which output axis holds the batch: a NaN (from Shape), a 0 copy (already resolved), or the same position.
   let bOut = target.findIndex((d) => Number.isNaN(d));
-  if (bOut < 0 && target.length > bIn && (target[bIn] === 1 || target[bIn] === -1) && product(x.shape.slice(0, bIn)) === product(target.slice(0, bIn).map((d) => (d < 0 ? 1 : d)))) bOut = bIn;
-  if (bOut < 0) b.fail(node, `reshape of [${x.shape.map((d) => (d === BATCH ? 'N' : d))}] to [${target}] mixes the batch with other axes`);
+  if (bOut < 0 && !x.fold && target.length > bIn && (target[bIn] === 1 || target[bIn] === -1) && product(x.shape.slice(0, bIn)) === product(target.slice(0, bIn).map((d) => (d < 0 ? 1 : d)))) bOut = bIn;
+  if (bOut < 0) b.fail(node, `reshape of ${shown} mixes the batch with other axes`);
   const dims = target.filter((_, i) => i !== bOut);
   const unknown = dims.filter((d) => d === -1 || Number.isNaN(d)).length;
   if (unknown > 1) b.fail(node, `reshape target [${target}] leaves ${unknown} dimensions open`);
   const known = product(dims.filter((d) => d > 0));
   const filled = dims.map((d) => (d === -1 || Number.isNaN(d) ? inner / known : d));
-  if (product(filled) !== inner || !filled.every(Number.isInteger)) b.fail(node, `reshape of [${x.shape.map((d) => (d === BATCH ? 'N' : d))}] to [${target.map((d) => (Number.isNaN(d) ? 'N·k' : d))}] folds the batch together with another axis (as multi-head attention does); tfjs layers keep the batch axis whole`);
+  // What the batch axis holds besides the batch: k values folded with it (attention's heads).
+  const k = inner / product(filled);
+  if (!Number.isInteger(k) || k < 1 || !filled.every(Number.isInteger)) b.fail(node, `reshape of ${shown} does not keep the element count`);
   const shape = [...filled.slice(0, bOut), BATCH, ...filled.slice(bOut)];
-  const before = product(x.shape.slice(0, bIn));
-  const after = product(shape.slice(0, bOut));
-  if (before !== after) b.fail(node, `reshape moves elements across the batch axis ([${x.shape.map((d) => (d === BATCH ? 'N' : d))}] → [${target}])`);
-  if (shape.length === rank && shape.every((d, i) => d === x.shape[i])) return x;
-  if (bOut === 0 && bIn === 0 && shape.length === 2 && rank > 2) return flatten(b, node, x);
-  const v = b.toPerm(x, canonical(rank, bIn), name);
-  b.layer('Reshape', name, { target_shape: filled }, [v]);
-  return b.sym([name, 0, 0], shape, canonical(shape.length, bOut), x.dtype);
+  // Elements before and after the batch axis, and how the k part sits in it (see SymValue.fold).
+  const pIn = product(x.shape.slice(0, bIn));
+  const qIn = product(x.shape.slice(bIn + 1));
+  const kIn = x.fold?.k ?? 1;
+  const outerIn = x.fold?.outer ?? true;
+  const pOut = product(shape.slice(0, bOut));
+  const qOut = product(shape.slice(bOut + 1));
+  // Per sample the data keep their order exactly when the batch index has the same stride in both.
+  const stride = (outer: boolean, kk: number, q: number) => (outer ? kk * q : q);
+  let outerOut: boolean | undefined;
+  const strideIn = stride(outerIn, kIn, qIn);
+  if (k === 1) outerOut = strideIn === qOut && pIn * (outerIn ? 1 : kIn) === pOut ? true : undefined;
+  else if (strideIn === k * qOut && (outerIn ? pIn : pIn * kIn) === pOut) outerOut = true;
+  else if (strideIn === qOut) outerOut = false;
+  if (outerOut === undefined) b.fail(node, `reshape of ${shown} moves elements across the batch axis`);
+  const fold = k > 1 ? { k, outer: outerOut } : undefined;
+  const result: SymValue = { kind: 'tensor', ref: x.ref, shape, perm: [], dtype: x.dtype, ...(fold ? { fold } : {}) };
+  result.perm = canonicalOf({ ...result, perm: [bOut] });
+  if (!x.fold && !fold && shape.length === rank && shape.every((d, i) => d === x.shape[i])) return x;
+  if (!x.fold && !fold && bOut === 0 && bIn === 0 && shape.length === 2 && rank > 2) return flatten(b, node, x);
+  const v = b.toPerm(x, canonicalOf(x), name);
+  const held = result.perm.slice(1).map((p) => (p === FOLD ? k : shape[p]));
+  const same = held.length === v.perm.length - 1 && held.every((d, i) => d === (v.perm[i + 1] === FOLD ? kIn : v.shape[v.perm[i + 1]]));
+  // Only the labels change when the tfjs tensor already has the new per-sample shape (T·N → T, N).
+  if (same) return { ...result, ref: v.ref };
+  b.layer('Reshape', name, { target_shape: held }, [v]);
+  return { ...result, ref: [name, 0, 0] };
 }
 
 function pad(b: Builder, node: OnnxNode, a: Attrs): SymValue {
