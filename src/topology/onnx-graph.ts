@@ -284,7 +284,7 @@ class Builder {
   /** A weight the reader serves: name, shape, and whether a Transpose sits between. */
   weight(node: OnnxNode, i: number, what: string): ConstValue & { weight: string } {
     const c = this.constant(node, i, what);
-    if (!c.weight) this.fail(node, `${what} is not an initializer graft can read`);
+    if (!c.weight) this.fail(node, `${what} is computed inside the graph, not an initializer (an export with do_constant_folding=False?); re-export with constant folding`);
     return c as ConstValue & { weight: string };
   }
 

@@ -68,9 +68,24 @@ export function foldNode(node: OnnxNode, a: Attrs, ins: (ConstValue | undefined)
     case 'Concat': {
       const parts = ins.filter((c): c is ConstValue => !!c);
       const axis = normAxis(Number(a.axis ?? 0), c0!.shape.length);
-      if (c0!.shape.length !== 1 || axis !== 0) fail('only 1-D constants are concatenated ahead of time');
-      const data = parts.flatMap((p) => valuesOf(p) ?? fail());
-      return [{ kind: 'const', shape: [data.length], data, isFloat: c0!.isFloat }];
+      const fill = parts[0].fill;
+      if (fill !== undefined && parts.every((p) => p.fill === fill && !p.data && p.shape.length === c0!.shape.length)) {
+        // Filled constants (zero states of several layers or directions) stay filled.
+        const shape = c0!.shape.map((d, i) => (i === axis ? parts.reduce((sum, p) => sum + p.shape[i], 0) : d));
+        return [{ kind: 'const', shape, fill, isFloat: c0!.isFloat }];
+      }
+      const values = parts.map((p) => valuesOf(p) ?? fail());
+      if (!parts.every((p) => p.shape.length === c0!.shape.length && p.shape.every(Number.isFinite))) fail();
+      const outer = product(c0!.shape.slice(0, axis));
+      const data: number[] = [];
+      for (let o = 0; o < outer; o++) {
+        parts.forEach((p, k) => {
+          const run = product(p.shape.slice(axis));
+          for (let i = 0; i < run; i++) data.push(values[k][o * run + i]);
+        });
+      }
+      const shape = c0!.shape.map((d, i) => (i === axis ? parts.reduce((sum, p) => sum + p.shape[i], 0) : d));
+      return [{ kind: 'const', shape, data, isFloat: c0!.isFloat }];
     }
     case 'ConstantOfShape': {
       const shape = vals(0);
@@ -80,8 +95,10 @@ export function foldNode(node: OnnxNode, a: Attrs, ins: (ConstValue | undefined)
     }
     case 'Expand': {
       const shape = vals(1);
-      const ones: ConstValue = { kind: 'const', shape, fill: c0!.isFloat ? 1 : 1, isFloat: c0!.isFloat };
-      if (c0!.data && product(c0!.shape) === 1) return [{ kind: 'const', shape: broadcastShape(c0!.shape, shape), fill: c0!.data[0], isFloat: c0!.isFloat }];
+      const ones: ConstValue = { kind: 'const', shape, fill: 1, isFloat: c0!.isFloat };
+      // One value everywhere (zero initial RNN states) expands to any shape, the symbolic batch included.
+      const uniform = c0!.data && c0!.data.length > 0 && c0!.data.every((v) => v === c0!.data![0]);
+      if (uniform) return [{ kind: 'const', shape: broadcastShape(c0!.shape, shape), fill: c0!.data![0], isFloat: c0!.isFloat }];
       if (c0!.fill !== undefined && !c0!.data) return [{ kind: 'const', shape: broadcastShape(c0!.shape, shape), fill: c0!.fill, isFloat: c0!.isFloat }];
       return [broadcastConst(c0!, ones, (x) => x, c0!.isFloat) ?? fail()];
     }
