@@ -178,6 +178,25 @@ const SYNTHETIC: [string, Json][] = [
     node(L('AdditiveAttention', 'add_att', { use_scale: true }), 'seq', 'unorm', 'unorm'),
     node(L('MultiHeadAttention', 'mha', { num_heads: 2, key_dim: 3, value_dim: 5, output_shape: 6 }), 'att', 'seq'),
   ], ['img', 'seq'], ['mha', 'add_att'])],
+  ['the layers of models built from ONNX graphs (tfjs-graft/layers Graft*)', functional('onnx_layers', [
+    input('x', [null, 6, 7, 4]),
+    node(L('GraftUnary', 'hswish', { op: 'hardSwish' }), 'x'),
+    node(L('GraftPad', 'pad', { paddings: [[1, 2], [0, 1], [0, 0]], mode: 'constant', value: 0 }), 'hswish'),
+    node(L('GraftPool2D', 'pool', { mode: 'avg', pool: [3, 3], strides: [2, 2], pads: [1, 0, 1, 1], extra: [1, 0], inclusive: false }), 'pad'),
+    node(L('GraftInstanceNorm', 'inorm', { epsilon: 1e-5 }), 'pool'),
+    node(L('GraftConstant', 'scale', { op: 'mul', shape: [1, 1, 4], left: false }), 'inorm'),
+    node(L('GraftConstant', 'shift', { op: 'sub', shape: [], values: [0.5], left: true }), 'scale'),
+    node(L('GraftResize', 'resize', { mode: 'bilinear', size: [10, 8], coordinates: 'halfPixel' }), 'shift'),
+    node(L('GraftSplit', 'split', { axis: 3, sizes: [1, 3] }), 'resize'),
+    node(L('GraftBinary', 'sub', { op: 'sub' }), ['split', 0, 1], ['split', 0, 0]),
+    node(L('GraftSlice', 'slice', { begin: [9, 0, 0], end: [-1, 8, 3], strides: [-2, 2, 1], squeeze: [] }), 'sub'),
+    node(L('GraftReduce', 'reduce', { op: 'mean', axes: [2], keepdims: false }), 'slice'),
+    node(L('Reshape', 'col', { target_shape: [5, 3, 1] }), 'reduce'),
+    node(L('Reshape', 'row', { target_shape: [5, 1, 3] }), 'reduce'),
+    node(L('GraftMatMul', 'outer'), 'col', 'row'),
+    node(L('Flatten', 'flat'), 'outer'),
+    node(L('Dense', 'head', { units: 2 }), 'flat'),
+  ], ['x'], ['head'])],
 ];
 
 test('weight specs equal tfjs targetVariables and model.weights order: synthetic topologies over every supported class', async () => {
