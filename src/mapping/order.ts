@@ -1,5 +1,5 @@
 import type { Convention, SourceOp, TensorInfo } from '../formats/types';
-import type { TransformSpec } from '../transforms';
+import { inOutKernels, isDenseKernelTransform, kernelFromInOut } from './onnx-aliases';
 import { kerasKey, torchRule } from './conventions';
 import type { MappingTable } from './table';
 import type { TargetVariable } from '../topology/variables';
@@ -9,8 +9,8 @@ interface SourceGroup {
   label: string;
   /** Parameter name under PyTorch's naming (weight, bias, running_mean, …) → source tensor. */
   params: Map<string, string>;
-  /** Overrides of the kernel transform when the op stores it already transposed. */
-  kernelTransform?: TransformSpec;
+  /** The op stores its kernel already [in, out] (Gemm without transB, MatMul). */
+  kernelInOut?: boolean;
 }
 
 /** ONNX op roles → the PyTorch parameter names the torch convention's rules use. */
@@ -24,11 +24,7 @@ function groupsFromOps(ops: readonly SourceOp[]): SourceGroup[] {
       if (torchName) params.set(torchName, tensor);
     }
     const a = op.attributes ?? {};
-    let kernelTransform: TransformSpec | undefined;
-    // Gemm without transB and MatMul on a pre-transposed initializer already hold [in, out].
-    if (op.type === 'Gemm' && a.transB !== 1) kernelTransform = { kind: 'identity' };
-    if (op.type === 'MatMul' && a.weightLayout === 'in,out') kernelTransform = { kind: 'identity' };
-    return { label: `${op.type} #${i}${typeof a.name === 'string' ? ` (${a.name})` : ''}`, params, kernelTransform };
+    return { label: `${op.type} #${i}${typeof a.name === 'string' ? ` (${a.name})` : ''}`, params, kernelInOut: inOutKernels([op]).size > 0 };
   });
 }
 
@@ -80,8 +76,8 @@ export function orderMatchingTable(sources: readonly TensorInfo[], ops: readonly
         if (hit) names.push(hit);
       }
       if (names.length !== rule.params.length) continue;
-      const isKernel = rule.transform.kind === 'transpose' || rule.transform.kind === 'dense-after-flatten';
-      pairs.push({ sources: names, target: v.name, transform: isKernel && g.kernelTransform ? g.kernelTransform : rule.transform });
+      // A kernel already [in, out] is not transposed, but a channels-first flatten still reorders its rows.
+      pairs.push({ sources: names, target: v.name, transform: isDenseKernelTransform(rule.transform) && g.kernelInOut ? kernelFromInOut(rule.transform) : rule.transform });
     }
   });
   return pairs;

@@ -1,6 +1,8 @@
 import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import { describeTransform, transformedShape, TransformSpec } from '../transforms';
-import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, onnxRnnRule, onnxTorchAliases, TORCH_NON_WEIGHTS, torchModulesFor, torchRule } from './conventions';
+import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, onnxRnnRule, TORCH_NON_WEIGHTS, torchModulesFor, torchRule } from './conventions';
+import { inOutKernels, isDenseKernelTransform, kernelFromInOut, onnxModuleAliases } from './onnx-aliases';
+import type { OnnxExporter } from '../formats/onnx/names';
 import { aliasOf, EMPTY_TABLE, MappingTable } from './table';
 import type { TargetVariable } from '../topology/variables';
 
@@ -15,6 +17,8 @@ export interface Assignment {
   targetShape: number[];
   /** What decided this pairing. */
   origin: 'table' | 'convention';
+  /** The source's shape differs from the target's only by dimensions of size 1 (`[8, 1, 1]` → `[8]`). */
+  squeezed?: boolean;
 }
 
 /** A pairing that cannot work: shapes that no transform reconciles. */
@@ -47,6 +51,8 @@ export interface PlanOptions {
   exclude?: RegExp[];
   /** The source graph's weighted ops (ONNX): their node names name tensors the file leaves unnamed. */
   ops?: readonly SourceOp[];
+  /** Which program wrote an ONNX source: how its node and tensor names say which module is whose. */
+  exporter?: OnnxExporter;
 }
 
 /**
@@ -83,7 +89,8 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
     }
   }
 
-  const resolver = convention === 'torch' ? torchResolver(byAlias, options.ops ?? [], new Set(ignored)) : kerasResolver(byAlias, targets, convention);
+  const inOut = inOutKernels(options.ops ?? []);
+  const resolver = convention === 'torch' ? torchResolver(byAlias, options.ops ?? [], new Set(ignored), options.exporter, inOut) : kerasResolver(byAlias, targets, convention);
 
   for (const v of targets) {
     if (!selected(v.name)) {
@@ -99,7 +106,10 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
         errors.push({ target: v.name, layer: v.layer, sources: pair.sources, message: `mapping table maps '${absent.join("', '")}' to '${v.name}', but the source has no such tensor` });
         continue;
       }
-      found = { infos: infos as TensorInfo[], transform: pair.transform ?? defaultTransform(v, convention, infos.length), origin: 'table' };
+      let transform = pair.transform ?? defaultTransform(v, convention, infos.length);
+      // An ONNX MatMul weight is already [in, out]: the class's default must not transpose it again.
+      if (!pair.transform && isDenseKernelTransform(transform) && inOut.has(infos[0]!.name)) transform = kernelFromInOut(transform);
+      found = { infos: infos as TensorInfo[], transform, origin: 'table' };
     } else {
       const r = resolver(v);
       if (r) found = { ...r, origin: 'convention' };
@@ -112,7 +122,9 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
     const names = found.infos.map((i) => i.name);
     names.forEach((n) => used.add(n));
     const shape = transformedShape(found.transform, sourceShapes, v.shape);
-    if (typeof shape === 'string' || !sameShape(shape, v.shape)) {
+    // Unit dimensions never change row-major order: [8, 1, 1] fills [8] as is.
+    const squeezed = typeof shape !== 'string' && !sameShape(shape, v.shape) && sameShape(withoutUnits(shape), withoutUnits(v.shape));
+    if (typeof shape === 'string' || (!sameShape(shape, v.shape) && !squeezed)) {
       const got = typeof shape === 'string' ? shape : `gives [${shape.join(', ')}]`;
       errors.push({
         target: v.name,
@@ -122,11 +134,33 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
       });
       continue;
     }
-    assignments.push({ target: v.name, layer: v.layer, sources: names, transform: found.transform, sourceShapes, targetShape: v.shape, origin: found.origin });
+    assignments.push({ target: v.name, layer: v.layer, sources: names, transform: found.transform, sourceShapes, targetShape: v.shape, origin: found.origin, ...(squeezed ? { squeezed } : {}) });
   }
 
+  errors.push(...foldedBatchNormErrors(targets, missing, options.ops));
   const unused = candidates.map((c) => c.info.name).filter((n) => !used.has(n));
   return { convention, assignments, missing, unused, skipped, ignored, errors };
+}
+
+/**
+ * A graph with convolutions and no BatchNormalization node, under a target whose BatchNormalization
+ * layers find no source: the exporter folded BatchNorm into the convolutions (torch.onnx does by
+ * default). The convolutions then already hold the normalisation; applying it again is wrong.
+ */
+function foldedBatchNormErrors(targets: readonly TargetVariable[], missing: readonly string[], ops: readonly SourceOp[] | undefined): PlanError[] {
+  if (!ops?.length || ops.some((o) => o.type === 'BatchNormalization') || !ops.some((o) => o.type === 'Conv' || o.type === 'Gemm' || o.type === 'MatMul')) return [];
+  const unfed = new Set(missing);
+  const layers = [...new Set(targets.filter((v) => v.className === 'BatchNormalization' && unfed.has(v.name)).map((v) => v.layer))];
+  return layers.map((layer) => ({
+    target: targets.find((v) => v.layer === layer)!.name,
+    layer,
+    sources: [],
+    message: `layer '${layer}' is a BatchNormalization, but the ONNX export folded BatchNorm into the convolutions (${layers.length} such layer(s), no BatchNormalization node left): re-export with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE) or do_constant_folding=False, or use a target without BatchNormalization layers (convolutions with biases)`,
+  }));
+}
+
+function withoutUnits(shape: readonly number[]): number[] {
+  return shape.filter((d) => d !== 1);
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -136,7 +170,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 type Resolver = (v: TargetVariable) => { infos: TensorInfo[]; transform: TransformSpec } | undefined;
 
 /** Torch convention: module path of the target layer + the parameter names of its class. */
-function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[], ignored: Set<string>): Resolver {
+function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[], ignored: Set<string>, exporter: OnnxExporter | undefined, inOut: Set<string>): Resolver {
   // (normalized module path, relative parameter path) → tensor, for every split of every name.
   const index = new Map<string, TensorInfo>();
   const add = (alias: string, info: TensorInfo): void => {
@@ -149,12 +183,10 @@ function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[
   for (const [alias, info] of byAlias) add(alias, info);
   // ONNX node names stand in for the names of initializers the exporter left anonymous.
   const byName = new Map([...byAlias.values()].map((i) => [i.name, i]));
-  const kernelIdentity = new Set<TensorInfo>();
-  for (const a of onnxTorchAliases(ops)) {
+  for (const a of onnxModuleAliases(ops, exporter)) {
     const info = byName.get(a.tensor);
     if (!info || ignored.has(a.tensor)) continue;
     add(a.alias, info);
-    if (a.kernelIdentity) kernelIdentity.add(info);
   }
   const resolve = (layer: string, rule: ReturnType<typeof torchRule>): { infos: TensorInfo[]; transform: TransformSpec } | undefined => {
     if (!rule) return undefined;
@@ -165,8 +197,7 @@ function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[
       if (!hit) return undefined;
       infos.push(hit);
     }
-    const isKernel = rule.transform.kind === 'transpose' || rule.transform.kind === 'dense-after-flatten';
-    if (isKernel && kernelIdentity.has(infos[0])) return { infos, transform: { kind: 'identity' } };
+    if (isDenseKernelTransform(rule.transform) && inOut.has(infos[0].name)) return { infos, transform: kernelFromInOut(rule.transform) };
     return { infos, transform: rule.transform };
   };
   return (v) => {

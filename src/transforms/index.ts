@@ -1,4 +1,4 @@
-import { convPermutation, denseAfterFlatten, permute, permutedShape, product, reorderGateRows, transpose2d } from './layout';
+import { convPermutation, denseAfterFlatten, flattenedRowsToChannelsLast, permute, permutedShape, product, reorderGateRows, transpose2d } from './layout';
 
 /**
  * How source tensors become one target variable. Every kind has a pure shape rule (used by the
@@ -8,8 +8,11 @@ export type TransformSpec =
   | { kind: 'identity' }
   /** [a, b] → [b, a]: PyTorch Linear / RNN weights [out, in] → tfjs [in, out]. */
   | { kind: 'transpose' }
-  /** PyTorch Linear after a channels-first Flatten → tfjs Dense after a channels-last Flatten. */
-  | { kind: 'dense-after-flatten'; channels: number; spatial: number[] }
+  /**
+   * PyTorch Linear after a channels-first Flatten → tfjs Dense after a channels-last Flatten. The
+   * source is PyTorch's [out, in], or [in, out] when `inOut` (an ONNX MatMul weight).
+   */
+  | { kind: 'dense-after-flatten'; channels: number; spatial: number[]; inOut?: boolean }
   /** [out, in, k…] → [k…, in, out] (Conv1d/2d/3d, grouped too). */
   | { kind: 'conv' }
   /** [in, out, k…] → [k…, out, in] (ConvTranspose). */
@@ -41,7 +44,7 @@ export type TransformKind = TransformSpec['kind'];
 
 export function describeTransform(t: TransformSpec): string {
   switch (t.kind) {
-    case 'dense-after-flatten': return `dense-after-flatten(C=${t.channels},S=${t.spatial.join('x')})`;
+    case 'dense-after-flatten': return `dense-after-flatten(C=${t.channels},S=${t.spatial.join('x')}${t.inOut ? ',in-out' : ''})`;
     case 'onnx-rnn-kernel': return `onnx-rnn-kernel(dir=${t.direction})`;
     case 'onnx-rnn-bias': return `onnx-rnn-bias(dir=${t.direction}${t.stacked ? ',stacked' : ''})`;
     case 'reshape-permute': return `reshape-permute([${t.from}] by [${t.perm}])`;
@@ -75,8 +78,9 @@ export function transformedShape(t: TransformSpec, sources: number[][], target: 
     case 'dense-after-flatten': {
       if (s.length !== 2) return 'needs a 2-D source';
       const features = t.channels * product(t.spatial);
-      if (s[1] !== features) return `expects ${features} input features (C=${t.channels} × ${t.spatial.join('×')}) but the source has ${s[1]}`;
-      return [s[1], s[0]];
+      const inputs = t.inOut ? s[0] : s[1];
+      if (inputs !== features) return `expects ${features} input features (C=${t.channels} × ${t.spatial.join('×')}) but the source has ${inputs}`;
+      return t.inOut ? [s[0], s[1]] : [s[1], s[0]];
     }
     case 'conv':
     case 'conv-transpose':
@@ -128,7 +132,7 @@ export function applyTransform(t: TransformSpec, data: Float32Array[], shapes: n
     case 'transpose':
       return transpose2d(d, s[0], s[1]);
     case 'dense-after-flatten':
-      return denseAfterFlatten(d, s[0], t.channels, product(t.spatial));
+      return t.inOut ? flattenedRowsToChannelsLast(d, s[1], t.channels, product(t.spatial)) : denseAfterFlatten(d, s[0], t.channels, product(t.spatial));
     case 'conv':
     case 'conv-transpose':
       return permute(d, s, convPermutation(s.length));

@@ -119,6 +119,18 @@ export function denseAfterFlatten(src: Float32Array, out: number, channels: numb
   return dst;
 }
 
+/**
+ * The same reordering for a kernel already in [in, out] layout (an ONNX MatMul weight): row
+ * c·S + s (channels-first flatten) moves to row s·C + c (channels-last flatten).
+ */
+export function flattenedRowsToChannelsLast(src: Float32Array, out: number, channels: number, spatial: number): Float32Array {
+  const dst = new Float32Array(src.length);
+  for (let c = 0; c < channels; c++) {
+    for (let s = 0; s < spatial; s++) dst.set(src.subarray((c * spatial + s) * out, (c * spatial + s + 1) * out), (s * channels + c) * out);
+  }
+  return dst;
+}
+
 /** Reorders equal-sized gate blocks along axis 0 of a [gates·units, …] matrix. */
 export function reorderGateRows(src: Float32Array, units: number, rowLength: number, order: readonly number[]): Float32Array {
   const dst = new Float32Array(src.length);

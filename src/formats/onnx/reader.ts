@@ -8,6 +8,8 @@ import {
 } from './schema';
 import { DTYPE_BYTES as DTYPE_BYTES_OF } from '../types';
 import { buildOnnxModel, onnxOpSummary } from '../../topology/onnx-graph';
+import { topologicalOrder } from './graph-order';
+import { onnxExporter } from './names';
 import type { DType, FormatHandler, RawTensor, SourceOp, TensorInfo, WeightReader } from '../types';
 
 /**
@@ -214,7 +216,8 @@ export async function openOnnx(path: string): Promise<WeightReader> {
     if (dtype && FLOAT_TYPES.has(dtype)) constants.set(node.output[0], value.t);
   }
   const floatTables = new Set([...sources.values()].filter((s) => FLOAT_TYPES.has(s.info.dtype)).map((s) => s.info.name));
-  const opOrder = weightedOps(graph.node, new Set([...sources.keys(), ...constants.keys()]), (n) => floatTables.has(n) || constants.has(n));
+  // Weighted ops in the order data flows through them, whatever order the file stores them in.
+  const opOrder = weightedOps(topologicalOrder(graph.node), new Set([...sources.keys(), ...constants.keys()]), (n) => floatTables.has(n) || constants.has(n));
   const usedConstants = new Set(opOrder.flatMap((op) => Object.values(op.params)).filter((n) => constants.has(n)));
   for (const [name, tensor] of constants) if (usedConstants.has(name)) add(name, tensor, 'Constant tensor');
 
@@ -228,6 +231,8 @@ export async function openOnnx(path: string): Promise<WeightReader> {
     metadata: {
       irVersion: toNumber(model.irVersion, 'ir_version', path),
       producer: [model.producerName, model.producerVersion].filter(Boolean).join(' ') || undefined,
+      // Which program named the tensors: the names are read under that program's naming.
+      exporter: onnxExporter(model.producerName, graph.initializer.map((i) => i.name)),
       opset: opset ? toNumber(opset.version, 'opset version', path) : undefined,
       graph: graph.name || undefined,
       externalData: [...sources.values()].some((s) => s.external) || undefined,
@@ -520,6 +525,11 @@ export function weightedOps(nodes: OnnxNode[], weights: Set<string>, isFloat: (n
     const roles = Object.hasOwn(ROLES, node.opType) ? ROLES[node.opType] : undefined;
     if (roles) {
       roles.forEach((role, i) => role && bind(role, trace(node.input[i])));
+      // CNTK and TF exporters add a convolution's bias in a separate Add ([C, 1, 1] for NCHW).
+      if ((node.opType === 'Conv' || node.opType === 'ConvTranspose') && params.weight && !params.bias) {
+        const next = consumers.get(node.output[0]) ?? [];
+        if (next.length === 1 && next[0].opType === 'Add') bind('bias', trace(next[0].input.find((i) => i !== node.output[0])));
+      }
     } else if (node.opType === 'MatMul') {
       // torch.nn.Linear on >2-D inputs exports as MatMul(x, Wᵀ) then Add(bias).
       const b = trace(node.input[1]);
