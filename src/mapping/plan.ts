@@ -107,6 +107,14 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
         continue;
       }
       let transform = pair.transform ?? defaultTransform(v, convention, infos.length);
+      if (transform.kind === 'dense-after-flatten' && transform.channels === 0) {
+        const fi = v.flattenInput;
+        if (!fi || fi.length < 2) {
+          errors.push({ target: v.name, layer: v.layer, sources: pair.sources, message: `mapping table asks for dense-after-flatten on '${v.name}', which does not follow a Flatten of a feature map` });
+          continue;
+        }
+        transform = { kind: 'dense-after-flatten', channels: fi[fi.length - 1], spatial: fi.slice(0, -1) };
+      }
       // An ONNX MatMul weight is already [in, out]: the class's default must not transpose it again.
       if (!pair.transform && isDenseKernelTransform(transform) && inOut.has(infos[0]!.name)) transform = kernelFromInOut(transform);
       found = { infos: infos as TensorInfo[], transform, origin: 'table' };

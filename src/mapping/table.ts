@@ -105,7 +105,7 @@ export function parseMappingTable(text: string, file = 'mapping table'): Mapping
     let transform: TransformSpec | undefined;
     if (pair.transform !== undefined && pair.transform !== 'auto') {
       transform = typeof pair.transform === 'string' ? parseTransformName(pair.transform) : undefined;
-      if (!transform) fail(`tensors[${i}].transform ${JSON.stringify(pair.transform)} is not one of auto, identity, transpose, conv, conv-transpose, depthwise, sum, broadcast, gru-kernel, gru-bias`);
+      if (!transform) fail(`tensors[${i}].transform ${JSON.stringify(pair.transform)} is not one of auto, identity, transpose, conv, conv-transpose, depthwise, sum, broadcast, gru-kernel, gru-bias, dense-after-flatten`);
     }
     return { sources: sources as string[], target: pair.target as string, transform };
   });

@@ -56,6 +56,8 @@ export function describeTransform(t: TransformSpec): string {
 export function parseTransformName(name: string): TransformSpec | undefined {
   const simple: TransformKind[] = ['identity', 'transpose', 'conv', 'conv-transpose', 'depthwise', 'sum', 'broadcast', 'gru-kernel', 'gru-bias'];
   if (name === 'none') return { kind: 'identity' };
+  // Sizes come from the target: the planner fills them in from the Flatten's input shape.
+  if (name === 'dense-after-flatten') return { kind: 'dense-after-flatten', channels: 0, spatial: [] };
   return (simple as string[]).includes(name) ? ({ kind: name } as TransformSpec) : undefined;
 }
 
