@@ -18,7 +18,10 @@ import type { TargetVariable } from '../topology/variables';
 import { VERSION } from '../version';
 import { buildModel, cannotStream, chooseEngine, lazy, modelWeights, TargetJson } from './engine';
 import { Checked, checkOptions, ConvertOptions, quantizeOptions } from './options';
-import { assertPlanAcceptable, keptWeights } from './policy';
+import { keptWeights, planRefusal } from './policy';
+import type { OnnxExporter } from '../formats/onnx/names';
+import { findTraps } from '../mapping/traps';
+import { analyzeTopology } from '../topology/weight-specs';
 import { ConvertReport, planReport, quantizationReport, STREAMING_BACKEND } from './report';
 import { QuantizedWeight, streamWeights } from './stream';
 
@@ -95,7 +98,12 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
     const byOrder = orderMatchingTable(sources, reader.opOrder, targets, convention).filter((p) => !own.has(p.target));
     table = { ...table, tensors: [...table.tensors, ...byOrder] };
   }
-  const plan = planGraft(sources, targets, { convention, table, include: c.include, exclude: c.exclude, ops: reader.opOrder });
+  const exporter = reader.metadata?.exporter as OnnxExporter | undefined;
+  const plan = planGraft(sources, targets, { convention, table, include: c.include, exclude: c.exclude, ops: reader.opOrder, exporter });
+  const keptOwn = target.weightsFile !== undefined;
+  const shapes = analysis ?? analyzeTopology(target.topology);
+  const inputShapeOf = (layer: string) => ('inputShapes' in shapes ? shapes.inputShapes.get(layer) : undefined);
+  const traps = findTraps(target.topology, plan.assignments, { convention, format: reader.format, ops: reader.opOrder }, inputShapeOf);
   const { topology: outTopology, frozen } = c.freeze.length ? freezeLayers(target.topology, c.freeze) : { topology: target.topology, frozen: [] as string[] };
   const needsLayers = needsGraftLayers(outTopology);
   const quantize = quantizeOptions(options, c, targets);
@@ -110,11 +118,14 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
     plan,
     frozen,
     needsLayers,
+    keptOwn,
+    warnings: [...plan.warnings, ...traps.map((t) => t.message)],
   });
   if (target.built) report.graph = { inputs: target.built.inputs, outputs: target.built.outputs, layers: target.built.layers };
-  if (options.dryRun) return report;
-
-  assertPlanAcceptable(plan, options.strict, reader.path);
+  const refusal = planRefusal(plan, { strict: options.strict, allowMissing: options.allowMissing, keptOwn, exporter }, reader.path);
+  // A dry run reports whether the real run would be refused (the CLI then exits 1).
+  if (options.dryRun) return refusal ? { ...report, refusal } : report;
+  if (refusal) throw refusal;
 
   const quantized: QuantizedWeight[] = [];
   let kept: WeightReader | undefined;

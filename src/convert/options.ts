@@ -44,6 +44,11 @@ export interface ConvertOptions {
   /** Fail when a selected target variable has no source. */
   strict?: boolean;
   /**
+   * Accept selected target variables that no source feeds and that have no value of their own
+   * (they keep tfjs's fresh initialisation). Without it such a conversion fails before writing.
+   */
+  allowMissing?: boolean;
+  /**
    * How sources find targets: by name (conventions and table), or by order — the source's weighted
    * modules/ops paired with the target's weighted layers in sequence (for anonymous ONNX exports).
    */

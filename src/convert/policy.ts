@@ -1,6 +1,7 @@
 import { GraftError } from '../errors';
 import { sealReader } from '../formats/registry';
 import { openTfjsModel, TfjsHandler } from '../formats/tfjs/reader';
+import type { OnnxExporter } from '../formats/onnx/names';
 import type { TensorInfo, WeightReader } from '../formats/types';
 import type { Plan } from '../mapping/plan';
 import type { TargetVariable } from '../topology/variables';
@@ -12,21 +13,57 @@ import { lazy, TargetJson } from './engine';
  * silently wrong).
  * - restore: what the plan assigns (--include/--exclude, the table, the convention);
  * - keep: variables nothing restores keep the target model.json's own values when it has them
- *   (checked as strictly as tfjs loads them), else tfjs's initial values;
+ *   (checked as strictly as tfjs loads them);
  * - fail on: a plan with errors (shape mismatches, unusable transforms), a plan that restores
- *   nothing while variables are missing, and with --strict any missing variable.
+ *   nothing while variables are missing, missing variables with no value of their own to keep
+ *   (strict by default, as PyTorch's load_state_dict: a partial restore that reports success is a
+ *   wrong model; allowMissing accepts tfjs's fresh initialisation), and with --strict also
+ *   variables that would keep the target's own values.
  */
 
-/** Throws when the plan must not be written. */
-export function assertPlanAcceptable(plan: Plan, strict: boolean | undefined, file: string): void {
-  // assign.ts (and tfjs with it) is loaded only to word the refusal of a broken plan.
-  if (plan.errors.length) lazy.assign().assertPlanUsable(plan, file);
-  if (plan.assignments.length === 0 && plan.missing.length > 0) {
-    throw new GraftError('MAPPING', `no source tensor matched any selected target variable (missing: ${plan.missing.slice(0, 8).join(', ')}${plan.missing.length > 8 ? ', …' : ''}); check --from, or map names with --map or --match order`, { file });
+/** How many names a one-line refusal lists before counting the rest. */
+const SHOWN = 5;
+
+function names(list: readonly string[]): string {
+  return list.slice(0, SHOWN).join(', ') + (list.length > SHOWN ? `, … (${list.length - SHOWN} more)` : '');
+}
+
+export interface PlanPolicy {
+  strict?: boolean;
+  allowMissing?: boolean;
+  /** The target's model.json has weights: variables nothing restores keep them. */
+  keptOwn: boolean;
+  /** Which program wrote an ONNX source (its naming says what to suggest). */
+  exporter?: OnnxExporter;
+}
+
+/** Why the plan must not be written, or undefined. */
+export function planRefusal(plan: Plan, policy: PlanPolicy, file: string): GraftError | undefined {
+  try {
+    // assign.ts (and tfjs with it) is loaded only to word the refusal of a broken plan.
+    if (plan.errors.length) lazy.assign().assertPlanUsable(plan, file);
+  } catch (e) {
+    if (e instanceof GraftError) return e;
+    throw e;
   }
-  if (strict && plan.missing.length) {
-    throw new GraftError('MAPPING', `no source for ${plan.missing.length} target variable(s): ${plan.missing.join(', ')}`, { file });
+  const missing = plan.missing;
+  if (missing.length === 0) return undefined;
+  if (plan.assignments.length === 0) {
+    const hint = policy.exporter === 'cntk'
+      ? 'the file was written by CNTK, whose exports name no layers: pair them with --match order'
+      : 'check --from, or map names with --map or --match order';
+    return new GraftError('MAPPING', `no source tensor matched any selected target variable (missing: ${names(missing)}); ${hint}`, { file });
   }
+  if (policy.keptOwn) {
+    if (!policy.strict) return undefined;
+    return new GraftError('MAPPING', `no source for ${missing.length} target variable(s) (they would keep the target's own weights; --strict refuses that): ${names(missing)}`, { file });
+  }
+  if (policy.allowMissing) return undefined;
+  return new GraftError(
+    'MAPPING',
+    `${missing.length} selected target variable(s) get no source tensor and the target has no weights of its own to keep: ${names(missing)}; map them (--map, --match order), leave them out (--exclude), or accept fresh initialisation with --allow-missing`,
+    { file },
+  );
 }
 
 /**

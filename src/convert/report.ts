@@ -1,3 +1,4 @@
+import type { GraftError } from '../errors';
 import type { Convention, WeightReader } from '../formats/types';
 import type { Plan } from '../mapping/plan';
 import type { QuantizeDType } from '../output/quantize';
@@ -33,8 +34,15 @@ export interface ConvertReport {
   /** The engine that did the work, and why it was tfjs when streaming was possible in principle. */
   engine: 'stream' | 'tfjs';
   engineReason?: string;
-  assigned: { source: string; target: string; transform: string }[];
+  assigned: { source: string; target: string; transform: string; note?: string }[];
+  /** Selected variables no source fed that keep tfjs's fresh initialisation (only with allowMissing). */
   missing: string[];
+  /** Selected variables no source fed that keep the target's own weights. */
+  kept: string[];
+  /** What graft could see would make the model compute something else than the source, one line each. */
+  warnings: string[];
+  /** Dry runs: why the real run would fail (it would exit 1). */
+  refusal?: GraftError;
   unused: string[];
   skipped: string[];
   ignored: string[];
@@ -61,6 +69,9 @@ export function planReport(init: {
   plan: Plan;
   frozen: string[];
   needsLayers: boolean;
+  /** The target's own weights keep what nothing restores. */
+  keptOwn: boolean;
+  warnings: string[];
 }): ConvertReport {
   const { reader, plan } = init;
   return {
@@ -71,8 +82,10 @@ export function planReport(init: {
     backend: init.backend,
     engine: init.engine,
     engineReason: init.engineReason,
-    assigned: plan.assignments.map((a) => ({ source: a.sources.join(' + '), target: a.target, transform: describeTransform(a.transform) })),
-    missing: plan.missing,
+    assigned: plan.assignments.map((a) => ({ source: a.sources.join(' + '), target: a.target, transform: describeTransform(a.transform) + (a.squeezed ? '+squeeze' : ''), ...(a.note ? { note: a.note } : {}) })),
+    missing: init.keptOwn ? [] : plan.missing,
+    kept: init.keptOwn ? plan.missing : [],
+    warnings: init.warnings,
     unused: plan.unused,
     skipped: plan.skipped,
     ignored: plan.ignored,
@@ -107,6 +120,9 @@ export function reportJson(r: ConvertReport): Record<string, unknown> {
     backend: r.backend,
     assigned: r.assigned,
     missing: r.missing,
+    ...(r.missing.length ? { missingKept: 'fresh initialisation' } : {}),
+    kept: r.kept,
+    warnings: r.warnings,
     unused: r.unused,
     skipped: r.skipped,
     ignored: r.ignored,

@@ -1,4 +1,4 @@
-import type { Convention, SourceOp, TensorInfo } from '../formats/types';
+import type { Convention, TensorInfo } from '../formats/types';
 import type { TransformSpec } from '../transforms';
 import { layerClass, TorchRule } from '../topology/catalogue';
 import type { TargetVariable } from '../topology/variables';
@@ -48,50 +48,6 @@ export function onnxRnnRule(v: TargetVariable, rnnLayer = 0): TorchRule | undefi
     case 'bias': return one(`onnx:B${k}`, { kind: 'onnx-rnn-bias', gates, direction, stacked: v.config?.resetAfter === true });
     default: return undefined;
   }
-}
-
-/** ONNX op input roles → the PyTorch parameter name a module would hold them under. */
-const ONNX_ROLE_AS_TORCH: Record<string, string> = { weight: 'weight', bias: 'bias', scale: 'weight', mean: 'running_mean', var: 'running_var', slope: 'weight', W: 'onnx:W', R: 'onnx:R', B: 'onnx:B' };
-
-/**
- * The PyTorch module an ONNX node came from, read off the exporter's node name:
- * `/fc1/Gemm` → `fc1`, `/features/features.0/Conv` → `features.0`, `/block/conv_1/Conv` → `block.conv_1`.
- */
-export function moduleOfOnnxNode(nodeName: string): string | undefined {
-  const parts = nodeName.split('/').filter(Boolean);
-  if (parts.length < 2) return undefined;
-  parts.pop();
-  const last = parts[parts.length - 1];
-  if (parts.length > 1 && last.startsWith(`${parts[parts.length - 2]}.`)) return last;
-  return parts.join('.');
-}
-
-/**
- * Extra torch-style names for tensors an ONNX graph feeds into named nodes: numbers-only or
- * `onnx::LSTM_117` initializers become `rnn.onnx:W`, `fc1.weight`, … when node names say whose they are.
- */
-export function onnxTorchAliases(ops: readonly SourceOp[]): { alias: string; tensor: string; kernelIdentity: boolean }[] {
-  const out: { alias: string; tensor: string; kernelIdentity: boolean }[] = [];
-  // A stacked PyTorch RNN exports one node per layer, all under the module's name: number them.
-  const rnnNodes = new Map<string, number>();
-  for (const op of ops) {
-    const name = op.attributes?.name;
-    const module = typeof name === 'string' ? moduleOfOnnxNode(name) : undefined;
-    if (!module) continue;
-    let rnnSuffix = '';
-    if (op.params.W) {
-      const k = rnnNodes.get(module) ?? 0;
-      rnnNodes.set(module, k + 1);
-      rnnSuffix = `_l${k}`;
-    }
-    // Gemm without transB and MatMul on a pre-transposed initializer already hold [in, out].
-    const kernelIdentity = (op.type === 'Gemm' && op.attributes?.transB !== 1) || (op.type === 'MatMul' && op.attributes?.weightLayout === 'in,out');
-    for (const [role, tensor] of Object.entries(op.params)) {
-      const param = ONNX_ROLE_AS_TORCH[role];
-      if (param) out.push({ alias: `${module}.${param}${param.startsWith('onnx:') ? rnnSuffix : ''}`, tensor, kernelIdentity: kernelIdentity && role === 'weight' });
-    }
-  }
-  return out;
 }
 
 /**

@@ -3,6 +3,7 @@ import { describeTransform, transformedShape, TransformSpec } from '../transform
 import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, onnxRnnRule, TORCH_NON_WEIGHTS, torchModulesFor, torchRule } from './conventions';
 import { inOutKernels, isDenseKernelTransform, kernelFromInOut, onnxModuleAliases } from './onnx-aliases';
 import type { OnnxExporter } from '../formats/onnx/names';
+import { flattenReason } from '../topology/flatten-origin';
 import { aliasOf, EMPTY_TABLE, MappingTable } from './table';
 import type { TargetVariable } from '../topology/variables';
 
@@ -19,6 +20,8 @@ export interface Assignment {
   origin: 'table' | 'convention';
   /** The source's shape differs from the target's only by dimensions of size 1 (`[8, 1, 1]` → `[8]`). */
   squeezed?: boolean;
+  /** Why the transform was chosen, where that is not obvious (a Dense kernel after a Flatten). */
+  note?: string;
 }
 
 /** A pairing that cannot work: shapes that no transform reconciles. */
@@ -41,6 +44,8 @@ export interface Plan {
   /** Source tensors left out on purpose (table `ignore`, PyTorch's num_batches_tracked). */
   ignored: string[];
   errors: PlanError[];
+  /** Choices graft could not be sure of, one line each. */
+  warnings: string[];
 }
 
 export interface PlanOptions {
@@ -81,6 +86,7 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
   const missing: string[] = [];
   const skipped: string[] = [];
   const used = new Set<string>();
+  const warnings: string[] = [];
 
   const explicit = new Map(table.tensors.map((p) => [p.target, p]));
   for (const p of table.tensors) {
@@ -142,12 +148,14 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
       });
       continue;
     }
-    assignments.push({ target: v.name, layer: v.layer, sources: names, transform: found.transform, sourceShapes, targetShape: v.shape, origin: found.origin, ...(squeezed ? { squeezed } : {}) });
+    const note = flattenNote(v, found.transform, found.origin);
+    if (note && found.origin === 'convention' && v.flattenFrom?.layout !== 'feature-map' && v.flattenFrom?.layout !== 'sequence') warnings.push(`layer '${v.layer}': ${note}`);
+    assignments.push({ target: v.name, layer: v.layer, sources: names, transform: found.transform, sourceShapes, targetShape: v.shape, origin: found.origin, ...(squeezed ? { squeezed } : {}), ...(note ? { note } : {}) });
   }
 
   errors.push(...foldedBatchNormErrors(targets, missing, options.ops));
   const unused = candidates.map((c) => c.info.name).filter((n) => !used.has(n));
-  return { convention, assignments, missing, unused, skipped, ignored, errors };
+  return { convention, assignments, missing, unused, skipped, ignored, errors, warnings };
 }
 
 /**
@@ -165,6 +173,15 @@ function foldedBatchNormErrors(targets: readonly TargetVariable[], missing: read
     sources: [],
     message: `layer '${layer}' is a BatchNormalization, but the ONNX export folded BatchNorm into the convolutions (${layers.length} such layer(s), no BatchNormalization node left): re-export with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE) or do_constant_folding=False, or use a target without BatchNormalization layers (convolutions with biases)`,
   }));
+}
+
+/** For a Dense kernel after a Flatten of a multi-dimensional tensor: whether its rows were reordered, and why. */
+function flattenNote(v: TargetVariable, transform: TransformSpec, origin: Assignment['origin']): string | undefined {
+  if (v.className !== 'Dense' || v.weight !== 'kernel' || !v.flattenInput || v.flattenInput.length < 2 || !v.flattenInput.slice(0, -1).some((d) => d > 1)) return undefined;
+  const reordered = transform.kind === 'dense-after-flatten';
+  if (origin === 'table') return `${reordered ? 'rows reordered from channels-first' : 'rows kept'}: transform from the mapping table`;
+  if (transform.kind !== 'transpose' && transform.kind !== 'identity' && !reordered) return undefined;
+  return flattenReason(v.flattenFrom, reordered);
 }
 
 function withoutUnits(shape: readonly number[]): number[] {

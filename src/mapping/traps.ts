@@ -53,6 +53,12 @@ const TORCH_BN_EPSILON = 1e-5;
 
 const f32 = Math.fround;
 
+/** A float32 attribute as the decimal it was written as: 9.99999974e-6 → 1e-5. */
+function num(x: number): string {
+  const n = Number(x.toPrecision(6));
+  return Math.abs(n) < 1e-3 && n !== 0 ? n.toExponential() : String(n);
+}
+
 function pair(v: unknown, n: number): number[] | undefined {
   if (typeof v === 'number') return new Array(n).fill(v);
   if (Array.isArray(v) && v.every((x) => typeof x === 'number')) return v as number[];
@@ -80,8 +86,9 @@ export function findTraps(topology: Json, assignments: readonly Assignment[], so
       const eps = typeof l.config.epsilon === 'number' ? l.config.epsilon : 1e-3;
       const fromOp = op?.type === 'BatchNormalization' ? (typeof op.attributes?.epsilon === 'number' ? op.attributes.epsilon : TORCH_BN_EPSILON) : undefined;
       if (fromOp !== undefined ? f32(eps) !== f32(fromOp) : f32(eps) !== f32(TORCH_BN_EPSILON)) {
-        const used = fromOp !== undefined ? `the ONNX BatchNormalization node uses ${f32(fromOp).toPrecision(3)}` : `PyTorch's BatchNorm uses ${TORCH_BN_EPSILON} unless the model set eps (state dicts do not store it)`;
-        warnings.push({ layer: l.name, message: `layer '${l.name}': epsilon ${eps} but ${used}: set "epsilon": ${fromOp !== undefined ? Number(f32(fromOp).toPrecision(6)) : TORCH_BN_EPSILON} in the target` });
+        const want = num(fromOp ?? TORCH_BN_EPSILON);
+        const used = fromOp !== undefined ? `the ONNX BatchNormalization node uses ${want}` : `PyTorch's BatchNorm uses ${want} unless the model set eps (state dicts do not store it)`;
+        warnings.push({ layer: l.name, message: `layer '${l.name}': epsilon ${num(eps)} but ${used}: set "epsilon": ${want} in the target` });
       }
     }
     const rnn = l.className === 'Bidirectional' && isObject(l.config.layer) ? l.config.layer : { class_name: l.className, config: l.config };

@@ -419,7 +419,8 @@ export const LAYER_CLASSES: Readonly<Record<string, LayerClass>> = {
     torch(v) {
       const fi = v.flattenInput;
       const spatial = fi && fi.length >= 2 ? fi.slice(0, -1) : undefined;
-      const kernel: TransformSpec = spatial && spatial.some((d) => d > 1)
+      // Only a feature map that PyTorch holds channels-first flattens in another order than tfjs's.
+      const kernel: TransformSpec = spatial && spatial.some((d) => d > 1) && v.flattenFrom?.layout === 'feature-map'
         ? { kind: 'dense-after-flatten', channels: fi![fi!.length - 1], spatial }
         : T('transpose');
       return { kernel: one('weight', kernel), bias: one('bias', T('identity')) };

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { loadModelArtifacts, ModelJson, readTargetModelJson, TargetModelJson } from './model-json';
 import type { TargetVariable } from './variables';
+import { inputOrigin, originAfter, TensorOrigin } from './flatten-origin';
 import { normalizeTopology } from './keras-config';
 import { isModelClass } from './walk';
 
@@ -72,6 +73,25 @@ function flatLayers(model: { layers: AnyLayer[] }): AnyLayer[] {
   return out;
 }
 
+/** What a live layer's output is, for a Flatten further on (see flatten-origin). */
+function liveOrigin(layer: AnyLayer, memo: Map<AnyLayer, TensorOrigin>): TensorOrigin {
+  const done = memo.get(layer);
+  if (done) return done;
+  // Guards against cycles while the answer is computed.
+  memo.set(layer, { layout: 'unknown', layer: layer.name, className: layer.getClassName() });
+  const className = layer.getClassName();
+  let origin: TensorOrigin;
+  const inbound = layer.inboundNodes?.[0]?.inboundLayers ?? [];
+  if (className === 'InputLayer' || inbound.length === 0) {
+    const shape = (layer as unknown as { batchInputShape?: unknown[] }).batchInputShape ?? (layer.output as unknown as { shape?: unknown[] } | undefined)?.shape;
+    origin = inputOrigin(layer.name, Array.isArray(shape) ? shape.slice(1) : undefined);
+  } else {
+    origin = originAfter(layer.name, className, inbound.map((l) => liveOrigin(l, memo)));
+  }
+  memo.set(layer, origin);
+  return origin;
+}
+
 /** The variables of a live model as the planner sees them. */
 export function targetVariables(model: tf.LayersModel): TargetVariable[] {
   const vars: TargetVariable[] = [];
@@ -86,11 +106,14 @@ export function targetVariables(model: tf.LayersModel): TargetVariable[] {
       inner = layer.forwardLayer.getConfig() as Record<string, unknown>;
     }
     let flattenInput: number[] | undefined;
+    let flattenFrom: TensorOrigin | undefined;
     const producer = layer.inboundNodes?.[0]?.inboundLayers?.[0];
     if (className === 'Dense' && producer && producer.getClassName() === 'Flatten') {
       const input = producer.input as unknown as { shape?: (number | null)[] } | undefined;
       const shape = input?.shape;
       if (Array.isArray(shape) && shape.slice(1).every((d) => typeof d === 'number')) flattenInput = shape.slice(1) as number[];
+      const before = producer.inboundNodes?.[0]?.inboundLayers?.[0];
+      flattenFrom = before ? liveOrigin(before, new Map()) : undefined;
     }
     layer.weights.forEach((w, indexInLayer) => {
       const name = w.originalName;
@@ -106,6 +129,7 @@ export function targetVariables(model: tf.LayersModel): TargetVariable[] {
         indexInLayer,
         layerIndex,
         flattenInput,
+        flattenFrom,
         config: {
           resetAfter: inner.reset_after === true || inner.resetAfter === true ? true : undefined,
           groups: typeof inner.groups === 'number' ? inner.groups : undefined,

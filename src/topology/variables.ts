@@ -1,3 +1,5 @@
+import type { TensorOrigin } from './flatten-origin';
+
 /** One variable of the target tfjs model, as the plan sees it (no tensors, no tfjs objects). */
 export interface TargetVariable {
   /** The name tfjs saves it under (`LayerVariable.originalName`): `hidden1/kernel`. */
@@ -16,6 +18,8 @@ export interface TargetVariable {
   layerIndex: number;
   /** For a Dense fed by a Flatten: the Flatten's input shape without batch (channels last). */
   flattenInput?: number[];
+  /** For a Dense fed by a Flatten: what the Flatten's input is (a channels-first feature map in PyTorch, or not). */
+  flattenFrom?: TensorOrigin;
   /** Layer config facts that change the layout (GRU reset_after, conv groups, RNN units). */
   config?: { resetAfter?: boolean; groups?: number; units?: number };
   /** Wrapper direction for Bidirectional layers. */

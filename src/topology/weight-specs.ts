@@ -5,6 +5,7 @@ import type { TargetVariable } from './variables';
 import { isModelClass, modelConfigOf } from './walk';
 
 export { TopologyNotSupported };
+import { inputOrigin, originAfter, TensorOrigin } from './flatten-origin';
 
 /**
  * The variables a tfjs layers-model would have, derived from its topology alone: names, shapes,
@@ -36,6 +37,10 @@ interface WeightedLayer {
   weights: CreatedWeight[];
   trainable: boolean;
   flattenInput?: number[];
+  /** For a Dense after a Flatten: what the Flatten's input is (decides the kernel's row order). */
+  flattenFrom?: TensorOrigin;
+  /** Input shape of the first call, without the batch dimension. */
+  inputShape?: Shape;
 }
 
 /** A model (top level or nested) and its layers in tfjs's `model.layers` order. */
@@ -50,6 +55,8 @@ export interface TopologyAnalysis {
   variables: TargetVariable[];
   /** Variable names in `model.weights` order: every trainable weight, then every non-trainable one. */
   saveOrder: string[];
+  /** Each layer's first input shape without the batch dimension. */
+  inputShapes: Map<string, (number | null)[]>;
 }
 
 /**
@@ -99,6 +106,7 @@ export function analyzeTopology(topology: Record<string, unknown>): TopologyAnal
         indexInLayer,
         layerIndex,
         flattenInput: className === 'Dense' ? layer.flattenInput : undefined,
+        flattenFrom: className === 'Dense' ? layer.flattenFrom : undefined,
         config: { resetAfter: facts.resetAfter, groups: facts.groups, units: facts.units },
         direction,
       });
@@ -108,7 +116,8 @@ export function analyzeTopology(topology: Record<string, unknown>): TopologyAnal
   const saveOrder = [...trainableOf(root), ...nonTrainableOf(root)];
   const names = new Set(variables.map((v) => v.name));
   if (names.size !== variables.length) return { reason: 'two variables share a name' };
-  return { variables, saveOrder };
+  const inputShapes = new Map(layers.filter((l) => l.inputShape).map((l) => [l.name, l.inputShape!]));
+  return { variables, saveOrder, inputShapes };
 }
 
 function flatLayers(model: ModelNode): WeightedLayer[] {
@@ -213,6 +222,9 @@ interface CallRecord {
   className: string;
   /** Input shapes of this layer's first call (tfjs `layer.input` is the first node's input). */
   firstInputs: Shape[];
+  /** What its output is, for a Flatten further on; and what its inputs were. */
+  origin?: TensorOrigin;
+  inputOrigins?: TensorOrigin[];
 }
 
 function buildFunctional(config: unknown): BuiltModel {
@@ -236,7 +248,7 @@ function buildFunctional(config: unknown): BuiltModel {
     created.set(name, state);
     if (entry.class_name === 'InputLayer') {
       state.nodes.push({ outputs: [inputLayerShape(entry.config)], inbound: [] });
-      state.record = { className: 'InputLayer', firstInputs: [] };
+      state.record = { className: 'InputLayer', firstInputs: [], origin: inputOrigin(name, inputLayerShape(entry.config).slice(1)) };
     } else if (isModelClass(entry.class_name)) {
       // A nested model owns node 0 (its own inputs) from the moment it is built.
       const inner = buildModel(entry);
@@ -487,7 +499,10 @@ interface LayerCall {
 function callLayer(entry: Json, inputs: Shape[], producers: CallRecord[], built?: WeightedLayer | ModelNode): LayerCall {
   const className = String(entry.class_name);
   const name = layerName(entry);
-  const record: CallRecord = { className, firstInputs: inputs };
+  const inputOrigins = producers.length
+    ? producers.map((p) => p.origin ?? { layout: 'unknown' as const, layer: '?', className: p.className })
+    : [inputOrigin('input', inputs[0]?.slice(1))];
+  const record: CallRecord = { className, firstInputs: inputs, origin: originAfter(name, className, inputOrigins), inputOrigins };
   if (isModelClass(className)) {
     const inner = buildModel(entry);
     return { node: built ?? inner.node, outputs: inner.outputs, record };
@@ -496,15 +511,17 @@ function callLayer(entry: Json, inputs: Shape[], producers: CallRecord[], built?
   const weights: CreatedWeight[] = [];
   const outputs = buildLayer(className, config, inputs, weights, '');
   let flattenInput: number[] | undefined;
+  let flattenFrom: TensorOrigin | undefined;
   const producer = producers[0];
   if (className === 'Dense' && producer?.className === 'Flatten') {
     const shape = producer.firstInputs[0];
     if (shape && shape.slice(1).every((d) => typeof d === 'number')) flattenInput = shape.slice(1) as number[];
+    flattenFrom = producer.inputOrigins?.[0];
   }
   const trainable = config.trainable !== false;
   const node: WeightedLayer = built && built.kind === 'layer'
     ? built
-    : { kind: 'layer', name, className, config, weights, trainable, flattenInput };
+    : { kind: 'layer', name, className, config, weights, trainable, flattenInput, flattenFrom, inputShape: inputs[0]?.slice(1) };
   return { node, outputs, record };
 }
 

@@ -25,6 +25,7 @@ interface ConvertFlags {
   key?: string;
   shardSize?: string;
   strict?: boolean;
+  allowMissing?: boolean;
   match?: string;
   engine?: string;
   backend?: string;
@@ -79,7 +80,8 @@ export function registerConvert(program: Command): void {
     .option('--key <key>', 'for nested PyTorch checkpoints: the key holding the state dict')
     .option('--shard-size <size>', 'maximum shard size, e.g. 4MB (default 4MB)')
     .option('--match <how>', 'pair sources with targets by "name" (default) or by "order" of weighted layers (anonymous ONNX exports)')
-    .option('--strict', 'fail when a selected target variable has no source')
+    .option('--allow-missing', 'accept selected target variables that no source feeds: they keep fresh initialisation (default: fail before writing)')
+    .option('--strict', 'also fail when a variable no source feeds would keep the target\'s own weights')
     .option('-f, --force', 'replace a non-empty output folder')
     .option('-n, --dry-run', 'print the plan and write nothing')
     .option('--quantize <dtype>', `store float32 weights as ${QUANTIZE_DTYPES.join(' | ')} (as tensorflowjs_converter; tfjs dequantizes on load)`)
@@ -133,6 +135,7 @@ export function registerConvert(program: Command): void {
             force: flags.force,
             dryRun: flags.dryRun,
             strict: flags.strict,
+            allowMissing: flags.allowMissing,
             match: flags.match as 'name' | 'order' | undefined,
             engine: flags.engine as ConvertEngine | undefined,
             backend: flags.backend as BackendName | undefined,
@@ -149,10 +152,14 @@ export function registerConvert(program: Command): void {
         }
         if (reportFile) reportFile.commit(`${JSON.stringify(reportJson(report), null, 2)}\n`);
         else if (flags.report) prepareFileAtomically(flags.report).commit(`${JSON.stringify(reportJson(report), null, 2)}\n`);
-        if (flags.quiet) return;
-        if (flags.verbose) printErr(verboseText(report, Number(process.hrtime.bigint() - started) / 1e9));
-        if (flags.dryRun) printOut(planText(report));
-        else printOut(summaryText(report));
+        if (!flags.quiet) {
+          for (const w of report.warnings) printErr(`graft: warning: ${esc(w)}`);
+          if (flags.verbose) printErr(verboseText(report, Number(process.hrtime.bigint() - started) / 1e9));
+          if (flags.dryRun) printOut(planText(report));
+          else printOut(summaryText(report));
+        }
+        // A dry run exits as the real run would.
+        if (report.refusal) throw report.refusal;
       }),
     );
 }
@@ -168,8 +175,9 @@ function isInsideFolder(dir: string, file: string): boolean {
 export function planText(r: ConvertReport): string {
   // Names come from files: each escaped (esc) before it is laid out in lines and columns.
   const lines: string[] = [`plan: ${esc(r.source)} (${r.format}, ${r.convention} convention) → ${esc(String(r.target))}`];
-  const rows = r.plan.assignments.map((a) => [a.sources.map(esc).join(' + '), a.sourceShapes.map(shapeText).join(' + '), a.transform.kind, esc(a.target), shapeText(a.targetShape)]);
+  const rows = r.plan.assignments.map((a, i) => [a.sources.map(esc).join(' + '), a.sourceShapes.map(shapeText).join(' + '), r.assigned[i]?.transform ?? a.transform.kind, esc(a.target), shapeText(a.targetShape)]);
   if (rows.length) lines.push(table(rows, ['source', 'shape', 'transform', 'target', 'shape']));
+  for (const a of r.assigned) if (a.note) lines.push(`${esc(a.target)}: ${esc(a.note)}`);
   lines.push(...listing(r));
   for (const e of r.plan.errors) lines.push(`error: ${esc(e.message)}`);
   lines.push('(dry run: nothing written)');
@@ -181,7 +189,8 @@ function listing(r: ConvertReport): string[] {
   const show = (label: string, items: string[]): void => {
     if (items.length) out.push(`${label} (${items.length}): ${items.map(esc).join(', ')}`);
   };
-  show('missing', r.missing);
+  if (r.missing.length) out.push(`missing (${r.missing.length}${r.refusal ? '' : ', kept fresh initialisation'}): ${r.missing.map(esc).join(', ')}`);
+  if (r.kept.length) out.push(`kept (${r.kept.length}, the target's own weights): ${r.kept.map(esc).join(', ')}`);
   show('unused', r.unused);
   show('skipped', r.skipped);
   show('ignored', r.ignored);
