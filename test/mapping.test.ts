@@ -46,9 +46,19 @@ test('torch convention: BatchNorm names, num_batches_tracked ignored, LSTM biase
 });
 
 test('a Dense after a Flatten of a feature map gets the row reorder, a plain Dense a transpose', () => {
-  const targets = [...layer('fc', 'Dense', [['kernel', [100, 6]]], { flattenInput: [5, 5, 4] }), ...layer('out', 'Dense', [['kernel', [6, 2]]], { flattenInput: [6] })];
+  const targets = [...layer('fc', 'Dense', [['kernel', [100, 6]]], { flattenInput: [5, 5, 4], flattenFrom: { layout: 'feature-map', layer: 'conv', className: 'Conv2D' } }), ...layer('out', 'Dense', [['kernel', [6, 2]]], { flattenInput: [6] })];
   const plan = planGraft([src('fc.weight', [6, 100]), src('out.weight', [2, 6])], targets, { convention: 'torch' });
   assert.deepEqual(plan.assignments.map((a) => a.transform), [{ kind: 'dense-after-flatten', channels: 4, spatial: [5, 5] }, { kind: 'transpose' }]);
+  assert.match(plan.assignments[0].note ?? '', /rows reordered from channels-first: the Flatten takes the feature map of Conv2D 'conv'/);
+});
+
+test('a Dense after a Flatten of a sequence, or of a tensor graft cannot place, keeps its rows (the latter with a warning)', () => {
+  for (const [layout, warned] of [['sequence', false], ['unknown', true]] as const) {
+    const targets = layer('fc', 'Dense', [['kernel', [100, 6]]], { flattenInput: [25, 4], flattenFrom: { layout, layer: 'x', className: layout === 'sequence' ? 'LSTM' : 'Reshape' } });
+    const plan = planGraft([src('fc.weight', [6, 100])], targets, { convention: 'torch' });
+    assert.deepEqual(plan.assignments.map((a) => a.transform), [{ kind: 'transpose' }]);
+    assert.equal(plan.warnings.length, warned ? 1 : 0, plan.warnings.join('\n'));
+  }
 });
 
 test('include/exclude select targets; the rest are skipped and their sources unused', () => {
