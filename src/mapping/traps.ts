@@ -1,5 +1,7 @@
 import type { Convention, SourceOp } from '../formats/types';
 import type { Assignment } from './plan';
+import { isObject, Json } from '../io/json';
+import { isModelClass, layerClassName, walkLayers } from '../topology/walk';
 
 /**
  * Traps in hand-written targets: layer settings the source framework did not use, which graft can
@@ -18,7 +20,6 @@ export interface TrapSource {
   ops?: readonly SourceOp[];
 }
 
-type Json = Record<string, unknown>;
 /** A layer's input shape without the batch dimension, when known. */
 export type InputShapeOf = (layer: string) => readonly (number | null)[] | undefined;
 
@@ -28,23 +29,14 @@ interface LayerEntry {
   config: Json;
 }
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Every layer of a Keras/tfjs topology, nested models included. */
-export function topologyLayers(topology: Json): LayerEntry[] {
+/** Every layer of a Keras/tfjs topology that is not itself a model, with its config. */
+function topologyLayers(topology: Json): LayerEntry[] {
   const out: LayerEntry[] = [];
-  const visit = (entry: Json): void => {
-    const config = isObject(entry.config) ? entry.config : Array.isArray(entry.config) ? { layers: entry.config } : {};
-    const list = Array.isArray(config.layers) ? config.layers : Array.isArray(entry.config) ? entry.config : undefined;
-    if (list) {
-      for (const l of list) if (isObject(l)) visit(l);
-      return;
-    }
-    if (typeof config.name === 'string') out.push({ name: config.name, className: String(entry.class_name), config });
-  };
-  visit(isObject(topology.model_config) ? topology.model_config : topology);
+  walkLayers(topology, (l) => {
+    const className = layerClassName(l as Json);
+    if (!className || isModelClass(className) || !isObject(l.config) || typeof l.config.name !== 'string') return;
+    out.push({ name: l.config.name, className, config: l.config });
+  });
   return out;
 }
 
