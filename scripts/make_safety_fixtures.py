@@ -350,6 +350,47 @@ def make_keras_onnx():
     save_case(d, 'Keras MLP as keras2onnx / tf2onnx name it (hand-made with onnx.helper); reference by NumPy', x, y)
 
 
+def make_tf2onnx_cnn():
+    """A Keras CNN (Conv2D 3x3 valid relu on 6x6x2, Flatten, Dense 5) as tf2onnx writes it (hand-made
+    with onnx.helper, mimicking tf2onnx's naming and layout): NHWC input transposed to NCHW for the
+    Conv, the HWIO kernel transposed to OIHW by a Transpose node, the feature map transposed back to
+    NHWC before the flatten (Keras's order), MatMul weight [in, out]. Reference by NumPy in Keras's
+    own layout."""
+    rng = np.random.default_rng(13)
+    k = rng.standard_normal((3, 3, 2, 3)).astype(np.float32) * 0.5  # HWIO
+    kb = rng.standard_normal(3).astype(np.float32) * 0.1
+    w = rng.standard_normal((48, 5)).astype(np.float32) * 0.2
+    b = rng.standard_normal(5).astype(np.float32) * 0.1
+    x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    conv = np.zeros((2, 4, 4, 3), dtype=np.float32)
+    for i in range(4):
+        for j in range(4):
+            conv[:, i, j, :] = np.einsum('nhwc,hwco->no', x[:, i:i + 3, j:j + 3, :], k)
+    y = np.maximum(conv + kb, 0).reshape(2, 48) @ w + b
+    d = case_dir('tf2onnx_cnn')
+    n = lambda l, op: f'sequential/{l}/{op}'
+    kname, kbname = n('conv2d', 'Conv2D/ReadVariableOp:0'), n('conv2d', 'BiasAdd/ReadVariableOp:0')
+    wname, bname = n('dense', 'MatMul/ReadVariableOp:0'), n('dense', 'BiasAdd/ReadVariableOp:0')
+    inits = [numpy_helper.from_array(k, kname), numpy_helper.from_array(kb, kbname), numpy_helper.from_array(w, wname),
+             numpy_helper.from_array(b, bname), numpy_helper.from_array(np.array([-1, 48], dtype=np.int64), 'const_fold_opt__7')]
+    nodes = [
+        helper.make_node('Transpose', ['input_1'], ['x_nchw'], name=n('conv2d', 'Conv2D__6'), perm=[0, 3, 1, 2]),
+        helper.make_node('Transpose', [kname], ['k_oihw'], name=n('conv2d', 'Conv2D/ReadVariableOp__5'), perm=[3, 2, 0, 1]),
+        helper.make_node('Conv', ['x_nchw', 'k_oihw', kbname], ['c'], name=n('conv2d', 'Conv2D'), kernel_shape=[3, 3], strides=[1, 1], pads=[0, 0, 0, 0]),
+        helper.make_node('Relu', ['c'], ['r'], name=n('conv2d', 'Relu')),
+        helper.make_node('Transpose', ['r'], ['r_nhwc'], name=n('conv2d', 'Relu__8'), perm=[0, 2, 3, 1]),
+        helper.make_node('Reshape', ['r_nhwc', 'const_fold_opt__7'], ['flat'], name=n('flatten', 'Reshape')),
+        helper.make_node('MatMul', ['flat', wname], ['mm'], name=n('dense', 'MatMul')),
+        helper.make_node('Add', ['mm', bname], ['output'], name=n('dense', 'BiasAdd')),
+    ]
+    onnx_file(os.path.join(d, 'model.onnx'), 'tf2onnx', nodes, inits,
+              [helper.make_tensor_value_info('input_1', TensorProto.FLOAT, ['N', 6, 6, 2])],
+              [helper.make_tensor_value_info('output', TensorProto.FLOAT, ['N', 5])])
+    write_target(os.path.join(d, 'target.json'), 'sequential', [
+        conv2d('conv2d', 3, 3, activation='relu', batch_input_shape=[None, 6, 6, 2]), flatten(), dense('dense', 5)])
+    save_case(d, 'Keras CNN as tf2onnx writes it (hand-made): HWIO kernel behind a Transpose, flatten in NHWC order', x, y)
+
+
 def make_cntk_onnx():
     """A CNTK-style export (mimics the ONNX model zoo's MNIST): anonymous `ParameterN` initializers, the
     conv bias as a separate Add of an [8, 1, 1] tensor, MatMul weight [in, out], a [1, 10] bias, and
@@ -468,6 +509,6 @@ def make_trap_same():
 if __name__ == '__main__':
     random.seed(0)
     for make in [make_lstm_flatten, make_seq_head, make_seq_input, make_emb_flatten, make_image_flatten, make_conv_pool_flatten,
-                 make_cnn_bn, make_keras_onnx, make_cntk_onnx, make_trap_bn_eps, make_trap_lstm, make_trap_same]:
+                 make_cnn_bn, make_keras_onnx, make_tf2onnx_cnn, make_cntk_onnx, make_trap_bn_eps, make_trap_lstm, make_trap_same]:
         make()
     print('wrote', ROOT)

@@ -137,6 +137,14 @@ for (const exporter of ['keras2onnx', 'tf2onnx']) {
   });
 }
 
+test('tf2onnx_cnn: a Keras CNN exported by tf2onnx keeps its HWIO kernel and its channels-last flatten order', async () => {
+  const o = await convertCase('tf2onnx_cnn', 'model.onnx');
+  assertMatches(o, 'tf2onnx cnn');
+  assert.equal(kernelLine(o.report, 'conv2d/kernel').transform, 'identity');
+  assert.equal(kernelLine(o.report, 'dense/kernel').transform, 'identity');
+  assert.match(kernelLine(o.report, 'dense/kernel').note ?? '', /Keras model \(exported by tf2onnx\)/);
+});
+
 test('keras_onnx: a table entry for an ONNX MatMul kernel honours its [in, out] layout', async () => {
   const map = tableFile({ tensors: [{ source: 'dense/kernel:0', target: 'dense/kernel' }, { source: 'dense_1/kernel:0', target: 'dense_1/kernel' }] });
   const o = await convertCase('keras_onnx', 'model_keras2onnx.onnx', 'target.json', { map });

@@ -63,6 +63,25 @@ export function inOutKernels(ops: readonly SourceOp[]): Set<string> {
   return out;
 }
 
+/** Transposes that turn a channels-last kernel ([k…, in, out], Keras's) into ONNX's [out, in, k…]. */
+const CHANNELS_LAST_TO_ONNX: Record<number, string> = { 3: '2,1,0', 4: '3,2,0,1', 5: '4,3,0,1,2' };
+
+/**
+ * Convolution kernels stored in Keras's [k…, in, out] layout and transposed by a node in the graph
+ * (tf2onnx, keras2onnx): already the tfjs layout.
+ */
+export function channelsLastKernels(ops: readonly SourceOp[]): Set<string> {
+  const out = new Set<string>();
+  for (const op of ops) {
+    const w = op.params.weight;
+    const via = (op.attributes?.via as Record<string, Record<string, unknown>[]> | undefined)?.weight;
+    if (op.type !== 'Conv' || !w || !via || via.length !== 1 || via[0].op !== 'Transpose' || !Array.isArray(via[0].perm)) continue;
+    const perm = (via[0].perm as number[]).join(',');
+    if (Object.values(CHANNELS_LAST_TO_ONNX).includes(perm)) out.add(w);
+  }
+  return out;
+}
+
 /** A Dense kernel transform for a source already in [in, out] layout. */
 export function kernelFromInOut(t: TransformSpec): TransformSpec {
   if (t.kind === 'transpose') return { kind: 'identity' };

@@ -1,8 +1,8 @@
 import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import { describeTransform, transformedShape, TransformSpec } from '../transforms';
 import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, onnxRnnRule, TORCH_NON_WEIGHTS, torchModulesFor, torchRule } from './conventions';
-import { inOutKernels, isDenseKernelTransform, kernelFromInOut, onnxModuleAliases } from './onnx-aliases';
-import type { OnnxExporter } from '../formats/onnx/names';
+import { channelsLastKernels, inOutKernels, isDenseKernelTransform, kernelFromInOut, onnxModuleAliases } from './onnx-aliases';
+import { OnnxExporter, writesKerasNames } from '../formats/onnx/names';
 import { flattenReason } from '../topology/flatten-origin';
 import { aliasOf, EMPTY_TABLE, MappingTable } from './table';
 import type { TargetVariable } from '../topology/variables';
@@ -96,7 +96,10 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
   }
 
   const inOut = inOutKernels(options.ops ?? []);
-  const resolver = convention === 'torch' ? torchResolver(byAlias, options.ops ?? [], new Set(ignored), options.exporter, inOut) : kerasResolver(byAlias, targets, convention);
+  const channelsLast = channelsLastKernels(options.ops ?? []);
+  // A Keras model exported to ONNX flattens its feature maps channels-last, as tfjs does.
+  const kerasSource = options.exporter !== undefined && writesKerasNames(options.exporter);
+  const resolver = convention === 'torch' ? torchResolver(byAlias, options.ops ?? [], new Set(ignored), options.exporter, inOut, channelsLast, kerasSource) : kerasResolver(byAlias, targets, convention);
 
   for (const v of targets) {
     if (!selected(v.name)) {
@@ -122,7 +125,9 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
         transform = { kind: 'dense-after-flatten', channels: fi[fi.length - 1], spatial: fi.slice(0, -1) };
       }
       // An ONNX MatMul weight is already [in, out]: the class's default must not transpose it again.
+      if (!pair.transform && kerasSource && transform.kind === 'dense-after-flatten') transform = { kind: 'transpose' };
       if (!pair.transform && isDenseKernelTransform(transform) && inOut.has(infos[0]!.name)) transform = kernelFromInOut(transform);
+      if (!pair.transform && transform.kind === 'conv' && channelsLast.has(infos[0]!.name)) transform = { kind: 'identity' };
       found = { infos: infos as TensorInfo[], transform, origin: 'table' };
     } else {
       const r = resolver(v);
@@ -148,7 +153,9 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
       });
       continue;
     }
-    const note = flattenNote(v, found.transform, found.origin);
+    const note = kerasSource && v.flattenFrom?.layout === 'feature-map' && found.origin === 'convention' && flattenNote(v, found.transform, found.origin)
+      ? `rows kept: the source is a Keras model (exported by ${options.exporter}), which flattens channels-last as tfjs does`
+      : flattenNote(v, found.transform, found.origin);
     if (note && found.origin === 'convention' && v.flattenFrom?.layout !== 'feature-map' && v.flattenFrom?.layout !== 'sequence') warnings.push(`layer '${v.layer}': ${note}`);
     assignments.push({ target: v.name, layer: v.layer, sources: names, transform: found.transform, sourceShapes, targetShape: v.shape, origin: found.origin, ...(squeezed ? { squeezed } : {}), ...(note ? { note } : {}) });
   }
@@ -195,7 +202,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 type Resolver = (v: TargetVariable) => { infos: TensorInfo[]; transform: TransformSpec } | undefined;
 
 /** Torch convention: module path of the target layer + the parameter names of its class. */
-function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[], ignored: Set<string>, exporter: OnnxExporter | undefined, inOut: Set<string>): Resolver {
+function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[], ignored: Set<string>, exporter: OnnxExporter | undefined, inOut: Set<string>, channelsLast: Set<string>, kerasSource: boolean): Resolver {
   // (normalized module path, relative parameter path) → tensor, for every split of every name.
   const index = new Map<string, TensorInfo>();
   const add = (alias: string, info: TensorInfo): void => {
@@ -222,8 +229,11 @@ function torchResolver(byAlias: Map<string, TensorInfo>, ops: readonly SourceOp[
       if (!hit) return undefined;
       infos.push(hit);
     }
-    if (isDenseKernelTransform(rule.transform) && inOut.has(infos[0].name)) return { infos, transform: kernelFromInOut(rule.transform) };
-    return { infos, transform: rule.transform };
+    let transform = rule.transform;
+    if (kerasSource && transform.kind === 'dense-after-flatten') transform = { kind: 'transpose' };
+    if (isDenseKernelTransform(transform) && inOut.has(infos[0].name)) transform = kernelFromInOut(transform);
+    if (transform.kind === 'conv' && channelsLast.has(infos[0].name)) transform = { kind: 'identity' };
+    return { infos, transform };
   };
   return (v) => {
     for (const { module, rnnLayer } of torchModulesFor(v)) {
