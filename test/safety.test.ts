@@ -81,6 +81,16 @@ for (const [name, origin] of [['image_flatten', /input/], ['conv_pool_flatten', 
   });
 }
 
+test('the tfjs engine (a live model) applies the same Flatten rule', async () => {
+  for (const [name, reordered] of [['lstm_flatten', false], ['seq_head', false], ['conv_pool_flatten', true], ['image_flatten', true]] as const) {
+    const o = await convertCase(name, 'model.pt', 'target.json', { engine: 'tfjs' });
+    assert.equal(o.report.engine, 'tfjs');
+    assertMatches(o, `${name} (tfjs engine)`);
+    const line = o.report.assigned.find((a) => /^(fc|head)\/kernel$/.test(a.target))!;
+    assert.equal(/^dense-after-flatten/.test(line.transform), reordered, `${name}: ${line.transform}`);
+  }
+});
+
 test("a table's transform overrides the Flatten rule (and the rule was right: overriding it breaks parity)", async () => {
   const map = { tensors: [{ source: 'head.weight', target: 'head/kernel', transform: 'dense-after-flatten' }] };
   const o = await convertCase('seq_input', 'model.pt', 'target.json', { map: tableFile(map) });
