@@ -174,12 +174,14 @@ function foldedBatchNormErrors(targets: readonly TargetVariable[], missing: read
   if (!ops?.length || ops.some((o) => o.type === 'BatchNormalization') || !ops.some((o) => o.type === 'Conv' || o.type === 'Gemm' || o.type === 'MatMul')) return [];
   const unfed = new Set(missing);
   const layers = [...new Set(targets.filter((v) => v.className === 'BatchNormalization' && unfed.has(v.name)).map((v) => v.layer))];
-  return layers.map((layer) => ({
-    target: targets.find((v) => v.layer === layer)!.name,
-    layer,
+  if (layers.length === 0) return [];
+  const shown = layers.slice(0, 3).map((l) => `'${l}'`).join(', ') + (layers.length > 3 ? ` and ${layers.length - 3} more` : '');
+  return [{
+    target: targets.find((v) => v.layer === layers[0])!.name,
+    layer: layers[0],
     sources: [],
-    message: `layer '${layer}' is a BatchNormalization, but the ONNX export folded BatchNorm into the convolutions (${layers.length} such layer(s), no BatchNormalization node left): re-export with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE) or do_constant_folding=False, or use a target without BatchNormalization layers (convolutions with biases)`,
-  }));
+    message: `the target's BatchNormalization layers (${shown}) have no source: the ONNX export folded BatchNorm into the convolutions (no BatchNormalization node is left); re-export with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE) or do_constant_folding=False, or use a target without BatchNormalization layers (convolutions with biases)`,
+  }];
 }
 
 /** For a Dense kernel after a Flatten of a multi-dimensional tensor: whether its rows were reordered, and why. */
