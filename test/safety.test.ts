@@ -219,6 +219,11 @@ test("variables kept from the target's own weights are reported as kept, not mis
   const report = await convert({ source: path.join(dir, 'model.pt'), target: path.join(full, 'model.json'), map, out: path.join(tempDir(), 'm') });
   assert.deepEqual(report.missing, []);
   assert.deepEqual(report.kept, ['fc/kernel', 'fc/bias']);
+  // --strict refuses even those.
+  await assert.rejects(
+    convert({ source: path.join(dir, 'model.pt'), target: path.join(full, 'model.json'), map, out: path.join(tempDir(), 'm'), strict: true }),
+    (e: unknown) => e instanceof GraftError && /no source for 2 target variable\(s\) \(they would keep the target's own weights; --strict refuses that\): fc\/kernel, fc\/bias/.test(e.message),
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
