@@ -136,6 +136,9 @@ test('cnn_bn: a BN-folded ONNX export onto a BatchNorm target is refused with th
   assert.equal(r.code, 1);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /layer1_0_bn1/);
+  const dry = graft(['convert', path.join(dir, 'model_folded.onnx'), '--target', path.join(dir, 'target.json'), '--dry-run']);
+  assert.equal(dry.code, 1, 'a dry run exits as the real run would');
+  assert.match(dry.stdout, /dry run: nothing written/);
 });
 
 for (const exporter of ['keras2onnx', 'tf2onnx']) {
