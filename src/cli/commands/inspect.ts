@@ -30,7 +30,7 @@ export function registerInspect(program: Command): void {
           }
           const total = tensors.reduce((s, t) => s + t.byteSize, 0);
           const lines = [
-            `${escapeUnprintable(file)}: ${reader.format}${reader.convention ? ` (${reader.convention} names)` : ''}, ${tensors.length} tensors, ${bytesText(total)}${reader.topology ? ', with model topology' : ''}`,
+            `${escapeUnprintable(file)}: ${reader.format}${exporterText(reader.metadata?.exporter) ?? (reader.convention ? ` (${reader.convention} names)` : '')}, ${tensors.length} tensors, ${bytesText(total)}${reader.topology ? ', with model topology' : ''}`,
             table(tensors.map((t) => [printable(t.name, 200), t.dtype, shapeText(t.shape), bytesText(t.byteSize)]), ['name', 'dtype', 'shape', 'bytes']),
           ];
           const ops = reader.opSummary?.();
@@ -45,4 +45,12 @@ export function registerInspect(program: Command): void {
         }
       }),
     );
+}
+
+/** ONNX files: which exporter's naming graft reads them under. */
+function exporterText(exporter: unknown): string | undefined {
+  if (exporter === 'cntk') return ' (written by CNTK: no layer names)';
+  if (exporter === 'keras2onnx' || exporter === 'tf2onnx') return ` (written by ${exporter}: Keras layer names)`;
+  if (exporter === 'pytorch') return ' (written by torch.onnx: torch names)';
+  return undefined;
 }
