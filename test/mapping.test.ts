@@ -186,3 +186,12 @@ test('--match order for Keras sources pairs layer scopes in order, by weight nam
     'dense_3/kernel>dense_1/kernel:identity', 'dense_3/bias>dense_1/bias:identity',
   ]);
 });
+
+test('unit dimensions are squeezed only for data taken as stored', () => {
+  const targets = [...layer('sq_bias', 'Conv2D', [['bias', [8]]]), ...layer('sq_fc', 'Dense', [['kernel', [1, 10]]])];
+  // A [8, 1, 1] bias fills [8]; a Linear(10 → 1) weight [1, 10] must not fill a Dense(1 → 10) kernel.
+  const plan = planGraft([src('sq_bias.bias', [8, 1, 1]), src('sq_fc.weight', [1, 10])], targets, { convention: 'torch' });
+  assert.deepEqual(plan.assignments.map((a) => [a.target, a.squeezed]), [['sq_bias/bias', true]]);
+  assert.equal(plan.errors.length, 1);
+  assert.match(plan.errors[0].message, /does not fit target 'sq_fc\/kernel'/);
+});

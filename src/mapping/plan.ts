@@ -141,8 +141,9 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
     const names = found.infos.map((i) => i.name);
     names.forEach((n) => used.add(n));
     const shape = transformedShape(found.transform, sourceShapes, v.shape);
-    // Unit dimensions never change row-major order: [8, 1, 1] fills [8] as is.
-    const squeezed = typeof shape !== 'string' && !sameShape(shape, v.shape) && sameShape(withoutUnits(shape), withoutUnits(v.shape));
+    // Unit dimensions never change row-major order: [8, 1, 1] fills [8] as is. Only for data taken
+    // as stored: after a transpose, [1, 10] against [10, 1] would be a Linear(10→1) read as Dense(1→10).
+    const squeezed = found.transform.kind === 'identity' && typeof shape !== 'string' && !sameShape(shape, v.shape) && sameShape(withoutUnits(shape), withoutUnits(v.shape));
     if (typeof shape === 'string' || (!sameShape(shape, v.shape) && !squeezed)) {
       const got = typeof shape === 'string' ? shape : `gives [${shape.join(', ')}]`;
       errors.push({
