@@ -156,6 +156,7 @@ test('tf2onnx_cnn: a Keras CNN exported by tf2onnx keeps its HWIO kernel and its
   assert.equal(kernelLine(o.report, 'conv2d/kernel').transform, 'identity');
   assert.equal(kernelLine(o.report, 'dense/kernel').transform, 'identity');
   assert.match(kernelLine(o.report, 'dense/kernel').note ?? '', /Keras model \(exported by tf2onnx\)/);
+  assertMatches(await convertCase('tf2onnx_cnn', 'model.onnx', 'target.json', { match: 'order' }), 'tf2onnx cnn by order');
 });
 
 test('keras_onnx: a table entry for an ONNX MatMul kernel honours its [in, out] layout', async () => {

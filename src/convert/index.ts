@@ -95,7 +95,7 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
   if (options.match === 'order') {
     // Pairs found by order act as table entries; the user's own explicit pairs still win.
     const own = new Set(table.tensors.map((p) => p.target));
-    const byOrder = orderMatchingTable(sources, reader.opOrder, targets, convention).filter((p) => !own.has(p.target));
+    const byOrder = orderMatchingTable(sources, reader.opOrder, targets, convention, reader.metadata?.exporter as OnnxExporter | undefined).filter((p) => !own.has(p.target));
     table = { ...table, tensors: [...table.tensors, ...byOrder] };
   }
   const exporter = reader.metadata?.exporter as OnnxExporter | undefined;

@@ -1,5 +1,6 @@
 import type { Convention, SourceOp, TensorInfo } from '../formats/types';
-import { inOutKernels, isDenseKernelTransform, kernelFromInOut } from './onnx-aliases';
+import { channelsLastKernels, inOutKernels, isDenseKernelTransform, kernelFromInOut } from './onnx-aliases';
+import { OnnxExporter, writesKerasNames } from '../formats/onnx/names';
 import { kerasKey, torchRule } from './conventions';
 import type { MappingTable } from './table';
 import type { TargetVariable } from '../topology/variables';
@@ -11,6 +12,8 @@ interface SourceGroup {
   params: Map<string, string>;
   /** The op stores its kernel already [in, out] (Gemm without transB, MatMul). */
   kernelInOut?: boolean;
+  /** The op's convolution kernel is stored channels-last ([k…, in, out]) behind a Transpose node. */
+  kernelChannelsLast?: boolean;
 }
 
 /** ONNX op roles → the PyTorch parameter names the torch convention's rules use. */
@@ -24,7 +27,7 @@ function groupsFromOps(ops: readonly SourceOp[]): SourceGroup[] {
       if (torchName) params.set(torchName, tensor);
     }
     const a = op.attributes ?? {};
-    return { label: `${op.type} #${i}${typeof a.name === 'string' ? ` (${a.name})` : ''}`, params, kernelInOut: inOutKernels([op]).size > 0 };
+    return { label: `${op.type} #${i}${typeof a.name === 'string' ? ` (${a.name})` : ''}`, params, kernelInOut: inOutKernels([op]).size > 0, kernelChannelsLast: channelsLastKernels([op]).size > 0 };
   });
 }
 
@@ -53,7 +56,9 @@ function groupsFromNames(sources: readonly TensorInfo[]): SourceGroup[] {
  * in order, for sources whose names say nothing (ONNX initializers named `1`, `2`, …). The result
  * is a table of explicit pairs; the planner then checks every shape as usual.
  */
-export function orderMatchingTable(sources: readonly TensorInfo[], ops: readonly SourceOp[] | undefined, targets: readonly TargetVariable[], convention: Convention = 'torch'): MappingTable['tensors'] {
+export function orderMatchingTable(sources: readonly TensorInfo[], ops: readonly SourceOp[] | undefined, targets: readonly TargetVariable[], convention: Convention = 'torch', exporter?: OnnxExporter): MappingTable['tensors'] {
+  // A Keras model exported to ONNX flattens channels-last, as tfjs does.
+  const kerasSource = exporter !== undefined && writesKerasNames(exporter);
   if (convention !== 'torch') return kerasOrderTable(sources, targets, convention);
   const groups = ops && ops.length ? groupsFromOps(ops) : groupsFromNames(sources);
   const layers: TargetVariable[][] = [];
@@ -76,8 +81,12 @@ export function orderMatchingTable(sources: readonly TensorInfo[], ops: readonly
         if (hit) names.push(hit);
       }
       if (names.length !== rule.params.length) continue;
+      let transform = rule.transform;
+      if (kerasSource && transform.kind === 'dense-after-flatten') transform = { kind: 'transpose' };
       // A kernel already [in, out] is not transposed, but a channels-first flatten still reorders its rows.
-      pairs.push({ sources: names, target: v.name, transform: isDenseKernelTransform(rule.transform) && g.kernelInOut ? kernelFromInOut(rule.transform) : rule.transform });
+      if (isDenseKernelTransform(transform) && g.kernelInOut) transform = kernelFromInOut(transform);
+      if (transform.kind === 'conv' && g.kernelChannelsLast) transform = { kind: 'identity' };
+      pairs.push({ sources: names, target: v.name, transform });
     }
   });
   return pairs;
