@@ -195,3 +195,11 @@ test('unit dimensions are squeezed only for data taken as stored', () => {
   assert.equal(plan.errors.length, 1);
   assert.match(plan.errors[0].message, /does not fit target 'sq_fc\/kernel'/);
 });
+
+test('a Flatten of a Conv1D map computed from a sequence reorders the rows and says PyTorch may have permuted back', () => {
+  const flattenFrom = { layout: 'feature-map' as const, layer: 'conv', className: 'Conv1D', fromSequence: true };
+  const plan = planGraft([src('fc.weight', [6, 100])], layer('fc', 'Dense', [['kernel', [100, 6]]], { flattenInput: [25, 4], flattenFrom }), { convention: 'torch' });
+  assert.deepEqual(plan.assignments.map((a) => a.transform), [{ kind: 'dense-after-flatten', channels: 4, spatial: [25] }]);
+  assert.equal(plan.warnings.length, 1);
+  assert.match(plan.warnings[0], /computed from a sequence; if the PyTorch model permuted it back/);
+});

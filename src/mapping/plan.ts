@@ -157,7 +157,8 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
     const note = kerasSource && v.flattenFrom?.layout === 'feature-map' && found.origin === 'convention' && flattenNote(v, found.transform, found.origin)
       ? `rows kept: the source is a Keras model (exported by ${options.exporter}), which flattens channels-last as tfjs does`
       : convention === 'torch' ? flattenNote(v, found.transform, found.origin) : undefined;
-    if (note && found.origin === 'convention' && v.flattenFrom?.layout !== 'feature-map' && v.flattenFrom?.layout !== 'sequence') warnings.push(`layer '${v.layer}': ${note}`);
+    const unsure = v.flattenFrom?.layout === 'unknown' || v.flattenFrom === undefined || v.flattenFrom.fromSequence === true;
+    if (note && found.origin === 'convention' && unsure && convention === 'torch' && !kerasSource) warnings.push(`layer '${v.layer}': ${note}`);
     assignments.push({ target: v.name, layer: v.layer, sources: names, transform: found.transform, sourceShapes, targetShape: v.shape, origin: found.origin, ...(squeezed ? { squeezed } : {}), ...(note ? { note } : {}) });
   }
 

@@ -13,6 +13,11 @@ export interface TensorOrigin {
   /** The layer (or input) that decided it, and its class. */
   layer: string;
   className: string;
+  /**
+   * A feature map computed from a sequence (Conv1D over embeddings): the PyTorch model permuted
+   * (N, L, C) to (N, C, L) for its Conv1d, and may or may not have permuted back before flattening.
+   */
+  fromSequence?: boolean;
 }
 
 /** Convolutions and pooling: in PyTorch their outputs are channels-first. */
@@ -35,7 +40,10 @@ export function inputOrigin(layer: string, shapeWithoutBatch: readonly unknown[]
 
 /** The origin of a layer's output, from its class and the origins of its inputs. */
 export function originAfter(layer: string, className: string, inputs: readonly TensorOrigin[]): TensorOrigin {
-  if (FEATURE_MAP_CLASSES.test(className)) return { layout: 'feature-map', layer, className };
+  if (FEATURE_MAP_CLASSES.test(className)) {
+    const fromSequence = inputs.some((o) => o.layout === 'sequence' || (o.layout === 'feature-map' && o.fromSequence));
+    return { layout: 'feature-map', layer, className, ...(fromSequence ? { fromSequence } : {}) };
+  }
   if (SEQUENCE_CLASSES.test(className)) return { layout: 'sequence', layer, className };
   if (KEEPS_LAYOUT.test(className) && inputs.length === 1) return inputs[0];
   if (MERGES.test(className) && inputs.length > 0 && inputs.every((o) => o.layout === inputs[0].layout)) return inputs[0];
@@ -46,6 +54,7 @@ export function originAfter(layer: string, className: string, inputs: readonly T
 /** Why a Dense kernel after a Flatten was (not) reordered, for the plan line. */
 export function flattenReason(origin: TensorOrigin | undefined, reordered: boolean): string {
   const what = origin ? (origin.className === 'InputLayer' ? `input '${origin.layer}'` : `${origin.className} '${origin.layer}'`) : 'an unknown layer';
+  if (reordered && origin?.fromSequence) return `rows reordered from channels-first: the Flatten takes the feature map of ${what}, computed from a sequence; if the PyTorch model permuted it back to (steps, channels) before flattening, map this kernel with transform transpose`;
   if (reordered) return `rows reordered from channels-first: the Flatten takes the feature map of ${what}`;
   if (origin?.layout === 'sequence') return `rows kept: the Flatten takes the output of ${what}, laid out alike in PyTorch`;
   return `rows kept: graft cannot tell whether the Flatten's input (from ${what}) is channels-first in PyTorch; if it is, map this kernel with transform dense-after-flatten`;
