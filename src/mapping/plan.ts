@@ -173,7 +173,7 @@ export function planGraft(sources: readonly TensorInfo[], targets: readonly Targ
  * default). The convolutions then already hold the normalisation; applying it again is wrong.
  */
 function foldedBatchNormErrors(targets: readonly TargetVariable[], missing: readonly string[], ops: readonly SourceOp[] | undefined): PlanError[] {
-  if (!ops?.length || ops.some((o) => o.type === 'BatchNormalization') || !ops.some((o) => o.type === 'Conv' || o.type === 'Gemm' || o.type === 'MatMul')) return [];
+  if (!ops?.length || ops.some((o) => o.type === 'BatchNormalization') || !ops.some((o) => o.type === 'Conv')) return [];
   const unfed = new Set(missing);
   const layers = [...new Set(targets.filter((v) => v.className === 'BatchNormalization' && unfed.has(v.name)).map((v) => v.layer))];
   if (layers.length === 0) return [];
