@@ -27,7 +27,7 @@ const FEATURE_MAP_CLASSES = /^(Conv[123]D|Conv[123]DTranspose|SeparableConv[12]D
 const SEQUENCE_CLASSES = /^(Dense|LSTM|GRU|SimpleRNN|RNN|Bidirectional|Embedding|MultiHeadAttention|Attention|AdditiveAttention|TimeDistributed|RepeatVector|Global(Max|Average)Pooling[123]D|CategoryEncoding)$/;
 
 /** Layers that keep their input's layout: elementwise, normalisation, regularisation. */
-const KEEPS_LAYOUT = /^(Activation|Dropout|SpatialDropout[123]D|GaussianNoise|GaussianDropout|AlphaDropout|BatchNormalization|LayerNormalization|ReLU|LeakyReLU|PReLU|ELU|ThresholdedReLU|Softmax|Masking|Rescaling|Normalization|InputLayer)$/;
+const KEEPS_LAYOUT = /^(Activation|Dropout|SpatialDropout[123]D|GaussianNoise|GaussianDropout|AlphaDropout|BatchNormalization|LayerNormalization|GroupNormalization|UnitNormalization|ReLU|LeakyReLU|PReLU|ELU|ThresholdedReLU|Softmax|Masking|Rescaling|Normalization|InputLayer)$/;
 
 /** Merges keep the layout their inputs agree on. */
 const MERGES = /^(Add|Subtract|Multiply|Average|Maximum|Minimum|Concatenate)$/;
