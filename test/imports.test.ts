@@ -89,6 +89,16 @@ test('readers and byte access never import the plan, the writer, convert or the 
   assert.deepEqual(bad, []);
 });
 
+test('topology/ sits below the readers: it never imports formats/', () => {
+  const graph = importGraph();
+  const bad: string[] = [];
+  for (const [file, deps] of graph) {
+    if (rel(file).split(path.sep)[0] !== 'topology') continue;
+    for (const dep of deps) if (rel(dep).split(path.sep)[0] === 'formats') bad.push(`${rel(file)} imports ${rel(dep)}`);
+  }
+  assert.deepEqual(bad, []);
+});
+
 test('io/ imports nothing above it except errors', () => {
   const graph = importGraph();
   const bad: string[] = [];

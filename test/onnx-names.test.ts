@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kerasLayerOfName, kerasWeightOfName, modulePathOfNode, onnxExporter } from '../src/formats/onnx/names';
+import { kerasLayerOfName, kerasWeightOfName, modulePathOfNode, onnxExporter } from '../src/topology/onnx/names';
 
 test('torch.onnx node names resolve to module paths', () => {
   assert.equal(modulePathOfNode('/layer1/layer1.0/conv1/Conv'), 'layer1.0.conv1');

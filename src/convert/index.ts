@@ -19,7 +19,7 @@ import { VERSION } from '../version';
 import { buildModel, cannotStream, chooseEngine, lazy, modelWeights, TargetJson } from './engine';
 import { Checked, checkOptions, ConvertOptions, quantizeOptions } from './options';
 import { keptWeights, planRefusal } from './policy';
-import type { OnnxExporter } from '../formats/onnx/names';
+import type { OnnxExporter } from '../topology/onnx/names';
 import { findTraps } from '../mapping/traps';
 import { analyzeTopology } from '../topology/weight-specs';
 import { ConvertReport, planReport, quantizationReport, STREAMING_BACKEND } from './report';

@@ -1,7 +1,7 @@
 import { GraftError } from '../errors';
 import { sealReader } from '../formats/registry';
 import { openTfjsModel, TfjsHandler } from '../formats/tfjs/reader';
-import type { OnnxExporter } from '../formats/onnx/names';
+import type { OnnxExporter } from '../topology/onnx/names';
 import type { TensorInfo, WeightReader } from '../formats/types';
 import type { Plan } from '../mapping/plan';
 import type { TargetVariable } from '../topology/variables';

@@ -1,5 +1,5 @@
 import type { SourceOp } from '../formats/types';
-import { kerasLayerOfName, modulePathOfNode, OnnxExporter, writesKerasNames } from '../formats/onnx/names';
+import { kerasLayerOfName, modulePathOfNode, OnnxExporter, writesKerasNames } from '../topology/onnx/names';
 import type { TransformSpec } from '../transforms';
 
 /** ONNX op input roles → the PyTorch parameter name a module would hold them under. */

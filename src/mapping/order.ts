@@ -1,6 +1,6 @@
 import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import { channelsLastKernels, inOutKernels, isDenseKernelTransform, kernelFromInOut } from './onnx-aliases';
-import { OnnxExporter, writesKerasNames } from '../formats/onnx/names';
+import { OnnxExporter, writesKerasNames } from '../topology/onnx/names';
 import { kerasKey, torchRule } from './conventions';
 import type { MappingTable } from './table';
 import type { TargetVariable } from '../topology/variables';

@@ -2,7 +2,7 @@ import type { Convention, SourceOp, TensorInfo } from '../formats/types';
 import { describeTransform, transformedShape, TransformSpec } from '../transforms';
 import { defaultTransform, kerasKey, KerasKey, normalizeModulePath, onnxRnnRule, TORCH_NON_WEIGHTS, torchModulesFor, torchRule } from './conventions';
 import { channelsLastKernels, inOutKernels, isDenseKernelTransform, kernelFromInOut, onnxModuleAliases } from './onnx-aliases';
-import { OnnxExporter, writesKerasNames } from '../formats/onnx/names';
+import { OnnxExporter, writesKerasNames } from '../topology/onnx/names';
 import { flattenReason } from '../topology/flatten-origin';
 import { aliasOf, EMPTY_TABLE, MappingTable } from './table';
 import type { TargetVariable } from '../topology/variables';

@@ -1,6 +1,6 @@
 import { GraftError } from '../errors';
-import type { OnnxGraph, OnnxNode, OnnxTensor } from '../formats/onnx/schema';
-import { modulePathOfNode } from '../formats/onnx/names';
+import type { OnnxGraph, OnnxNode, OnnxTensor } from './onnx/ir';
+import { modulePathOfNode } from './onnx/names';
 import type { TransformSpec } from '../transforms';
 import type { TargetVariable } from './variables';
 import {

@@ -1,4 +1,4 @@
-import type { OnnxNode } from './schema';
+import type { OnnxNode } from '../../topology/onnx/ir';
 
 /**
  * The graph's nodes in topological order: every node after the nodes producing its inputs, ties

@@ -3,13 +3,12 @@ import * as nodePath from 'path';
 import { GraftError } from '../../errors';
 import { FileSource, fileOpenError, printable, rawTensor, statRegularFile, tensorInfo } from '../../io/bytes';
 import { budgetError } from '../../io/budget';
-import {
-  ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, decodeModel, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor,
-} from './schema';
+import { decodeModel } from './schema';
+import { ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor } from '../../topology/onnx/ir';
 import { DTYPE_BYTES as DTYPE_BYTES_OF } from '../types';
 import { buildOnnxModel, onnxOpSummary } from '../../topology/onnx-graph';
 import { topologicalOrder } from './graph-order';
-import { onnxExporter } from './names';
+import { onnxExporter } from '../../topology/onnx/names';
 import type { DType, FormatHandler, RawTensor, SourceOp, TensorInfo, WeightReader } from '../types';
 
 /**

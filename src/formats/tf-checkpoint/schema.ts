@@ -4,6 +4,7 @@
  * Only what a reader needs is declared; unknown fields are skipped by protobufjs.
  */
 import type * as protobufTypes from 'protobufjs/light';
+import { lazyMessageTypes } from '../../io/protobuf';
 
 const DESCRIPTOR = {
   nested: {
@@ -67,18 +68,7 @@ const DESCRIPTOR = {
   },
 };
 
-let types: { header: protobufTypes.Type; entry: protobufTypes.Type } | undefined;
-
-/** Built on first use: other formats and `graft --help` need not pay for protobufjs. */
-function bundleTypes(): { header: protobufTypes.Type; entry: protobufTypes.Type } {
-  if (!types) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const protobuf = require('protobufjs/light') as typeof protobufTypes;
-    const root = protobuf.Root.fromJSON(DESCRIPTOR as protobufTypes.INamespace);
-    types = { header: root.lookupType('tensorflow.BundleHeaderProto'), entry: root.lookupType('tensorflow.BundleEntryProto') };
-  }
-  return types;
-}
+const bundleTypes = lazyMessageTypes(DESCRIPTOR, { header: 'tensorflow.BundleHeaderProto', entry: 'tensorflow.BundleEntryProto' });
 
 export interface BundleHeader {
   numShards: number;

@@ -1,4 +1,4 @@
-import type { Int64, OnnxAttribute, OnnxNode, OnnxTensor } from '../../formats/onnx/schema';
+import type { Int64, OnnxAttribute, OnnxNode, OnnxTensor } from './ir';
 
 /**
  * Constant values of an ONNX graph as the model builder sees them: small tensors decoded into

@@ -1,4 +1,4 @@
-import type { OnnxNode, OnnxTensor } from '../../formats/onnx/schema';
+import type { OnnxNode, OnnxTensor } from './ir';
 import {
   Attrs, broadcastConst, ConstValue, decodeTensor, gatherConst, isFloatType, MAX_DECODED, product, transposeConst, valuesOf,
 } from './constants';
