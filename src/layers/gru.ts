@@ -8,6 +8,7 @@ import type {
 } from '@tensorflow/tfjs-layers/dist/layers/recurrent';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
+import { singleShape } from './keras_args';
 import { tfjsOwnClass } from './tfjs_classes';
 
 const TfjsGRUCell = tfjsOwnClass<typeof GRUCell>('GRUCell');
@@ -19,10 +20,6 @@ export interface GraftGRUCellArgs extends GRUCellLayerArgs {
 }
 
 export type GraftGRUArgs = GRULayerArgs & { resetAfter?: boolean };
-
-function singleShape(inputShape: Shape | Shape[]): Shape {
-  return Array.isArray(inputShape[0]) ? (inputShape as Shape[])[0] : (inputShape as Shape);
-}
 
 /**
  * tfjs's GRUCell plus Keras' `reset_after=True` convention. With `resetAfter` false or absent it

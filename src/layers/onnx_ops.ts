@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
+import { singleShape } from './keras_args';
 import { GRAFT_MARKER } from './tfjs_classes';
 
 /**
@@ -20,10 +21,6 @@ function one(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
 
 function isShapeList(s: Shape | Shape[]): s is Shape[] {
   return s.length > 0 && Array.isArray(s[0]);
-}
-
-function oneShape(s: Shape | Shape[]): Shape {
-  return isShapeList(s) ? s[0] : s;
 }
 
 /** NumPy broadcasting of two shapes (dims aligned at the end; null = unknown batch). */
@@ -167,7 +164,7 @@ export class GraftConstant extends tf.layers.Layer {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const s = oneShape(inputShape);
+    const s = singleShape(inputShape);
     return [s[0], ...broadcastShapes(s.slice(1), this.shape)];
   }
 
@@ -201,7 +198,7 @@ export class GraftPad extends tf.layers.Layer {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const s = oneShape(inputShape);
+    const s = singleShape(inputShape);
     return s.map((d, i) => (i === 0 || d === null ? d : d + this.paddings[i - 1][0] + this.paddings[i - 1][1]));
   }
 
@@ -233,7 +230,7 @@ export class GraftSlice extends tf.layers.Layer {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const s = oneShape(inputShape);
+    const s = singleShape(inputShape);
     const out: Shape = [s[0]];
     this.begin.forEach((b, i) => {
       const n = Math.max(0, Math.ceil((this.end[i] - b) / this.strides[i]));
@@ -277,7 +274,7 @@ export class GraftSplit extends tf.layers.Layer {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape[] {
-    const s = oneShape(inputShape);
+    const s = singleShape(inputShape);
     return this.sizes.map((n) => s.map((d, i) => (i === this.axis ? n : d)));
   }
 
@@ -305,7 +302,7 @@ export class GraftReduce extends tf.layers.Layer {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const s = oneShape(inputShape);
+    const s = singleShape(inputShape);
     const out: Shape = [];
     s.forEach((d, i) => {
       if (!this.axes.includes(i)) out.push(d);
@@ -345,7 +342,7 @@ export class GraftResize extends tf.layers.Layer {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const s = oneShape(inputShape);
+    const s = singleShape(inputShape);
     return [s[0], this.size[0], this.size[1], s[3]];
   }
 
@@ -390,7 +387,7 @@ export class GraftPool2D extends tf.layers.Layer {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const s = oneShape(inputShape);
+    const s = singleShape(inputShape);
     const out = (d: number | null, k: number, st: number, p: number) => (d === null ? null : Math.floor((d + p - k) / st) + 1);
     return [s[0], out(s[1], this.pool[0], this.strides[0], this.pads[0] + this.pads[1] + this.extra[0]),
       out(s[2], this.pool[1], this.strides[1], this.pads[2] + this.pads[3] + this.extra[1]), s[3]];
@@ -433,7 +430,7 @@ export class GraftInstanceNorm extends tf.layers.Layer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
-    const s = oneShape(inputShape);
+    const s = singleShape(inputShape);
     const c = s[s.length - 1] as number;
     this.gamma = this.addWeight('gamma', [c], 'float32', tf.initializers.ones());
     this.beta = this.addWeight('beta', [c], 'float32', tf.initializers.zeros());
