@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { GraftError } from '../errors';
 import { loadModelArtifacts, ModelJson, readTargetModelJson, TargetModelJson } from './model-json';
-import type { TargetVariable } from './variables';
+import { variableNameParts, type TargetVariable } from './variables';
 import { inputOrigin, originAfter, TensorOrigin } from './flatten-origin';
 import { normalizeTopology } from './keras-config';
 import { isModelClass } from './walk';
@@ -117,13 +117,12 @@ export function targetVariables(model: tf.LayersModel): TargetVariable[] {
     }
     layer.weights.forEach((w, indexInLayer) => {
       const name = w.originalName;
-      const segments = name.split('/');
-      const direction = segments.some((s) => s.startsWith('backward_')) ? 'backward' : segments.some((s) => s.startsWith('forward_')) ? 'forward' : undefined;
+      const { weight, direction } = variableNameParts(name);
       vars.push({
         name,
         layer: layer.name,
         className,
-        weight: segments[segments.length - 1],
+        weight,
         shape: [...w.shape] as number[],
         dtype: w.dtype === 'int32' ? 'int32' : 'float32',
         indexInLayer,

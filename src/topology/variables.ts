@@ -25,3 +25,10 @@ export interface TargetVariable {
   /** Wrapper direction for Bidirectional layers. */
   direction?: 'forward' | 'backward';
 }
+
+/** The parts of a saved variable name the plan reads: its last segment and, inside a Bidirectional, its direction. */
+export function variableNameParts(name: string): Pick<TargetVariable, 'weight' | 'direction'> {
+  const segments = name.split('/');
+  const direction = segments.some((s) => s.startsWith('backward_')) ? 'backward' : segments.some((s) => s.startsWith('forward_')) ? 'forward' : undefined;
+  return { weight: segments[segments.length - 1], direction };
+}

@@ -1,7 +1,7 @@
 import { isObject, Json } from '../io/json';
 import { layerClass } from './catalogue';
 import { fail, known, Shape, TopologyNotSupported } from './shapes';
-import type { TargetVariable } from './variables';
+import { variableNameParts, type TargetVariable } from './variables';
 import { isModelClass, modelConfigOf } from './walk';
 
 export { TopologyNotSupported };
@@ -94,13 +94,12 @@ export function analyzeTopology(topology: Record<string, unknown>): TopologyAnal
     const facts = layerClass(className)?.facts?.(inner) ?? {};
     own.forEach((w, indexInLayer) => {
       const name = `${layer.name}/${w.local}`;
-      const segments = name.split('/');
-      const direction = segments.some((s) => s.startsWith('backward_')) ? 'backward' : segments.some((s) => s.startsWith('forward_')) ? 'forward' : undefined;
+      const { weight, direction } = variableNameParts(name);
       variables.push({
         name,
         layer: layer.name,
         className,
-        weight: segments[segments.length - 1],
+        weight,
         shape: w.shape.slice(),
         dtype: 'float32',
         indexInLayer,
