@@ -11,6 +11,22 @@ import * as tf from '@tensorflow/tfjs';
 /** Up to this many variables, each is updated on its own instead of through one flat vector. */
 const PER_VARIABLE_MAX = 2;
 
+/**
+ * Up to this many parameters in all, the update runs in JS on host copies of the weights: each
+ * step reads the gradients back and uploads the new weights, no backend op at all. A small
+ * head's update otherwise costs ~30 backend ops a step, whose fixed cost (and the JIT warm-up of
+ * the code behind them, most of a fresh process's first epoch) exceeds the arithmetic; the host
+ * loop over 5,700 parameters takes ~0.05 ms. Large heads keep the backend update.
+ */
+export const HOST_UPDATE_MAX_PARAMS = 32768;
+
+/** Host copies of the weights and moments (host mode), one flat array each. */
+interface HostState {
+  w: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
+
 export class FlatAdam {
   /** The moments: one flat pair, or (per-variable mode) one pair per variable. */
   private readonly m: tf.Variable[];
@@ -22,6 +38,7 @@ export class FlatAdam {
    */
   private readonly flat?: tf.Variable;
   private readonly sizes: number[];
+  private readonly host?: HostState;
   /** β₁, 1−β₁, β₂, 1−β₂ as backend scalars, uploaded once rather than every step. */
   private readonly constants: tf.Scalar[];
   private step = 0;
@@ -38,7 +55,17 @@ export class FlatAdam {
     // With one or two variables (a Dense(units) head: kernel and bias) the concat, split and
     // reshapes cost more than a second chain of moment updates would (wasm, [9216, 10] kernel:
     // 0.93 ms vs 0.55 ms a step), so each variable gets its own moments and update.
-    if (variables.length <= PER_VARIABLE_MAX) {
+    if (total <= HOST_UPDATE_MAX_PARAMS) {
+      const w = new Float32Array(total);
+      let at = 0;
+      for (const variable of variables) {
+        w.set(variable.dataSync() as Float32Array, at);
+        at += variable.size;
+      }
+      this.host = { w, m: new Float32Array(total), v: new Float32Array(total) };
+      this.m = [];
+      this.v = [];
+    } else if (variables.length <= PER_VARIABLE_MAX) {
       this.m = variables.map((w) => tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
       this.v = variables.map((w) => tf.tidy(() => tf.variable(tf.zerosLike(w), false)));
     } else {
@@ -55,6 +82,10 @@ export class FlatAdam {
     const correction2 = Math.sqrt(1 - this.beta2 ** this.step);
     const rate = (this.learningRate * correction2) / (1 - this.beta1 ** this.step);
     const epsilon = this.epsilon * correction2;
+    if (this.host) {
+      this.applyOnHost(this.host, grads, rate, epsilon);
+      return;
+    }
     const [b1, oneMinusB1, b2, oneMinusB2] = this.constants;
     // The same elementwise expressions in both modes, so both give the same values.
     const update = (w: tf.Tensor, m: tf.Variable, v: tf.Variable, g: tf.Tensor): tf.Tensor => {
@@ -83,6 +114,42 @@ export class FlatAdam {
       const parts = this.variables.length === 1 ? [updated] : tf.split(updated, this.sizes);
       this.variables.forEach((w, i) => w.assign(w.rank === 1 ? parts[i] : tf.reshape(parts[i], w.shape)));
     });
+  }
+
+  /**
+   * The same update in JS, rounding to float32 after every operation as the backend's separate
+   * float32 kernels do (products and sums of float32 values, and √ and ÷, computed in doubles
+   * and rounded once, are the correctly rounded float32 results), so both give the same bits.
+   */
+  private applyOnHost(host: HostState, grads: (tf.Tensor | null)[], rate: number, epsilon: number): void {
+    const b1 = Math.fround(this.beta1), c1 = Math.fround(1 - this.beta1);
+    const b2 = Math.fround(this.beta2), c2 = Math.fround(1 - this.beta2);
+    const lr = Math.fround(rate);
+    const eps = Math.fround(epsilon);
+    const { w, m, v } = host;
+    const updated: tf.Tensor[] = [];
+    let at = 0;
+    for (let k = 0; k < this.variables.length; k++) {
+      const size = this.sizes[k];
+      const grad = grads[k];
+      const g = grad ? (grad.dataSync() as Float32Array) : new Float32Array(size);
+      for (let i = 0; i < size; i++) {
+        const j = at + i;
+        const gi = g[i];
+        const mj = Math.fround(Math.fround(m[j] * b1) + Math.fround(gi * c1));
+        const vj = Math.fround(Math.fround(v[j] * b2) + Math.fround(Math.fround(gi * gi) * c2));
+        m[j] = mj;
+        v[j] = vj;
+        w[j] = Math.fround(w[j] - Math.fround(Math.fround(mj / Math.fround(Math.fround(Math.sqrt(vj)) + eps)) * lr));
+      }
+      // A copy: a backend may keep the array it is given (cpu does), and w changes every step.
+      const value = tf.tensor(w.slice(at, at + size), this.variables[k].shape, 'float32');
+      this.variables[k].assign(value);
+      updated.push(value);
+      at += size;
+    }
+    // The variables hold the new values; the upload tensors themselves are not needed.
+    tf.dispose(updated);
   }
 
   dispose(): void {
