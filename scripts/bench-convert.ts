@@ -1,15 +1,21 @@
 /**
- * Benchmark: `graft convert` against a NumPy script doing the same work on the same checkpoint —
- * read every tensor of a safetensors file, transpose the 2-D ones, write the result — measured
- * side by side in one run (alternating), reporting medians of wall time and peak RSS.
+ * Benchmark: `graft convert` against each format's own Python library doing the same work on the
+ * same checkpoint — read every tensor, transpose PyTorch-layout 2-D weights, write the result —
+ * measured side by side (alternating), reporting medians of wall time and peak RSS; plus `dd bs=4M`
+ * copying the safetensors file, the floor any converter is held against.
  *
- *   npx tsx scripts/bench-convert.ts [--sizes 64,256,1024] [--runs 5] [--cli dist/cli/main.js]
+ *   npx tsx scripts/bench-convert.ts [--sizes 256,1024] [--runs 3] [--formats pt,npz,onnx,h5,safetensors] [--cli dist/cli/main.js]
  *
- * Checkpoints are stacks of PyTorch Linear(2048, 2048) with biases (16 MiB + 8 KiB per layer),
- * named `layers.N.weight` / `layers.N.bias`, with a target.json of Dense layers `layers_N`. Graft is
- * the built CLI (`npm run build` first); NumPy is Debian's /usr/bin/python3. Peak RSS comes from
- * `/usr/bin/time -f %M`. Each size is checked once for equal output bytes before timing. Generated
- * files live in a temporary folder that is deleted at the end.
+ * Checkpoints are stacks of Linear(2048, 2048) with biases (16 MiB + 8 KiB per layer), written by
+ * the real libraries from one set of values (Debian /usr/bin/python3): `.pt` by torch.save, `.npz`
+ * by np.savez (stored), `.onnx` by onnx.save (a Gemm chain, initializers in raw_data), Keras 2
+ * weights `.h5` by h5py in the layout Keras' save_weights writes (kernels [in, out]), safetensors
+ * by NumPy (header + raw bytes, as the format defines). The tfjs target (Dense layers `layers_N`)
+ * is the same for all. Python references: torch.load, np.load, onnx.load + numpy_helper.to_array,
+ * h5py, NumPy on safetensors; each writes its arrays in the target's order, and each graft output
+ * is checked byte for byte against it once before timing. Graft is the built CLI (`npm run build`
+ * first) run by node directly. Peak RSS comes from `/usr/bin/time -f %M`. Generated files live in
+ * a temporary folder deleted at the end.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -23,34 +29,149 @@ const TIME = '/usr/bin/time';
 const DIM = 2048;
 const LAYER_BYTES = DIM * DIM * 4 + DIM * 4;
 
-/** The NumPy side: the straightforward script a user would write. */
-const NUMPY_SCRIPT = `
-import json, struct, sys
+/** Writes every format from the same values: layer i's weight and bias from a generator seeded i. */
+const GENERATE_SCRIPT = `
+import json, sys
 import numpy as np
-DTYPES = {'F32': '<f4', 'F16': '<f2', 'F64': '<f8', 'I32': '<i4', 'I64': '<i8'}
-src, dst = sys.argv[1], sys.argv[2]
-with open(src, 'rb') as f, open(dst, 'wb') as out:
-    n = struct.unpack('<Q', f.read(8))[0]
-    header = json.loads(f.read(n))
-    header.pop('__metadata__', None)
-    base = 8 + n
-    for name, t in sorted(header.items(), key=lambda kv: kv[1]['data_offsets'][0]):
-        begin, end = t['data_offsets']
-        f.seek(base + begin)
-        a = np.frombuffer(f.read(end - begin), dtype=DTYPES[t['dtype']]).reshape(t['shape'])
+fmt, n, dst = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+D = ${DIM}
+def layer(i):
+    r = np.random.default_rng(i)
+    return r.standard_normal((D, D), dtype=np.float32), r.standard_normal(D, dtype=np.float32)
+if fmt == 'pt':
+    import torch
+    sd = {}
+    for i in range(n):
+        w, b = layer(i)
+        sd[f'layers.{i}.weight'] = torch.from_numpy(w)
+        sd[f'layers.{i}.bias'] = torch.from_numpy(b)
+    torch.save(sd, dst)
+elif fmt == 'npz':
+    arrays = {}
+    for i in range(n):
+        arrays[f'layers.{i}.weight'], arrays[f'layers.{i}.bias'] = layer(i)
+    np.savez(dst, **arrays)
+elif fmt == 'onnx':
+    import onnx
+    from onnx import helper, numpy_helper, TensorProto
+    inits, nodes, prev = [], [], 'input'
+    for i in range(n):
+        w, b = layer(i)
+        inits += [numpy_helper.from_array(w, f'layers.{i}.weight'), numpy_helper.from_array(b, f'layers.{i}.bias')]
+        nodes.append(helper.make_node('Gemm', [prev, f'layers.{i}.weight', f'layers.{i}.bias'], [f'h{i}'], transB=1, name=f'/layers.{i}/Gemm'))
+        prev = f'h{i}'
+    graph = helper.make_graph(nodes, 'bench', [helper.make_tensor_value_info('input', TensorProto.FLOAT, [1, D])],
+                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, D])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)]), dst)
+elif fmt == 'h5':
+    import h5py
+    names = [f'layers_{i}' for i in range(n)]
+    with h5py.File(dst, 'w') as f:
+        f.attrs['layer_names'] = np.array([s.encode() for s in names])
+        f.attrs['backend'] = b'tensorflow'
+        f.attrs['keras_version'] = b'2.15.0'
+        for i, name in enumerate(names):
+            w, b = layer(i)
+            g = f.create_group(name)
+            g.attrs['weight_names'] = np.array([f'{name}/kernel:0'.encode(), f'{name}/bias:0'.encode()])
+            g.create_dataset(f'{name}/kernel:0', data=np.ascontiguousarray(w.T))
+            g.create_dataset(f'{name}/bias:0', data=b)
+elif fmt == 'safetensors':
+    header, at = {}, 0
+    for i in range(n):
+        header[f'layers.{i}.weight'] = {'dtype': 'F32', 'shape': [D, D], 'data_offsets': [at, at + D * D * 4]}
+        at += D * D * 4
+        header[f'layers.{i}.bias'] = {'dtype': 'F32', 'shape': [D], 'data_offsets': [at, at + D * 4]}
+        at += D * 4
+    text = json.dumps(header).encode()
+    text += b' ' * ((8 - len(text) % 8) % 8)
+    with open(dst, 'wb') as f:
+        f.write(len(text).to_bytes(8, 'little'))
+        f.write(text)
+        for i in range(n):
+            w, b = layer(i)
+            f.write(w.tobytes())
+            f.write(b.tobytes())
+`;
+
+/**
+ * The Python side: the straightforward script a user would write with the format's own library,
+ * writing the target's arrays (kernels [in, out], then biases) in layer order.
+ */
+const REFERENCE_SCRIPT = `
+import json, re, struct, sys
+import numpy as np
+fmt, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
+def layer_index(name):
+    return int(re.search(r'(\\d+)', name).group(1))
+def write_torch_layout(out, arrays):
+    for name in sorted(arrays, key=lambda k: (layer_index(k), k.endswith('bias'))):
+        a = arrays[name]
         if a.ndim == 2:
             a = np.ascontiguousarray(a.T)
         out.write(a.tobytes())
+with open(dst, 'wb') as out:
+    if fmt == 'pt':
+        import torch
+        sd = torch.load(src)
+        write_torch_layout(out, {k: v.numpy() for k, v in sd.items()})
+    elif fmt == 'npz':
+        z = np.load(src)
+        write_torch_layout(out, {k: z[k] for k in z.files})
+    elif fmt == 'onnx':
+        import onnx
+        from onnx import numpy_helper
+        m = onnx.load(src)
+        write_torch_layout(out, {t.name: numpy_helper.to_array(t) for t in m.graph.initializer})
+    elif fmt == 'h5':
+        import h5py
+        with h5py.File(src, 'r') as f:
+            for layer in f.attrs['layer_names']:
+                g = f[layer.decode()]
+                for w in g.attrs['weight_names']:
+                    out.write(g[w.decode()][()].tobytes())
+    elif fmt == 'safetensors':
+        DTYPES = {'F32': '<f4', 'F16': '<f2', 'F64': '<f8', 'I32': '<i4', 'I64': '<i8'}
+        with open(src, 'rb') as f:
+            n = struct.unpack('<Q', f.read(8))[0]
+            header = json.loads(f.read(n))
+            header.pop('__metadata__', None)
+            base = 8 + n
+            for name, t in sorted(header.items(), key=lambda kv: kv[1]['data_offsets'][0]):
+                begin, end = t['data_offsets']
+                f.seek(base + begin)
+                a = np.frombuffer(f.read(end - begin), dtype=DTYPES[t['dtype']]).reshape(t['shape'])
+                if a.ndim == 2:
+                    a = np.ascontiguousarray(a.T)
+                out.write(a.tobytes())
 `;
+
+interface FormatCase {
+  id: string;
+  label: string;
+  reference: string;
+  ext: string;
+  /** graft's --from for this file's names and layout. */
+  from: string;
+}
+
+const FORMATS: FormatCase[] = [
+  { id: 'pt', label: 'PyTorch zip `.pt`', reference: '`torch.load`', ext: 'pt', from: 'torch' },
+  { id: 'npz', label: 'NumPy `.npz` (stored)', reference: '`np.load`', ext: 'npz', from: 'torch' },
+  { id: 'onnx', label: 'ONNX (raw_data initializers)', reference: '`onnx.load` + `numpy_helper`', ext: 'onnx', from: 'torch' },
+  { id: 'h5', label: 'Keras 2 weights `.h5`', reference: '`h5py`', ext: 'h5', from: 'keras' },
+  { id: 'safetensors', label: 'safetensors', reference: 'NumPy', ext: 'safetensors', from: 'torch' },
+];
 
 interface Args {
   sizes: number[];
   runs: number;
+  formats: FormatCase[];
   cli: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizes: [64, 256, 1024], runs: 5, cli: CLI };
+  const args: Args = { sizes: [256, 1024], runs: 3, formats: FORMATS, cli: CLI };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
     if (argv[i] === '--sizes' && value) {
@@ -59,47 +180,22 @@ function parseArgs(argv: string[]): Args {
     } else if (argv[i] === '--runs' && value) {
       args.runs = Number(value);
       i++;
+    } else if (argv[i] === '--formats' && value) {
+      const ids = value.split(',');
+      args.formats = FORMATS.filter((f) => ids.includes(f.id));
+      if (args.formats.length !== ids.length) throw new Error(`--formats takes some of ${FORMATS.map((f) => f.id).join(',')}`);
+      i++;
     } else if (argv[i] === '--cli' && value) {
       args.cli = path.resolve(value);
       i++;
     } else {
-      throw new Error(`unknown argument ${argv[i]} (use --sizes 64,256,1024 --runs 5)`);
+      throw new Error(`unknown argument ${argv[i]} (use --sizes 256,1024 --runs 3 --formats pt,npz,onnx,h5,safetensors)`);
     }
   }
   if (!args.sizes.every((s) => Number.isInteger(s) && s >= 16) || !Number.isInteger(args.runs) || args.runs < 1) {
     throw new Error('--sizes takes MiB values of at least 16; --runs a positive integer');
   }
   return args;
-}
-
-/** A safetensors checkpoint of `layers` Linear(2048, 2048) layers, written in 16 MiB pieces. */
-function writeCheckpoint(file: string, layers: number): void {
-  const header: Record<string, unknown> = {};
-  let at = 0;
-  for (let i = 0; i < layers; i++) {
-    header[`layers.${i}.weight`] = { dtype: 'F32', shape: [DIM, DIM], data_offsets: [at, at + DIM * DIM * 4] };
-    at += DIM * DIM * 4;
-    header[`layers.${i}.bias`] = { dtype: 'F32', shape: [DIM], data_offsets: [at, at + DIM * 4] };
-    at += DIM * 4;
-  }
-  let json = Buffer.from(JSON.stringify(header));
-  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
-  const fd = fs.openSync(file, 'w');
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(json.length));
-  fs.writeSync(fd, length);
-  fs.writeSync(fd, json);
-  const weight = new Float32Array(DIM * DIM);
-  let seed = 12345;
-  for (let i = 0; i < layers; i++) {
-    for (let k = 0; k < weight.length; k++) {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      weight[k] = seed / 2 ** 32 - 0.5;
-    }
-    fs.writeSync(fd, new Uint8Array(weight.buffer));
-    fs.writeSync(fd, new Uint8Array(weight.buffer, 0, DIM * 4));
-  }
-  fs.closeSync(fd);
 }
 
 function writeTarget(file: string, layers: number): void {
@@ -137,13 +233,13 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** The graft output's shard bytes in order, compared with the NumPy output file. */
-function sameOutput(graftDir: string, numpyFile: string): boolean {
+/** The graft output's shard bytes in order, compared with the Python output file. */
+function sameOutput(graftDir: string, pythonFile: string): boolean {
   const doc = JSON.parse(fs.readFileSync(path.join(graftDir, 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
-  const expected = fs.openSync(numpyFile, 'r');
+  const expected = fs.openSync(pythonFile, 'r');
   try {
     let at = 0;
-    for (const p of doc.weightsManifest[0].paths) {
+    for (const p of doc.weightsManifest.flatMap((g) => g.paths)) {
       const shard = fs.readFileSync(path.join(graftDir, p));
       const other = Buffer.alloc(shard.length);
       fs.readSync(expected, other, 0, shard.length, at);
@@ -156,73 +252,108 @@ function sameOutput(graftDir: string, numpyFile: string): boolean {
   }
 }
 
+function python(code: string): string {
+  return spawnSync(PYTHON, ['-c', code], { encoding: 'utf8' }).stdout.trim();
+}
+
 function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const numpy = spawnSync(PYTHON, ['-c', 'import numpy; print(numpy.__version__)'], { encoding: 'utf8' }).stdout.trim();
-  return `${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}; Node ${process.version}; Python ${spawnSync(PYTHON, ['-c', 'import platform; print(platform.python_version())'], { encoding: 'utf8' }).stdout.trim()} with NumPy ${numpy}`;
+  const versions = python('import platform, numpy, torch, onnx, h5py; print(f"Python {platform.python_version()}, NumPy {numpy.__version__}, torch {torch.__version__}, onnx {onnx.__version__}, h5py {h5py.__version__}")');
+  return `${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}; Node ${process.version}; ${versions}`;
+}
+
+const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(', ');
+
+interface Row {
+  format: FormatCase;
+  mib: number;
+  graft: { s: number; rss: number };
+  python: { s: number; rss: number };
 }
 
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   if (!fs.existsSync(args.cli)) throw new Error(`${args.cli} is missing: run npm run build first`);
-  if (spawnSync(PYTHON, ['-c', 'import numpy'], { encoding: 'utf8' }).status !== 0) throw new Error(`${PYTHON} cannot import numpy`);
+  if (spawnSync(PYTHON, ['-c', 'import numpy, torch, onnx, h5py'], { encoding: 'utf8' }).status !== 0) throw new Error(`${PYTHON} cannot import numpy, torch, onnx and h5py`);
+  const loadBefore = load();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-bench-'));
-  const rows: string[] = [];
-  let inspect: Sample[] = [];
+  const rows: Row[] = [];
+  const dd: { mib: number; graft: number; dd: number }[] = [];
   try {
-    const script = path.join(work, 'numpy_convert.py');
-    fs.writeFileSync(script, NUMPY_SCRIPT);
+    const generate = path.join(work, 'generate.py');
+    const reference = path.join(work, 'reference.py');
+    fs.writeFileSync(generate, GENERATE_SCRIPT);
+    fs.writeFileSync(reference, REFERENCE_SCRIPT);
     for (const mib of args.sizes) {
       const layers = Math.max(1, Math.round((mib * 1024 * 1024) / LAYER_BYTES));
-      const source = path.join(work, `linear-${mib}.safetensors`);
       const target = path.join(work, `target-${mib}.json`);
-      writeCheckpoint(source, layers);
       writeTarget(target, layers);
-      const gib = fs.statSync(source).size / 1024 ** 3;
-      const graftOut = path.join(work, `graft-${mib}`);
-      const numpyOut = path.join(work, `numpy-${mib}.bin`);
-      // Each run writes into a fresh place, so neither side pays for deleting the last output.
-      const runGraft = (): Sample => {
+      for (const format of args.formats) {
+        const source = path.join(work, `linear-${mib}.${format.ext}`);
+        const made = spawnSync(PYTHON, [generate, format.id, String(layers), source], { encoding: 'utf8' });
+        if (made.status !== 0) throw new Error(`generating ${source} failed: ${made.stderr}`);
+        const graftOut = path.join(work, `graft-${mib}-${format.id}`);
+        const pythonOut = path.join(work, `python-${mib}-${format.id}.bin`);
+        // Each run writes into a fresh place, so neither side pays for deleting the last output.
+        const runGraft = (): Sample => {
+          fs.rmSync(graftOut, { recursive: true, force: true });
+          return measure(process.execPath, [args.cli, 'convert', source, '--target', target, '--from', format.from, '--out', graftOut, '--quiet']);
+        };
+        const runPython = (): Sample => {
+          fs.rmSync(pythonOut, { force: true });
+          return measure(PYTHON, [reference, format.id, source, pythonOut]);
+        };
+        // Warm-up (page cache, first-run effects), which also checks both do the same work.
+        runGraft();
+        runPython();
+        if (!sameOutput(graftOut, pythonOut)) throw new Error(`graft and ${format.reference} outputs differ on ${format.id} at ${mib} MiB`);
+        const graft: Sample[] = [];
+        const py: Sample[] = [];
+        for (let i = 0; i < args.runs; i++) {
+          // Alternating keeps background load from favouring either side.
+          graft.push(runGraft());
+          py.push(runPython());
+        }
+        const g = { s: median(graft.map((x) => x.seconds)), rss: median(graft.map((x) => x.rssMiB)) };
+        rows.push({ format, mib, graft: g, python: { s: median(py.map((x) => x.seconds)), rss: median(py.map((x) => x.rssMiB)) } });
+        process.stderr.write(`  ${mib} MiB ${format.id}: graft ${g.s.toFixed(2)} s; ${format.reference} ${rows[rows.length - 1].python.s.toFixed(2)} s\n`);
+        if (format.id === 'safetensors') {
+          const copy = path.join(work, 'dd-copy');
+          const runDd = (): Sample => {
+            fs.rmSync(copy, { force: true });
+            return measure('dd', [`if=${source}`, `of=${copy}`, 'bs=4M', 'status=none']);
+          };
+          runDd();
+          const times: number[] = [];
+          const graftTimes: number[] = [];
+          for (let i = 0; i < args.runs; i++) {
+            graftTimes.push(runGraft().seconds);
+            times.push(runDd().seconds);
+          }
+          dd.push({ mib, graft: median(graftTimes), dd: median(times) });
+          fs.rmSync(copy, { force: true });
+        }
         fs.rmSync(graftOut, { recursive: true, force: true });
-        return measure(process.execPath, [args.cli, 'convert', source, '--target', target, '--from', 'torch', '--out', graftOut, '--quiet']);
-      };
-      const runNumpy = (): Sample => {
-        fs.rmSync(numpyOut, { force: true });
-        return measure(PYTHON, [script, source, numpyOut]);
-      };
-      // Warm-up (page cache, first-run effects), which also checks both do the same work.
-      runGraft();
-      runNumpy();
-      if (!sameOutput(graftOut, numpyOut)) throw new Error(`graft and NumPy outputs differ at ${mib} MiB`);
-      const graft: Sample[] = [];
-      const numpy: Sample[] = [];
-      for (let i = 0; i < args.runs; i++) {
-        // Alternating keeps background load from favouring either side.
-        graft.push(runGraft());
-        numpy.push(runNumpy());
+        fs.rmSync(pythonOut, { force: true });
+        fs.rmSync(source, { force: true });
       }
-      if (mib === 256 || (inspect.length === 0 && mib === args.sizes[args.sizes.length - 1])) {
-        inspect = Array.from({ length: args.runs }, () => measure(process.execPath, [args.cli, 'inspect', source]));
-      }
-      const g = { s: median(graft.map((x) => x.seconds)), rss: median(graft.map((x) => x.rssMiB)) };
-      const n = { s: median(numpy.map((x) => x.seconds)), rss: median(numpy.map((x) => x.rssMiB)) };
-      rows.push(`| ${mib} MiB (${layers} layers) | ${g.s.toFixed(3)} | ${n.s.toFixed(3)} | **${(g.s / n.s).toFixed(2)}** | ${(g.s / gib).toFixed(2)} | ${(n.s / gib).toFixed(2)} | ${g.rss.toFixed(1)} | ${n.rss.toFixed(1)} | **${(g.rss / n.rss).toFixed(2)}** |`);
-      fs.rmSync(graftOut, { recursive: true, force: true });
-      fs.rmSync(numpyOut, { force: true });
-      fs.rmSync(source, { force: true });
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
   const out = [
     `Machine: ${machine()}`,
-    `Medians of ${args.runs} alternating runs after one warm-up each; wall time measured around each process, peak RSS by ${hasTime ? '/usr/bin/time' : '(unavailable)'}.`,
+    `Load average (1, 5, 15 min) before: ${loadBefore}; after: ${load()} (${os.cpus().length} cores, shared with other work while this ran).`,
+    `Medians of ${args.runs} alternating runs after one warm-up each; wall time measured around each process, peak RSS by ${hasTime ? '/usr/bin/time -f %M' : '(unavailable)'}; MiB = 2^20 bytes.`,
     '',
-    '| checkpoint | graft s | NumPy s | time ratio | graft s/GiB | NumPy s/GiB | graft peak RSS MiB | NumPy peak RSS MiB | RSS ratio |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...rows,
+    '| format | size | graft | Python reference | time ratio | RSS ratio |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.format.label} | ${r.mib} MiB | ${r.graft.s.toFixed(2)} s, ${r.graft.rss.toFixed(0)} MiB | ${r.format.reference} ${r.python.s.toFixed(2)} s, ${r.python.rss.toFixed(0)} MiB | ${(r.graft.s / r.python.s).toFixed(2)} | ${(r.graft.rss / r.python.rss).toFixed(2)} |`),
   ];
-  if (inspect.length) out.push('', `\`graft inspect\` on the ${args.sizes.includes(256) ? 256 : args.sizes[args.sizes.length - 1]} MiB checkpoint: ${median(inspect.map((x) => x.seconds)).toFixed(3)} s, ${median(inspect.map((x) => x.rssMiB)).toFixed(1)} MiB peak RSS (median of ${inspect.length}).`);
+  if (dd.length) {
+    out.push('', '| safetensors checkpoint | graft convert | `dd bs=4M` copy | graft / dd |', '|---|---|---|---|');
+    for (const d of dd) out.push(`| ${d.mib} MiB | ${d.graft.toFixed(2)} s | ${d.dd.toFixed(2)} s | ${(d.graft / d.dd).toFixed(1)} |`);
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
