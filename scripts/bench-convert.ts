@@ -104,9 +104,10 @@ import numpy as np
 fmt, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
 def layer_index(name):
     return int(re.search(r'(\\d+)', name).group(1))
-def write_torch_layout(out, arrays):
-    for name in sorted(arrays, key=lambda k: (layer_index(k), k.endswith('bias'))):
-        a = arrays[name]
+def write_torch_layout(out, names, get):
+    # One array at a time: only what the library itself holds stays in memory.
+    for name in sorted(names, key=lambda k: (layer_index(k), k.endswith('bias'))):
+        a = get(name)
         if a.ndim == 2:
             a = np.ascontiguousarray(a.T)
         out.write(a.tobytes())
@@ -114,15 +115,16 @@ with open(dst, 'wb') as out:
     if fmt == 'pt':
         import torch
         sd = torch.load(src)
-        write_torch_layout(out, {k: v.numpy() for k, v in sd.items()})
+        write_torch_layout(out, list(sd), lambda k: sd[k].numpy())
     elif fmt == 'npz':
         z = np.load(src)
-        write_torch_layout(out, {k: z[k] for k in z.files})
+        write_torch_layout(out, z.files, lambda k: z[k])
     elif fmt == 'onnx':
         import onnx
         from onnx import numpy_helper
         m = onnx.load(src)
-        write_torch_layout(out, {t.name: numpy_helper.to_array(t) for t in m.graph.initializer})
+        inits = {t.name: t for t in m.graph.initializer}
+        write_torch_layout(out, list(inits), lambda k: numpy_helper.to_array(inits[k]))
     elif fmt == 'h5':
         import h5py
         with h5py.File(src, 'r') as f:
