@@ -70,7 +70,7 @@ export function registerConvert(program: Command): void {
     .description('Graft the weights of a source file onto a tfjs layers-model and write model.json + shards')
     .argument('<source>', 'source weight file (or TF checkpoint prefix)')
     .option('-o, --out <dir>', 'output folder (written atomically; must be empty or absent unless --force)')
-    .option('-t, --target <model.json>', 'target tfjs layers-model JSON, with or without weightsManifest (not needed when the source carries a topology: Keras .h5/.keras, tfjs)')
+    .option('-t, --target <model.json>', 'target tfjs layers-model JSON, with or without weightsManifest (not needed when the source carries a topology: Keras .h5/.keras, tfjs, ONNX graphs)')
     .option('-m, --map <table>', 'mapping table (JSON or YAML): rename, scopes, tensors, ignore')
     .option('--from <convention>', 'source naming/layout convention: torch | keras | tf (default: inferred)')
     .option('--include <re>', 'restore only target variables matching this regex (repeatable)', collect)
