@@ -227,3 +227,54 @@ test('real: onnx_model.onnx holds the same 26 tensors as best_model.pt, bit-equa
     await pt.close();
   }
 });
+
+/** Protobuf wire encoding, enough to hand-write a ModelProto. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 128) {
+    out.push((n % 128) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+const lenField = (field: number, body: Uint8Array): Buffer => Buffer.concat([Buffer.from([...varint(field * 8 + 2), ...varint(body.length)]), body]);
+const intField = (field: number, v: number): Buffer => Buffer.from([...varint(field * 8), ...varint(v)]);
+
+test('large raw_data initializers are read from the file on demand, whole and strided, equal to the bytes written', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-onnx-stream-'));
+  try {
+    const rows = 300, cols = 1000; // 1.2 MB: beyond what the graph builder keeps inline
+    const big = crypto.randomBytes(rows * cols * 4);
+    const small = crypto.randomBytes(16);
+    const tensor = (name: string, dims: number[], raw: Buffer) =>
+      lenField(5, Buffer.concat([...dims.map((d) => intField(1, d)), intField(2, 1), lenField(8, Buffer.from(name)), lenField(9, raw)]));
+    const graph = Buffer.concat([lenField(2, Buffer.from('g')), tensor('big', [rows, cols], big), tensor('small', [4], small)]);
+    const model = Buffer.concat([intField(1, 8), lenField(2, Buffer.from('hand')), lenField(7, graph), lenField(8, intField(2, 17))]);
+    const file = path.join(dir, 'm.onnx');
+    fs.writeFileSync(file, model);
+    const reader = await openOnnx(file);
+    try {
+      assert.deepEqual(reader.list().map((t) => [t.name, t.shape]), [['big', [rows, cols]], ['small', [4]]]);
+      assert.deepEqual(Buffer.from((await reader.read('big')).data), big);
+      assert.deepEqual(Buffer.from((await reader.read('small')).data), small);
+      // Columns 10..19 of every row, as a transpose streams them.
+      const strided = reader as unknown as { readStrided(n: string, r: object, t: Uint8Array): Promise<void> };
+      const band = new Uint8Array(rows * 40);
+      await strided.readStrided('big', { start: 40, runBytes: 40, stride: cols * 4, count: rows }, band);
+      for (const r of [0, 1, 150, rows - 1]) assert.deepEqual(Buffer.from(band.subarray(r * 40, r * 40 + 40)), big.subarray(r * cols * 4 + 40, r * cols * 4 + 80));
+      await rejectsWith(strided.readStrided('big', { start: 0, runBytes: 8, stride: cols * 4, count: rows + 1 }, new Uint8Array(8 * (rows + 1))), 'CORRUPT', 'strided read');
+    } finally {
+      await reader.close();
+    }
+    // raw_data shorter than its dims need is refused at open, naming the tensor, as before.
+    const short = Buffer.concat([intField(1, 8), lenField(7, Buffer.concat([lenField(2, Buffer.from('g')), tensor('big', [rows, cols + 1], big)]))]);
+    fs.writeFileSync(file, short);
+    await rejectsWith(openOnnx(file), 'CORRUPT', 'raw_data holds 1200000 bytes', 'need 1201200');
+    // A length running past the end of the file: decoded whole, the protobuf error as before.
+    fs.writeFileSync(file, model.subarray(0, model.length - 200_000));
+    await rejectsWith(openOnnx(file), 'CORRUPT', 'is not a valid ONNX model');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -4,12 +4,13 @@ import { GraftError } from '../../errors';
 import { FileSource, fileOpenError, printable, rawTensor, statRegularFile, tensorInfo } from '../../io/bytes';
 import { budgetError } from '../../io/budget';
 import { decodeModel } from './schema';
+import { ByteRange, stripInitializerData } from './locate';
 import { ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor } from '../../topology/onnx/ir';
 import { DTYPE_BYTES as DTYPE_BYTES_OF } from '../types';
 import { buildOnnxModel, onnxOpSummary } from '../../topology/onnx-graph';
 import { topologicalOrder } from './graph-order';
 import { onnxExporter } from '../../topology/onnx/names';
-import type { DType, FormatHandler, RawTensor, SourceOp, TensorInfo, WeightReader } from '../types';
+import type { DType, FormatHandler, RawTensor, ReadsStrided, SourceOp, StridedRange, TensorInfo, WeightReader } from '../types';
 
 /**
  * ONNX models: initializers (inline or external data) and weight-holding Constant nodes, plus
@@ -175,6 +176,8 @@ interface Source {
   tensor: OnnxTensor;
   /** Resolved external file (checked to lie inside the model's folder), offset, length. */
   external?: { file: string; offset: number };
+  /** Inline raw_data left in the model file, read on demand. */
+  raw?: ByteRange;
 }
 
 export async function openOnnx(path: string): Promise<WeightReader> {
@@ -184,27 +187,41 @@ export async function openOnnx(path: string): Promise<WeightReader> {
   }
   const src = FileSource.open(path);
   let model: OnnxModel;
+  let rawRanges: (ByteRange | undefined)[] = [];
   try {
-    const bytes = src.read(0, src.size);
+    // Initializers' raw_data stays in the file; a file the wire walk cannot follow is decoded
+    // whole, as protobuf would, so its damage is reported the same way.
+    const stripped = stripInitializerData(src);
+    const bytes = stripped ? stripped.bytes : src.read(0, src.size);
+    if (stripped) rawRanges = stripped.ranges;
     checkInt64Budget(bytes, path);
     model = decodeModel(bytes);
   } catch (e) {
+    src.close();
     if (e instanceof GraftError) throw e;
     throw new GraftError('CORRUPT', `is not a valid ONNX model (${printable((e as Error).message)})`, { file: path });
-  } finally {
-    src.close();
   }
+  if (!rawRanges.some(Boolean)) src.close();
+  try {
+    return describeModel(path, model, src, rawRanges);
+  } catch (e) {
+    src.close();
+    throw e;
+  }
+}
+
+function describeModel(path: string, model: OnnxModel, src: FileSource, rawRanges: (ByteRange | undefined)[]): WeightReader & ReadsStrided {
   const graph = model.graph;
   if (!graph) throw new GraftError('CORRUPT', 'ONNX model has no graph', { file: path });
 
   const modelDir = nodePath.dirname(nodePath.resolve(path));
   const sources = new Map<string, Source>();
-  const add = (name: string, tensor: OnnxTensor, what: string) => {
+  const add = (name: string, tensor: OnnxTensor, what: string, raw?: ByteRange) => {
     if (!name) throw new GraftError('CORRUPT', `an unnamed ${what}`, { file: path });
     if (sources.has(name)) throw new GraftError('CORRUPT', `two ${what}s share this name`, { file: path, tensor: name });
-    sources.set(name, describeTensor(name, tensor, path, modelDir));
+    sources.set(name, describeTensor(name, tensor, path, modelDir, raw));
   };
-  for (const init of graph.initializer) add(init.name, init, 'initializer');
+  graph.initializer.forEach((init, i) => add(init.name, init, 'initializer', rawRanges[i]));
   // Constant nodes holding floating-point tensors are weights when a weighted op uses them;
   // the rest (reshape targets, epsilons, initial RNN states) are left out.
   const constants = new Map<string, OnnxTensor>();
@@ -253,17 +270,49 @@ export async function openOnnx(path: string): Promise<WeightReader> {
         }
         return rawTensor(s.info, fsrc.read(s.external.offset, s.info.byteSize, name), path);
       }
+      if (s.raw) return rawTensor(s.info, src.read(s.raw.offset, s.raw.length, name), path);
       return rawTensor(s.info, inlineData(s.info, s.tensor, path), path);
+    },
+    /** Runs straight from the file for raw_data and external data; typed fields are built whole. */
+    async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
+      const s = sources.get(name);
+      if (!s) throw new GraftError('NOT_FOUND', 'no such initializer in the model', { file: path, tensor: name });
+      const { start, runBytes, stride, count } = r;
+      const last = start + (count - 1) * stride + runBytes;
+      if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > s.info.byteSize)) {
+        throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${s.info.byteSize} bytes`, { file: path, tensor: name });
+      }
+      let file: FileSource | undefined;
+      let base = 0;
+      if (s.external) {
+        file = externalFiles.get(s.external.file);
+        if (!file) {
+          file = FileSource.open(s.external.file);
+          externalFiles.set(s.external.file, file);
+        }
+        base = s.external.offset;
+      } else if (s.raw) {
+        file = src;
+        base = s.raw.offset;
+      }
+      const whole = file ? undefined : inlineData(s.info, s.tensor, path);
+      for (let i = 0; i < count; i++) {
+        const run = target.subarray(i * runBytes, (i + 1) * runBytes);
+        const at = start + i * stride;
+        if (file) file.readInto(base + at, run, name);
+        else run.set(whole!.subarray(at, at + runBytes));
+      }
     },
     async close() {
       if (closed) return;
       closed = true;
+      src.close();
       for (const f of externalFiles.values()) f.close();
     },
   };
 }
 
-function describeTensor(name: string, t: OnnxTensor, file: string, modelDir: string): Source {
+function describeTensor(name: string, t: OnnxTensor, file: string, modelDir: string, raw?: ByteRange): Source {
   const dtype = DTYPES[t.dataType];
   if (!dtype) {
     const typeName = TYPE_NAMES[t.dataType] ?? `data type ${t.dataType}`;
@@ -272,8 +321,8 @@ function describeTensor(name: string, t: OnnxTensor, file: string, modelDir: str
   const shape = t.dims.map((d) => toNumber(d, 'dimension', file, name));
   const info = tensorInfo(name, dtype, shape, file);
   if (t.dataLocation !== DATA_LOCATION_EXTERNAL) {
-    checkInlineSize(info, t, file);
-    return { info, tensor: t };
+    checkInlineSize(info, t, file, raw);
+    return { info, tensor: t, raw };
   }
   return { info, tensor: t, external: resolveExternal(name, t, info, file, modelDir) };
 }
@@ -295,11 +344,12 @@ function typedValues(t: OnnxTensor): { field: string; values: ArrayLike<unknown>
  * Inline data must be exactly what the dims need, checked when the model is opened: dims that
  * claim terabytes beside a few bytes of raw_data are damage, refused before anything is allocated.
  */
-function checkInlineSize(info: TensorInfo, t: OnnxTensor, file: string): void {
+function checkInlineSize(info: TensorInfo, t: OnnxTensor, file: string, raw?: ByteRange): void {
   const ctx = { file, tensor: info.name };
-  if (t.rawData && t.rawData.length > 0) {
-    if (t.rawData.length !== info.byteSize) {
-      throw new GraftError('CORRUPT', `raw_data holds ${t.rawData.length} bytes where dims [${info.shape.join(', ')}] of ${info.dtype} need ${info.byteSize}`, ctx);
+  const rawLength = raw ? raw.length : t.rawData?.length ?? 0;
+  if (rawLength > 0) {
+    if (rawLength !== info.byteSize) {
+      throw new GraftError('CORRUPT', `raw_data holds ${rawLength} bytes where dims [${info.shape.join(', ')}] of ${info.dtype} need ${info.byteSize}`, ctx);
     }
     return;
   }
