@@ -267,6 +267,15 @@ test('large raw_data initializers are read from the file on demand, whole and st
     } finally {
       await reader.close();
     }
+    // Two raw_data fields in one tensor: the last one counts, as in any protobuf decoder.
+    const twice = lenField(5, Buffer.concat([intField(1, rows), intField(1, cols), intField(2, 1), lenField(8, Buffer.from('big')), lenField(9, small), lenField(9, big)]));
+    fs.writeFileSync(file, Buffer.concat([intField(1, 8), lenField(7, Buffer.concat([lenField(2, Buffer.from('g')), twice]))]));
+    const again = await openOnnx(file);
+    try {
+      assert.deepEqual(Buffer.from((await again.read('big')).data), big);
+    } finally {
+      await again.close();
+    }
     // raw_data shorter than its dims need is refused at open, naming the tensor, as before.
     const short = Buffer.concat([intField(1, 8), lenField(7, Buffer.concat([lenField(2, Buffer.from('g')), tensor('big', [rows, cols + 1], big)]))]);
     fs.writeFileSync(file, short);

@@ -166,14 +166,13 @@ export function stripInitializerData(src: FileSource): StrippedModel | undefined
         }
         const tensor = new Pieces();
         let raw: ByteRange | undefined;
+        let rawFields = 0;
         for (const t of fields(cursor, g.body, g.end)) {
-          // The last raw_data wins, as in any protobuf decoder; an empty one is kept inline.
-          if (t.number === TENSOR_RAW_DATA && t.wire === 2 && t.end - t.body > KEEP_INLINE_BYTES) {
-            raw = { offset: t.body, length: t.end - t.body };
-          } else {
-            if (t.number === TENSOR_RAW_DATA && t.wire === 2) raw = undefined; // a later one replaces it
-            tensor.copy(t.start, t.end);
-          }
+          const isRaw = t.number === TENSOR_RAW_DATA && t.wire === 2;
+          // Two raw_data fields (the decoder keeps the last) are left to the whole decode.
+          if (isRaw && ++rawFields > 1) return undefined;
+          if (isRaw && t.end - t.body > KEEP_INLINE_BYTES) raw = { offset: t.body, length: t.end - t.body };
+          else tensor.copy(t.start, t.end);
         }
         graph.nest(GRAPH_INITIALIZER, tensor);
         ranges.push(raw);
