@@ -14,7 +14,7 @@ import { keras3Format, kerasH5Format } from '../src/formats/keras/dispatch';
 import { toSnakeCase } from '../src/formats/keras/keras3';
 import { toTfjsTopology } from '../src/topology/keras-config';
 import { openWeights, registerFormat } from '../src/formats/registry';
-import type { RawTensor, WeightReader } from '../src/formats/types';
+import type { RawTensor, ReadsStrided, WeightReader } from '../src/formats/types';
 import { fixture, realworld, REALWORLD_DIR } from './helpers/realworld';
 
 registerFormat(kerasH5Format);
@@ -237,6 +237,7 @@ test('theano backend: conv kernels are flipped as Keras convert_kernel does; bia
       }
     }
     assert.deepEqual(Array.from(float32Of(await thReader.read('conv2d_1/bias'))), Array.from(float32Of(await tfReader.read('conv2d_1/bias'))));
+    await checkStridedReads(thReader, 'theano');
   } finally {
     await tfReader.close();
     await thReader.close();
@@ -256,6 +257,34 @@ test('theano backend: conv kernels are flipped as Keras convert_kernel does; bia
   }
 });
 
+/**
+ * Strided reads (the streaming engine's path: hyperslabs, or a whole decode for other selections)
+ * give the bytes of the checked whole reads: row-aligned halves, one element off row alignment,
+ * and for 2-D tensors the last column.
+ */
+async function checkStridedReads(reader: WeightReader, label: string): Promise<void> {
+  const strided = reader as unknown as ReadsStrided;
+  for (const info of reader.list()) {
+    const whole = (await reader.read(info.name)).data;
+    if (whole.length === 0) continue;
+    const rows = info.shape[0] ?? 1;
+    const rowBytes = whole.length / rows;
+    const element = rowBytes / (info.shape.slice(1).reduce((a, b) => a * b, 1));
+    for (const cut of [Math.floor(rows / 2) * rowBytes, element]) {
+      const got = new Uint8Array(whole.length);
+      await strided.readStrided(info.name, { start: 0, runBytes: cut, stride: cut, count: 1 }, got);
+      await strided.readStrided(info.name, { start: cut, runBytes: whole.length - cut, stride: whole.length - cut, count: 1 }, got.subarray(cut));
+      assert.deepEqual(got, whole, `${label}:${info.name} strided at ${cut}`);
+    }
+    if (info.shape.length === 2) {
+      const column = new Uint8Array(rows * element);
+      await strided.readStrided(info.name, { start: rowBytes - element, runBytes: element, stride: rowBytes, count: rows }, column);
+      for (let r = 0; r < rows; r++) assert.deepEqual(column.subarray(r * element, (r + 1) * element), whole.subarray((r + 1) * rowBytes - element, (r + 1) * rowBytes), `${label}:${info.name} column row ${r}`);
+    }
+    await assert.rejects(strided.readStrided(info.name, { start: 0, runBytes: whole.length + 1, stride: 0, count: 1 }, new Uint8Array(whole.length + 1)), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT');
+  }
+}
+
 const expectedFixtures = JSON.parse(fs.readFileSync(fixture('keras/expected.json'), 'utf8')) as Record<string, Record<string, { dtype: string; shape: number[]; values: number[] }>>;
 
 for (const name of ['chunked_fp16.h5', 'userblock.h5']) {
@@ -273,6 +302,7 @@ for (const name of ['chunked_fp16.h5', 'userblock.h5']) {
         const got = Array.from(float32Of(raw));
         spec.values.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= Math.abs(v) * 1e-6, `${tensor}[${i}] ${got[i]} vs ${v}`));
       }
+      await checkStridedReads(reader, name);
     } finally {
       await reader.close();
     }

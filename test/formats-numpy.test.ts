@@ -20,7 +20,7 @@ function tmpFile(name: string, bytes: Uint8Array): string {
 import { parse as npyjsParse, float16ToFloat32 } from 'npyjs';
 import { NpyHandler, encodeNpy, parseNpy, parsePyLiteral, PyTuple } from '../src/formats/numpy/npy';
 import { NpzHandler } from '../src/formats/numpy/npz';
-import type { RawTensor } from '../src/formats/types';
+import type { RawTensor, ReadsStrided } from '../src/formats/types';
 
 type Expected = { dtype: string; shape: number[]; values: (number | string | boolean)[] };
 
@@ -167,6 +167,26 @@ for (const kind of ['stored', 'deflated', 'zip64']) {
         assertMatches(await reader.read(info.name), exp, `${kind}:${info.name}`);
       }
       await assert.rejects(reader.read('missing'), (e: unknown) => e instanceof GraftError && e.code === 'NOT_FOUND');
+      // Strided reads (the streaming engine's path) give the same bytes as the checked whole reads:
+      // the whole array in two pieces, and for 2-D arrays its last column.
+      const strided = reader as unknown as ReadsStrided;
+      for (const info of reader.list()) {
+        const whole = (await reader.read(info.name)).data;
+        const half = Math.floor(whole.length / 2);
+        const got = new Uint8Array(whole.length);
+        await strided.readStrided(info.name, { start: 0, runBytes: half, stride: half, count: 1 }, got);
+        await strided.readStrided(info.name, { start: half, runBytes: whole.length - half, stride: 0, count: 1 }, got.subarray(half));
+        assert.deepEqual(got, whole, `${kind}:${info.name} strided`);
+        if (info.shape.length === 2 && whole.length > 0) {
+          const [rows, cols] = info.shape;
+          const width = whole.length / (rows * cols);
+          const column = new Uint8Array(rows * width);
+          await strided.readStrided(info.name, { start: (cols - 1) * width, runBytes: width, stride: cols * width, count: rows }, column);
+          for (let r = 0; r < rows; r++) assert.deepEqual(column.subarray(r * width, (r + 1) * width), whole.subarray((r * cols + cols - 1) * width, (r * cols + cols) * width), `${kind}:${info.name} column row ${r}`);
+        }
+        await assert.rejects(strided.readStrided(info.name, { start: 0, runBytes: whole.length + 1, stride: 0, count: 1 }, new Uint8Array(whole.length + 1)), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT');
+      }
+      await assert.rejects(strided.readStrided('missing', { start: 0, runBytes: 0, stride: 0, count: 0 }, new Uint8Array(0)), (e: unknown) => e instanceof GraftError && e.code === 'NOT_FOUND');
     } finally {
       await reader.close();
     }
@@ -194,6 +214,25 @@ test('npz: a member whose data is cut short, or whose header lies, is CORRUPT na
   lying.write("'shape': (9, 9)", at, 'latin1');
   const lyingPath = tmpFile('lying.npz', lying);
   await assert.rejects(NpzHandler.open(lyingPath), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && e.message.includes(lyingPath) && /dense\.kernel/.test(e.message));
+});
+
+test('npz: a bit flip in a stored member\'s data fails its CRC-32 on a strided read, naming file and array', async () => {
+  const good = Buffer.from(fs.readFileSync(fixture('formats/npz/stored.npz')));
+  const reader0 = await NpzHandler.open(fixture('formats/npz/stored.npz'));
+  const first = reader0.list().find((i) => i.byteSize > 0)!;
+  await reader0.close();
+  // The first member's data ends where its local header's name for the next member begins; flip
+  // a byte just after the first npy header's newline-terminated dict.
+  const headerEnd = good.indexOf(0x0a, good.indexOf(Buffer.from('\x93NUMPY', 'latin1'))) + 1;
+  good[headerEnd] ^= 0x01;
+  const damaged = tmpFile('flip.npz', good);
+  const reader = await NpzHandler.open(damaged);
+  try {
+    await assert.rejects((reader as unknown as ReadsStrided).readStrided(first.name, { start: 0, runBytes: 1, stride: 1, count: 1 }, new Uint8Array(1)),
+      (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && /CRC-32/.test(e.message) && e.message.includes(damaged) && e.message.includes(first.name));
+  } finally {
+    await reader.close();
+  }
 });
 
 const DL4J_DTYPES = ['float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8'];

@@ -166,6 +166,10 @@ export class Hdf5File {
   private readonly size: number;
   /** Bytes of dataset data decoded so far (see readRaw). */
   private decoded = 0;
+  /** Datasets readBlockInto has counted in `decoded`. */
+  private readonly charged = new Set<string>();
+  /** readBlockInto's buffer in wasm memory, reused across pieces; grows only. */
+  private scratch = { ptr: 0, bytes: 0 };
 
   private constructor(path: string, file: H5.File, api: H5Api, module: H5Module, diskPath: string, size: number) {
     this.path = path;
@@ -395,14 +399,50 @@ export class Hdf5File {
     return out;
   }
 
-  private readHyperslab(path: string, offset: number[] | null, count: number[] | null, out: Uint8Array, at: number, bytes: number): void {
+  /**
+   * Fills `target` with the hyperslab `count` elements from `offset` (one per axis) of a dataset,
+   * C-order little-endian bytes of its own type, through one reused buffer in wasm memory: a large
+   * dataset streams in pieces without being held whole. The dataset counts against the decode
+   * budget (see readRaw) in full on its first piece.
+   */
+  readBlockInto(objPath: string, offset: number[], count: number[], target: Uint8Array): void {
+    const { dtype, shape } = this.datasetInfo(objPath);
+    const ctx = { file: this.path, tensor: objPath };
+    if (offset.length !== shape.length || count.length !== shape.length
+      || shape.some((d, i) => !Number.isSafeInteger(offset[i]) || !Number.isSafeInteger(count[i]) || offset[i] < 0 || count[i] < 0 || offset[i] + count[i] > d)) {
+      throw new GraftError('CORRUPT', `hyperslab [${offset.join(', ')}] + [${count.join(', ')}] lies outside dataspace [${shape.join(', ')}]`, ctx);
+    }
+    const bytes = count.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+    if (bytes !== target.length) throw new Error(`internal: hyperslab of ${bytes} bytes read into ${target.length}`);
+    if (!this.charged.has(objPath)) {
+      const total = elementCount(shape) * DTYPE_BYTES[dtype];
+      const budget = inflateBudget(this.size);
+      if (this.decoded + total > budget) {
+        throw budgetError(this.path, `datasets would decode to more than ${mib(budget)} (dataset '${printable(objPath)}' of ${mib(total)} after ${mib(this.decoded)} already)`, `${mib(budget)} decoded per HDF5 file (32× its size, at least 64 MiB)`);
+      }
+      this.decoded += total;
+      this.charged.add(objPath);
+    }
+    if (bytes === 0) return;
+    if (bytes > SLICE_BYTES) throw new GraftError('UNSUPPORTED', `a ${bytes}-byte slice is over the ${SLICE_BYTES}-byte HDF5 read limit`, ctx);
+    const fullPath = objPath.startsWith('/') ? objPath : `/${objPath}`;
+    this.readHyperslab(fullPath, shape.length ? offset : null, shape.length ? count : null, target, 0, bytes, true);
+  }
+
+  private readHyperslab(path: string, offset: number[] | null, count: number[] | null, out: Uint8Array, at: number, bytes: number, reuse = false): void {
     const m = this.module as unknown as {
       _malloc(n: number): number;
       _free(p: number): void;
       HEAPU8: Uint8Array;
       get_dataset_data(f: bigint, p: string, c: bigint[] | null, o: bigint[] | null, s: bigint[] | null, ptr: bigint): number;
     };
-    const ptr = m._malloc(bytes);
+    if (reuse && this.scratch.bytes < bytes) {
+      if (this.scratch.ptr) m._free(this.scratch.ptr);
+      this.scratch = { ptr: 0, bytes: 0 };
+      const grown = m._malloc(bytes);
+      if (grown) this.scratch = { ptr: grown, bytes };
+    }
+    const ptr = reuse ? this.scratch.ptr : m._malloc(bytes);
     if (!ptr) throw new GraftError('UNSUPPORTED', `a ${bytes}-byte slice does not fit in HDF5 reader memory`, { file: this.path, tensor: path });
     try {
       const c = count ? count.map(BigInt) : null;
@@ -417,7 +457,7 @@ export class Hdf5File {
       // HEAPU8 may be replaced when memory grows: read it after the call.
       out.set(m.HEAPU8.subarray(ptr, ptr + bytes), at);
     } finally {
-      m._free(ptr);
+      if (!reuse) m._free(ptr);
     }
   }
 
@@ -426,6 +466,8 @@ export class Hdf5File {
   }
 
   close(): void {
+    if (this.scratch.ptr) (this.module as unknown as { _free(p: number): void })._free(this.scratch.ptr);
+    this.scratch = { ptr: 0, bytes: 0 };
     if (this.file) {
       try {
         this.file.close();

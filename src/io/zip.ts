@@ -45,7 +45,7 @@ const INFLATE_CHUNK = 1 << 14;
 const PREFIX_FIRST_CHUNK = 64;
 
 /** Bytes read at a time when checking a stored entry's CRC-32. */
-const VERIFY_CHUNK = 16 << 20;
+const VERIFY_CHUNK = 4 << 20;
 
 export const METHOD_STORED = 0;
 export const METHOD_DEFLATE = 8;
@@ -192,13 +192,30 @@ export class ZipArchive {
     return bytes.subarray(offset, offset + length);
   }
 
-  /** Checks a stored entry's CRC-32 by streaming it, once. */
+  /**
+   * Fills `target` with the bytes at `offset` within a stored entry, straight from the file (the
+   * entry's CRC-32 checked once first, as for readRange): a large member streams through one
+   * reused buffer.
+   */
+  readStoredInto(entry: ZipEntry, offset: number, target: Uint8Array): void {
+    if (entry.method !== METHOD_STORED) throw new Error(`internal: readStoredInto on deflated zip entry '${entry.name}'`);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + target.length > entry.uncompressedSize) {
+      throw new GraftError('CORRUPT', `range ${offset}+${target.length} lies outside zip entry '${printable(entry.name)}' (${entry.uncompressedSize} bytes)`, { file: this.path });
+    }
+    this.verifyStored(entry);
+    this.source.readInto(this.dataOffset(entry) + offset, target);
+  }
+
+  /** Checks a stored entry's CRC-32 by streaming it through one reused buffer, once. */
   verifyStored(entry: ZipEntry): void {
     if (this.verified.has(entry)) return;
     const start = this.dataOffset(entry);
     let crc = 0;
+    const buffer = new Uint8Array(Math.min(VERIFY_CHUNK, entry.uncompressedSize));
     for (let done = 0; done < entry.uncompressedSize; done += VERIFY_CHUNK) {
-      crc = crc32(this.source.read(start + done, Math.min(VERIFY_CHUNK, entry.uncompressedSize - done)), crc);
+      const chunk = buffer.subarray(0, Math.min(VERIFY_CHUNK, entry.uncompressedSize - done));
+      this.source.readInto(start + done, chunk);
+      crc = crc32(chunk, crc);
     }
     if (crc !== entry.crc32) {
       throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' fails its CRC-32 check`, { file: this.path });

@@ -4,7 +4,7 @@ import type { Hdf5File } from '../../io/hdf5';
 import { layerClass } from '../../topology/catalogue';
 import { toTfjsTopology } from '../../topology/keras-config';
 import { isModelClass, walkLayers } from '../../topology/walk';
-import type { Convention, RawTensor, TensorInfo, WeightReader } from '../types';
+import type { Convention, RawTensor, StridedRange, TensorInfo, WeightReader } from '../types';
 import { DTYPE_BYTES } from '../types';
 
 /**
@@ -47,6 +47,8 @@ export class KerasH5Reader implements WeightReader {
   private readonly byName: Map<string, Entry>;
   private readonly topologyValue?: Record<string, unknown>;
   private readonly topologyError?: GraftError;
+  /** The last tensor decoded whole for strided reads, so its pieces do not each decode it again. */
+  private decoded?: { name: string; data: Uint8Array };
 
   private constructor(
     path: string,
@@ -173,7 +175,46 @@ export class KerasH5Reader implements WeightReader {
     return rawTensor(entry.info, data, this.path);
   }
 
+  /**
+   * Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the tensor's data, into
+   * `target`. Whole rows of the outermost axis, or a band of columns of a 2-D dataset, are read as
+   * an HDF5 hyperslab straight into `target`; other selections (and kernels whose spatial axes are
+   * flipped) decode the tensor whole once, kept until another tensor is read this way.
+   */
+  async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
+    const entry = this.byName.get(name);
+    if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in this file', { file: this.path, tensor: name });
+    const { start, runBytes, stride, count } = r;
+    const { shape, byteSize, dtype } = entry.info;
+    const last = start + (count - 1) * stride + runBytes;
+    if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > byteSize)) {
+      throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${byteSize} bytes`, { file: this.path, tensor: name });
+    }
+    if (count === 0 || runBytes === 0) return;
+    const element = DTYPE_BYTES[dtype];
+    if (!entry.flipSpatial && shape.length >= 1 && start % element === 0 && runBytes % element === 0) {
+      const rowBytes = byteSize / shape[0];
+      const out = target.subarray(0, count * runBytes);
+      const contiguous = count === 1 || stride === runBytes;
+      if (contiguous && start % rowBytes === 0 && (count * runBytes) % rowBytes === 0) {
+        this.h5.readBlockInto(entry.datasetPath, [start / rowBytes, ...shape.slice(1).map(() => 0)], [count * runBytes / rowBytes, ...shape.slice(1)], out);
+        return;
+      }
+      if (shape.length === 2 && (count === 1 || stride === rowBytes) && (start % rowBytes) + runBytes <= rowBytes) {
+        this.h5.readBlockInto(entry.datasetPath, [Math.floor(start / rowBytes), (start % rowBytes) / element], [count, runBytes / element], out);
+        return;
+      }
+    }
+    if (this.decoded?.name !== name) {
+      this.decoded = undefined;
+      this.decoded = { name, data: (await this.read(name)).data };
+    }
+    const data = this.decoded.data;
+    for (let i = 0; i < count; i++) target.set(data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);
+  }
+
   async close(): Promise<void> {
+    this.decoded = undefined;
     this.h5.close();
   }
 }

@@ -2,11 +2,14 @@ import { GraftError } from '../../errors';
 import { rawTensor } from '../../io/bytes';
 import { NPY_PREFIX_V2, NpyHeader, infoOf, normalizeNpyData, npyHeaderEnd, parseNpyHeader } from './npy';
 import { FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import type { StridedRange } from '../types';
 import { METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } from '../../io/zip';
 
 /**
  * NumPy .npz: a zip (stored by np.savez, deflated by np.savez_compressed, zip64 extras always)
- * of .npy members. Listing reads only each member's header; data is read on demand.
+ * of .npy members. Listing reads only each member's header; data is read on demand: stored
+ * little-endian C-order members straight from the file in the pieces the caller asks for, others
+ * (deflated, big-endian, Fortran order) decoded whole once and kept until another member is read.
  */
 
 interface Member {
@@ -15,6 +18,8 @@ interface Member {
 }
 
 class NpzReader implements WeightReader {
+  /** The last member decoded whole for strided reads, so its pieces do not each decode it again. */
+  private decoded?: { name: string; data: Uint8Array };
   readonly format = 'npz';
   readonly path: string;
   readonly metadata: Record<string, unknown>;
@@ -46,7 +51,38 @@ class NpzReader implements WeightReader {
     return rawTensor(infoOf(name, m.header), normalizeNpyData(m.header, data), this.path);
   }
 
+  /** Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the array's data, into `target`. */
+  async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
+    const m = this.members.get(name);
+    if (!m) throw new GraftError('NOT_FOUND', `has no array named '${name}'`, { file: this.path, tensor: name });
+    const { start, runBytes, stride, count } = r;
+    const last = start + (count - 1) * stride + runBytes;
+    if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > m.header.byteSize)) {
+      throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the array's ${m.header.byteSize} bytes`, { file: this.path, tensor: name });
+    }
+    if (m.entry.method === METHOD_STORED && !m.header.bigEndian && !m.header.fortranOrder) {
+      try {
+        for (let i = 0; i < count; i++) {
+          this.zip.readStoredInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes));
+        }
+      } catch (e) {
+        if (e instanceof GraftError) throw new GraftError(e.code, stripFile(e.message, this.path), { file: this.path, tensor: name });
+        throw e;
+      }
+      return;
+    }
+    if (this.decoded?.name !== name) {
+      this.decoded = undefined;
+      this.decoded = { name, data: (await this.read(name)).data };
+    }
+    const data = this.decoded.data;
+    for (let i = 0; i < count; i++) {
+      target.set(data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);
+    }
+  }
+
   async close(): Promise<void> {
+    this.decoded = undefined;
     this.zip.close();
   }
 }
