@@ -9,6 +9,17 @@ import type { Shape } from '@tensorflow/tfjs-layers/dist/keras_format/common';
  * config's snake_case into camelCase) and writing them back in getConfig.
  */
 
+/** Keras' kernel/bias initializer, regularizer and constraint arguments, as configs or objects. */
+export interface KernelBiasArgs {
+  kernelInitializer?: unknown;
+  biasInitializer?: unknown;
+  kernelRegularizer?: unknown;
+  biasRegularizer?: unknown;
+  activityRegularizer?: unknown;
+  kernelConstraint?: unknown;
+  biasConstraint?: unknown;
+}
+
 type Serializable = { getClassName(): string; getConfig(): tf.serialization.ConfigDict };
 type ClassEntry = [tf.serialization.SerializableConstructor<tf.serialization.Serializable>, (cls: unknown, config: tf.serialization.ConfigDict) => unknown];
 

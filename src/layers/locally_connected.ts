@@ -10,8 +10,9 @@ import {
   activationOf, Activation, constraintOf, convOutputLength, dataFormatOf, initializerOf, intTuple,
   regularizerOf, serialized, singleShape,
 } from './keras_args';
+import type { KernelBiasArgs } from './keras_args';
 
-export interface LocallyConnectedArgs extends LayerArgs {
+export interface LocallyConnectedArgs extends LayerArgs, KernelBiasArgs {
   filters: number;
   kernelSize: number | number[];
   strides?: number | number[];
@@ -19,13 +20,6 @@ export interface LocallyConnectedArgs extends LayerArgs {
   dataFormat?: string;
   activation?: string | null;
   useBias?: boolean;
-  kernelInitializer?: unknown;
-  biasInitializer?: unknown;
-  kernelRegularizer?: unknown;
-  biasRegularizer?: unknown;
-  activityRegularizer?: unknown;
-  kernelConstraint?: unknown;
-  biasConstraint?: unknown;
   /** Keras' kernel storage: 1 = one matrix per output position, 2 = a masked dense kernel. */
   implementation?: number;
 }

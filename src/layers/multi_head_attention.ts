@@ -7,8 +7,9 @@ import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
 import { constraintOf, initializerOf, inputMasks, regularizerOf, serialized, shapeList, tensorList } from './keras_args';
+import type { KernelBiasArgs } from './keras_args';
 
-export interface MultiHeadAttentionArgs extends LayerArgs {
+export interface MultiHeadAttentionArgs extends LayerArgs, KernelBiasArgs {
   numHeads: number;
   keyDim: number;
   valueDim?: number | null;
@@ -17,13 +18,6 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Keras' `output_shape`: the trailing output dimensions (default: the query's last one). */
   outputShape?: number | number[] | null;
   attentionAxes?: number | number[] | null;
-  kernelInitializer?: unknown;
-  biasInitializer?: unknown;
-  kernelRegularizer?: unknown;
-  biasRegularizer?: unknown;
-  activityRegularizer?: unknown;
-  kernelConstraint?: unknown;
-  biasConstraint?: unknown;
   seed?: number | null;
   /**
    * Keras' `use_causal_mask` call argument, kept in the config: tfjs's predict() does not replay
