@@ -20,6 +20,16 @@ export interface KernelBiasArgs {
   biasConstraint?: unknown;
 }
 
+/** The objects built from KernelBiasArgs, as addWeight takes them. */
+export interface KernelBias {
+  kernelInitializer: Initializer;
+  biasInitializer: Initializer;
+  kernelRegularizer?: Regularizer;
+  biasRegularizer?: Regularizer;
+  kernelConstraint?: Constraint;
+  biasConstraint?: Constraint;
+}
+
 type Serializable = { getClassName(): string; getConfig(): tf.serialization.ConfigDict };
 type ClassEntry = [tf.serialization.SerializableConstructor<tf.serialization.Serializable>, (cls: unknown, config: tf.serialization.ConfigDict) => unknown];
 
@@ -132,4 +142,30 @@ export function inputMasks(kwargs: Record<string, unknown>, count: number, where
   if (count === 1) return [(mask as tf.Tensor | undefined) ?? null];
   if (!('mask' in kwargs)) return new Array<null>(count).fill(null);
   throw new Error(`${where}: its inputs carry Keras masks, but tfjs passes a multi-input layer only its first input's mask, so the value's is unknown`);
+}
+
+/** Keras' defaults (glorot_uniform kernel, zeros bias); tfjs layers have no activity regularizer here. */
+export function kernelBiasOf(args: KernelBiasArgs, where: string): KernelBias {
+  if (args.activityRegularizer != null) throw new Error(`${where}: activity_regularizer is not supported in tfjs`);
+  return {
+    kernelInitializer: initializerOf(args.kernelInitializer, 'glorotUniform'),
+    biasInitializer: initializerOf(args.biasInitializer, 'zeros'),
+    kernelRegularizer: regularizerOf(args.kernelRegularizer),
+    biasRegularizer: regularizerOf(args.biasRegularizer),
+    kernelConstraint: constraintOf(args.kernelConstraint),
+    biasConstraint: constraintOf(args.biasConstraint),
+  };
+}
+
+/** KernelBias written back as getConfig does. */
+export function kernelBiasConfig(w: KernelBias): tf.serialization.ConfigDict {
+  return {
+    kernelInitializer: serialized(w.kernelInitializer),
+    biasInitializer: serialized(w.biasInitializer),
+    kernelRegularizer: serialized(w.kernelRegularizer),
+    biasRegularizer: serialized(w.biasRegularizer),
+    activityRegularizer: null,
+    kernelConstraint: serialized(w.kernelConstraint),
+    biasConstraint: serialized(w.biasConstraint),
+  };
 }

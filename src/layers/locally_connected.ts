@@ -1,16 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import type { Regularizer } from '@tensorflow/tfjs-layers/dist/regularizers';
-import type { Constraint } from '@tensorflow/tfjs-layers/dist/constraints';
 import type { Shape } from '@tensorflow/tfjs-layers/dist/keras_format/common';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
-import {
-  activationOf, Activation, constraintOf, convOutputLength, dataFormatOf, initializerOf, intTuple,
-  regularizerOf, serialized, singleShape,
-} from './keras_args';
-import type { KernelBiasArgs } from './keras_args';
+import { activationOf, Activation, convOutputLength, dataFormatOf, intTuple, singleShape, kernelBiasConfig, kernelBiasOf, type KernelBias, type KernelBiasArgs } from './keras_args';
 
 export interface LocallyConnectedArgs extends LayerArgs, KernelBiasArgs {
   filters: number;
@@ -46,12 +39,7 @@ abstract class LocallyConnected extends tf.layers.Layer {
   readonly activation: Activation;
   readonly useBias: boolean;
   readonly implementation: number;
-  private readonly kernelInitializer: Initializer;
-  private readonly biasInitializer: Initializer;
-  private readonly kernelRegularizer?: Regularizer;
-  private readonly biasRegularizer?: Regularizer;
-  private readonly kernelConstraint?: Constraint;
-  private readonly biasConstraint?: Constraint;
+  private readonly weightArgs: KernelBias;
 
   kernel: LayerVariable | null = null;
   bias: LayerVariable | null = null;
@@ -85,13 +73,7 @@ abstract class LocallyConnected extends tf.layers.Layer {
     if (this.implementation === 1 && this.padding === 'same') {
       throw new Error(`${where}: padding 'same' needs implementation 2 (Keras refuses it with implementation 1)`);
     }
-    if (args.activityRegularizer != null) throw new Error(`${where}: activity_regularizer is not supported in tfjs`);
-    this.kernelInitializer = initializerOf(args.kernelInitializer, 'glorotUniform');
-    this.biasInitializer = initializerOf(args.biasInitializer, 'zeros');
-    this.kernelRegularizer = regularizerOf(args.kernelRegularizer);
-    this.biasRegularizer = regularizerOf(args.biasRegularizer);
-    this.kernelConstraint = constraintOf(args.kernelConstraint);
-    this.biasConstraint = constraintOf(args.biasConstraint);
+    this.weightArgs = kernelBiasOf(args, where);
   }
 
   override build(inputShape: Shape | Shape[]): void {
@@ -116,9 +98,9 @@ abstract class LocallyConnected extends tf.layers.Layer {
       : first
         ? [channels, ...this.inputSpatial, this.filters, ...this.outputSpatial]
         : [...this.inputSpatial, channels, ...this.outputSpatial, this.filters];
-    this.kernel = this.addWeight('kernel', kernelShape, 'float32', this.kernelInitializer, this.kernelRegularizer, true, this.kernelConstraint);
+    this.kernel = this.addWeight('kernel', kernelShape, 'float32', this.weightArgs.kernelInitializer, this.weightArgs.kernelRegularizer, true, this.weightArgs.kernelConstraint);
     if (this.useBias) {
-      this.bias = this.addWeight('bias', [...this.outputSpatial, this.filters], 'float32', this.biasInitializer, this.biasRegularizer, true, this.biasConstraint);
+      this.bias = this.addWeight('bias', [...this.outputSpatial, this.filters], 'float32', this.weightArgs.biasInitializer, this.weightArgs.biasRegularizer, true, this.weightArgs.biasConstraint);
     }
     if (this.implementation === 1) this.patchIndices = tf.keep(tf.tensor1d(this.patchIndexList(), 'int32'));
     else this.kernelMask = tf.keep(this.connectivityMask());
@@ -239,13 +221,7 @@ abstract class LocallyConnected extends tf.layers.Layer {
       dataFormat: this.dataFormat,
       activation: this.activation.getClassName(),
       useBias: this.useBias,
-      kernelInitializer: serialized(this.kernelInitializer),
-      biasInitializer: serialized(this.biasInitializer),
-      kernelRegularizer: serialized(this.kernelRegularizer),
-      biasRegularizer: serialized(this.biasRegularizer),
-      activityRegularizer: null,
-      kernelConstraint: serialized(this.kernelConstraint),
-      biasConstraint: serialized(this.biasConstraint),
+      ...kernelBiasConfig(this.weightArgs),
       implementation: this.implementation,
     };
   }

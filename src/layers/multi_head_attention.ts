@@ -1,13 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
-import type { Regularizer } from '@tensorflow/tfjs-layers/dist/regularizers';
-import type { Constraint } from '@tensorflow/tfjs-layers/dist/constraints';
 import type { Shape } from '@tensorflow/tfjs-layers/dist/keras_format/common';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
-import { constraintOf, initializerOf, inputMasks, regularizerOf, serialized, shapeList, tensorList } from './keras_args';
-import type { KernelBiasArgs } from './keras_args';
+import { inputMasks, shapeList, tensorList, kernelBiasConfig, kernelBiasOf, type KernelBias, type KernelBiasArgs } from './keras_args';
 
 export interface MultiHeadAttentionArgs extends LayerArgs, KernelBiasArgs {
   numHeads: number;
@@ -57,12 +53,7 @@ export class GraftMultiHeadAttention extends tf.layers.Layer {
   readonly attentionAxes: number[] | null;
   readonly seed: number | null;
   readonly useCausalMask: boolean;
-  private readonly kernelInitializer: Initializer;
-  private readonly biasInitializer: Initializer;
-  private readonly kernelRegularizer?: Regularizer;
-  private readonly biasRegularizer?: Regularizer;
-  private readonly kernelConstraint?: Constraint;
-  private readonly biasConstraint?: Constraint;
+  private readonly weightArgs: KernelBias;
   private readonly valueDimInConfig: boolean;
 
   private projections: { query: Projection; key: Projection; value: Projection; output: Projection } | null = null;
@@ -90,13 +81,7 @@ export class GraftMultiHeadAttention extends tf.layers.Layer {
     });
     this.seed = args.seed ?? null;
     this.useCausalMask = args.useCausalMask === true;
-    if (args.activityRegularizer != null) throw new Error(`${where}: activity_regularizer is not supported in tfjs`);
-    this.kernelInitializer = initializerOf(args.kernelInitializer, 'glorotUniform');
-    this.biasInitializer = initializerOf(args.biasInitializer, 'zeros');
-    this.kernelRegularizer = regularizerOf(args.kernelRegularizer);
-    this.biasRegularizer = regularizerOf(args.biasRegularizer);
-    this.kernelConstraint = constraintOf(args.kernelConstraint);
-    this.biasConstraint = constraintOf(args.biasConstraint);
+    this.weightArgs = kernelBiasOf(args, where);
     this.supportsMasking = true;
   }
 
@@ -145,8 +130,8 @@ export class GraftMultiHeadAttention extends tf.layers.Layer {
     const heads = this.numHeads;
     const outDims = this.outputDims ?? [last(query, 'query')];
     const projection = (name: string, kernelShape: number[], biasShape: number[]): Projection => ({
-      kernel: this.addWeight(`${name}/kernel`, kernelShape, 'float32', this.kernelInitializer, this.kernelRegularizer, true, this.kernelConstraint),
-      bias: this.useBias ? this.addWeight(`${name}/bias`, biasShape, 'float32', this.biasInitializer, this.biasRegularizer, true, this.biasConstraint) : null,
+      kernel: this.addWeight(`${name}/kernel`, kernelShape, 'float32', this.weightArgs.kernelInitializer, this.weightArgs.kernelRegularizer, true, this.weightArgs.kernelConstraint),
+      bias: this.useBias ? this.addWeight(`${name}/bias`, biasShape, 'float32', this.weightArgs.biasInitializer, this.weightArgs.biasRegularizer, true, this.weightArgs.biasConstraint) : null,
     });
     // Keras' creation order: query, key, value, then the output projection.
     const q = projection('query', [last(query, 'query'), heads, this.keyDim], [heads, this.keyDim]);
@@ -238,13 +223,7 @@ export class GraftMultiHeadAttention extends tf.layers.Layer {
       useBias: this.useBias,
       outputShape: this.outputDims === null ? null : this.outputDims.length === 1 ? this.outputDims[0] : this.outputDims,
       attentionAxes: this.attentionAxes,
-      kernelInitializer: serialized(this.kernelInitializer),
-      biasInitializer: serialized(this.biasInitializer),
-      kernelRegularizer: serialized(this.kernelRegularizer),
-      biasRegularizer: serialized(this.biasRegularizer),
-      activityRegularizer: null,
-      kernelConstraint: serialized(this.kernelConstraint),
-      biasConstraint: serialized(this.biasConstraint),
+      ...kernelBiasConfig(this.weightArgs),
     };
     if (this.seed !== null) config['seed'] = this.seed;
     if (this.useCausalMask) config['useCausalMask'] = true;
