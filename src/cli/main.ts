@@ -5,6 +5,7 @@ import { registerConvert } from './commands/convert';
 import { registerInspect } from './commands/inspect';
 import { registerFinetune } from './commands/finetune';
 import { registerVerify } from './commands/verify';
+import { registerWeb } from './commands/web';
 import { EXIT_USAGE } from './run';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerFinetune(program);
   registerVerify(program);
+  registerWeb(program);
   return program;
 }
 
