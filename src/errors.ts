@@ -51,6 +51,21 @@ export function asCorrupt(e: unknown, context: GraftErrorContext): GraftError {
   return new GraftError('CORRUPT', `cannot be read (${reason})`, context);
 }
 
+/** Longest error line printed; messages quoting file contents are cut beyond it. */
+const MAX_LINE = 2000;
+
+/**
+ * The one line graft shows for an error, the CLI on stderr and a page in the browser alike.
+ * Messages can quote names taken from hostile files (tensor names, zip entries, pickle globals):
+ * control characters are escaped so the output stays one line and cannot steer the terminal,
+ * and overlong messages are cut.
+ */
+export function formatError(e: unknown): string {
+  const text = e instanceof GraftError ? e.message : `internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+  const safe = escapeUnprintable(text);
+  return `graft: ${safe.length > MAX_LINE ? `${safe.slice(0, MAX_LINE)}…` : safe}`;
+}
+
 /** Characters that would break a one-line message or steer a terminal (controls, line and bidi marks). */
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 /** The same, keeping line breaks: for multi-line output whose lines graft itself composed. */

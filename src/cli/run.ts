@@ -1,5 +1,5 @@
 import { installSignalCleanup } from '../io/temp';
-import { GraftError, escapeUnprintable } from '../errors';
+import { GraftError, escapeUnprintable, formatError } from '../errors';
 
 /** Flags every command shares. */
 export interface CommonFlags {
@@ -16,19 +16,8 @@ export function isDebug(): boolean {
   return process.argv.includes('--debug') || process.env.GRAFT_DEBUG === '1';
 }
 
-/** Longest error line printed; messages quoting file contents are cut beyond it. */
-const MAX_LINE = 2000;
-
-/**
- * The one line the CLI prints for an error. Messages can quote names taken from hostile files
- * (tensor names, zip entries, pickle globals): control characters are escaped so the output stays
- * one line and cannot steer the terminal, and overlong messages are cut.
- */
-export function errorLine(e: unknown): string {
-  const text = e instanceof GraftError ? e.message : `internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
-  const safe = escapeUnprintable(text);
-  return `graft: ${safe.length > MAX_LINE ? `${safe.slice(0, MAX_LINE)}…` : safe}`;
-}
+/** The one line the CLI prints for an error (errors.ts: the browser page shows the same line). */
+export const errorLine = formatError;
 
 /**
  * Runs a command body and turns failures into one line on stderr and an exit code:

@@ -1,4 +1,3 @@
-import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { currentBackend, initBackend } from '../backend';
 import { asCorrupt, GraftError } from '../errors';
@@ -8,10 +7,12 @@ import { inferConvention } from '../mapping/conventions';
 import { orderMatchingTable } from '../mapping/order';
 import { planGraft } from '../mapping/plan';
 import { checkOutputDir } from '../output/atomic';
-import { DEFAULT_SHARD_BYTES, manifestBytes, WeightToWrite, writeLayersModel } from '../output/writer';
+import * as path from '../io/posix';
+import type { Volume } from '../io/volume';
+import { DEFAULT_SHARD_BYTES, manifestBytes, WeightToWrite, writeLayersModel, WriteOptions } from '../output/writer';
 import { freezeLayers } from '../topology/freeze';
 import { normalizeTopology } from '../topology/keras-config';
-import { readTargetModelJson } from '../topology/model-json';
+import { ModelJson, readTargetModelJson } from '../topology/model-json';
 import { needsGraftLayers } from '../topology/needs-layers';
 import { resolvePairs } from '../topology/onnx-graph';
 import type { TargetVariable } from '../topology/variables';
@@ -41,19 +42,32 @@ export async function convert(options: ConvertOptions): Promise<ConvertReport> {
   // --force may replace a folder, but never one holding this conversion's own inputs.
   if (options.out && !options.dryRun) checkOutputDir(options.out, options.force ?? false, [options.source, options.target ?? '', typeof options.map === 'string' ? options.map : ''].filter(Boolean));
   if (options.backend) await initBackend(options.backend);
+  return runConversion(options, checked, {
+    write: (model, weights, writeOptions) => writeLayersModel(options.out!, model, weights, { ...writeOptions, force: options.force }),
+  });
+}
 
-  const reader = await openWeights(options.source, { key: options.key });
+/** Where a conversion reads its inputs and how it writes its files: the disk (convert), or memory (convertInMemory). */
+export interface ConversionIo {
+  /** Where the source, target and companions live; the disk when absent. */
+  volume?: Volume;
+  write(model: Omit<ModelJson, 'weightsManifest'>, weights: WeightToWrite[], options: WriteOptions): Promise<{ files: string[]; totalBytes: number }>;
+}
+
+/** The pipeline convert() and convertInMemory() share, after the options were checked. */
+export async function runConversion(options: ConvertOptions, checked: Checked, io: ConversionIo): Promise<ConvertReport> {
+  const reader = await openWeights(options.source, { key: options.key, volume: io.volume });
   try {
-    return await convertWith(reader, options, checked);
+    return await convertWith(reader, options, checked, io);
   } finally {
     await reader.close();
   }
 }
 
 /** The target: --target's model.json (read once), else the source file's own topology. */
-function readTarget(options: ConvertOptions, reader: WeightReader): TargetJson {
+function readTarget(options: ConvertOptions, reader: WeightReader, volume: Volume | undefined): TargetJson {
   if (options.target) {
-    const read = readTargetModelJson(options.target);
+    const read = readTargetModelJson(options.target, volume);
     return { topology: read.topology, name: options.target, weightsFile: read.hasWeights ? read.file : undefined, read };
   }
   let own: Record<string, unknown> | undefined;
@@ -70,8 +84,8 @@ function readTarget(options: ConvertOptions, reader: WeightReader): TargetJson {
   throw new GraftError('USAGE', `${reader.format} files carry no model topology: give the target model with --target model.json`, { file: reader.path });
 }
 
-async function convertWith(reader: WeightReader, options: ConvertOptions, c: Checked): Promise<ConvertReport> {
-  const target = readTarget(options, reader);
+async function convertWith(reader: WeightReader, options: ConvertOptions, c: Checked, io: ConversionIo): Promise<ConvertReport> {
+  const target = readTarget(options, reader, io.volume);
   const sources = reader.list();
   const convention = options.from ?? reader.convention ?? inferConvention(sources) ?? 'keras';
 
@@ -149,8 +163,7 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
     }
     let weightsDone = 0;
     const totalBytes = weights.reduce((sum, w) => sum + manifestBytes(w.spec), 0);
-    const written = await writeLayersModel(
-      options.out!,
+    const written = await io.write(
       {
         generatedBy: `tfjs-graft ${VERSION} from ${path.basename(reader.path)} (${reader.format})`,
         convertedBy: `tfjs-graft ${VERSION}`,
@@ -166,7 +179,6 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
       weights,
       {
         shardBytes: options.shardBytes ?? DEFAULT_SHARD_BYTES,
-        force: options.force,
         onWeight: (done, total, bytes) => {
           weightsDone = done;
           options.onProgress?.({ weights: done, totalWeights: total, bytes, totalBytes });

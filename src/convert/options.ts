@@ -102,8 +102,9 @@ export interface Checked {
   engine: ConvertEngine;
 }
 
-export function checkOptions(options: ConvertOptions): Checked {
-  if (!options.dryRun && !options.out) throw new GraftError('USAGE', '--out is required (or use --dry-run)');
+/** `outRequired`: false when the output goes to memory (convertInMemory), not a folder. */
+export function checkOptions(options: ConvertOptions, outRequired = true): Checked {
+  if (outRequired && !options.dryRun && !options.out) throw new GraftError('USAGE', '--out is required (or use --dry-run)');
   const engine = options.engine ?? 'auto';
   if (!['auto', 'stream', 'tfjs'].includes(engine)) throw new GraftError('USAGE', `engine must be auto, stream or tfjs, not ${JSON.stringify(engine)}`);
   if (options.backend && engine === 'stream') throw new GraftError('USAGE', 'a --backend is only used by the tfjs engine; the streaming engine needs none');

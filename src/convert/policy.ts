@@ -78,7 +78,7 @@ export async function keptWeights(target: TargetJson, variables: readonly Target
   let kept: WeightReader;
   try {
     // The target's model.json was read once already: its manifest is not parsed again.
-    const opened = target.read ? openTfjsModel(target.weightsFile, target.read.json as unknown as Record<string, unknown>) : TfjsHandler.open(target.weightsFile);
+    const opened = target.read ? openTfjsModel(target.weightsFile, target.read.json as unknown as Record<string, unknown>, target.read.volume) : TfjsHandler.open(target.weightsFile);
     kept = sealReader(await opened, target.weightsFile);
   } catch (e) {
     // tfjs, loading the same files, words the problem as the tfjs engine always has.

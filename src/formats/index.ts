@@ -17,7 +17,7 @@ import type { FormatHandler } from './types';
 function lazy(format: string, extensions: string[], load: () => FormatHandler): FormatHandler {
   let handler: FormatHandler | undefined;
   const real = (): FormatHandler => (handler ??= load());
-  return { format, extensions, sniff: (head, p) => real().sniff(head, p), open: (p, o) => real().open(p, o) };
+  return { format, extensions, sniff: (head, p, v) => real().sniff(head, p, v), open: (p, o) => real().open(p, o) };
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports */

@@ -1,6 +1,7 @@
-import * as path from 'path';
 import { asCorrupt, GraftError } from '../errors';
 import { readHead } from '../io/bytes';
+import * as path from '../io/posix';
+import type { Volume } from '../io/volume';
 import type { FormatHandler, OpenOptions, WeightReader } from './types';
 
 const handlers: FormatHandler[] = [];
@@ -20,11 +21,11 @@ export function registeredFormats(): readonly FormatHandler[] {
  * Picks the reader for a file by its first bytes; the extension only breaks ties for formats
  * with no magic number of their own.
  */
-export function detectFormat(filePath: string, head: Uint8Array): FormatHandler | undefined {
+export function detectFormat(filePath: string, head: Uint8Array, volume?: Volume): FormatHandler | undefined {
   for (const h of handlers) {
     let hit = false;
     try {
-      hit = h.sniff(head, filePath);
+      hit = h.sniff(head, filePath, volume);
     } catch {
       hit = false;
     }
@@ -42,8 +43,8 @@ export async function openWeights(filePath: string, options: OpenOptions & { for
     }
     return sealedOpen(forced, filePath, options);
   }
-  const head = headFor(filePath);
-  const handler = detectFormat(filePath, head);
+  const head = headFor(filePath, options.volume);
+  const handler = detectFormat(filePath, head, options.volume);
   if (!handler) {
     const ext = path.extname(filePath);
     throw new GraftError('UNKNOWN_FORMAT', `not a weight file graft recognises${ext ? ` (extension '${ext}')` : ''}; supported: ${handlers.map((h) => h.format).join(', ')}`, { file: filePath });
@@ -95,22 +96,22 @@ export function sealReader<R extends WeightReader>(reader: R, filePath: string):
  * The first bytes of a source. A TensorFlow checkpoint is named by its prefix (`model.ckpt`),
  * which is not a file itself: then the head is empty and handlers sniff by sibling files.
  */
-function headFor(filePath: string): Uint8Array {
+function headFor(filePath: string, volume?: Volume): Uint8Array {
   try {
-    return readHead(filePath, 512);
+    return readHead(filePath, 512, volume);
   } catch (e) {
     if (e instanceof GraftError && e.code === 'NOT_FOUND' && !/directory/.test(e.message)) {
       // Let prefix-named formats claim it; everything else reports NOT_FOUND below.
-      const h = handlers.find((x) => safeSniff(x, new Uint8Array(0), filePath));
+      const h = handlers.find((x) => safeSniff(x, new Uint8Array(0), filePath, volume));
       if (h) return new Uint8Array(0);
     }
     throw e;
   }
 }
 
-function safeSniff(h: FormatHandler, head: Uint8Array, p: string): boolean {
+function safeSniff(h: FormatHandler, head: Uint8Array, p: string, volume?: Volume): boolean {
   try {
-    return h.sniff(head, p);
+    return h.sniff(head, p, volume);
   } catch {
     return false;
   }

@@ -1,5 +1,6 @@
 import type { GraftError } from '../errors';
 import type { RawTensor, TensorInfo } from '../io/tensor';
+import type { Volume } from '../io/volume';
 import type { OnnxModelBuild } from '../topology/onnx-graph';
 
 export { DTYPE_BYTES } from '../io/tensor';
@@ -74,6 +75,8 @@ export interface SourceOp {
 export interface OpenOptions {
   /** For nested PyTorch checkpoints: which key holds the state dict. */
   key?: string;
+  /** Where the file and its companions (shards, external data) live: the disk when absent. */
+  volume?: Volume;
 }
 
 /** A format: how to recognise its files and open them. */
@@ -83,9 +86,9 @@ export interface FormatHandler {
   readonly extensions: string[];
   /**
    * True when the first bytes (at least 64 when the file is that long) and the path identify
-   * this format. Must not throw.
+   * this format. Must not throw. `volume` is where the file lives (the disk when absent).
    */
-  sniff(head: Uint8Array, path: string): boolean;
+  sniff(head: Uint8Array, path: string, volume?: Volume): boolean;
   open(path: string, options?: OpenOptions): Promise<WeightReader>;
 }
 

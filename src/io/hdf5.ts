@@ -1,14 +1,16 @@
-import * as fs from 'fs';
-import * as nodePath from 'path';
 import type * as H5 from 'h5wasm';
 import { GraftError } from '../errors';
 import { DTYPE_BYTES, DType } from './tensor';
-import { elementCount, fileOpenError, printable, readHead, statRegularFile } from './bytes';
+import { elementCount, printable, readHead, statRegularFile } from './bytes';
+import { diskPathOf, importH5wasm } from './h5wasm-load';
+import * as posix from './posix';
+import type { Volume } from './volume';
 import { MAX_HDF5_CHUNK_BYTES, budgetError, inflateBudget, mib } from './budget';
 
 /**
- * A thin, read-only wrapper over h5wasm's Node build (which reads the file from disk on demand
- * rather than copying it into wasm memory). Every failure becomes a GraftError naming the file.
+ * A thin, read-only wrapper over h5wasm: its Node build for files on disk (read on demand rather
+ * than copied into wasm memory), its ES-module build's in-memory file system for bytes held in
+ * memory (io/h5wasm-load.ts). Every failure becomes a GraftError naming the file.
  */
 
 type H5Api = typeof H5.default;
@@ -36,6 +38,14 @@ const EXPANSION_SLACK = 1 << 20;
 const openable = new Map<string, number>();
 let refusedOpen: string | undefined;
 
+/** The parts of Emscripten's FS the in-memory build is used through. */
+interface MemoryFs {
+  analyzePath(path: string): { exists: boolean };
+  mkdir(path: string): void;
+  writeFile(path: string, data: Uint8Array, options?: { canOwn?: boolean }): void;
+  unlink(path: string): void;
+}
+
 interface EmscriptenFs {
   open(path: unknown, ...rest: unknown[]): unknown;
   ErrnoError: new (errno: number) => Error;
@@ -55,13 +65,14 @@ function confineFileAccess(module: H5Module): void {
   // they are never loaded either, but that lookup means an unknown filter (CORRUPT), not UNSAFE.
   let pluginDirs: string[] = [];
   try {
-    pluginDirs = (module as unknown as { get_plugin_search_paths(): string[] }).get_plugin_search_paths().map((d) => nodePath.resolve(d));
+    pluginDirs = (module as unknown as { get_plugin_search_paths(): string[] }).get_plugin_search_paths().map((d) => posix.normalize(d));
   } catch {
     pluginDirs = [];
   }
   const open = fsApi.open;
   fsApi.open = function confinedOpen(this: unknown, p: unknown, flags?: unknown, ...rest: unknown[]) {
-    const target = typeof p === 'string' ? nodePath.resolve(p) : undefined;
+    // graft opens files by absolute path; a relative name (from a link inside a file) matches none.
+    const target = typeof p === 'string' ? (posix.isAbsolute(p) ? posix.normalize(p) : p) : undefined;
     // A file created here and now (the error handler's tmpfile) cannot reveal anything.
     const createsNew = typeof flags === 'number' && (flags & O_CREAT_EXCL) === O_CREAT_EXCL;
     if (!createsNew && (target === undefined || !openable.has(target))) {
@@ -88,18 +99,12 @@ const H5T_INTEGER = 0;
 const H5T_FLOAT = 1;
 const H5T_ENUM = 8;
 
-let loading: Promise<{ api: H5Api; module: H5Module }> | undefined;
+const loading: { disk?: Promise<{ api: H5Api; module: H5Module }>; memory?: Promise<{ api: H5Api; module: H5Module }> } = {};
 
-/**
- * h5wasm ships only as an ES module; TypeScript compiles `import()` to `require()` under
- * CommonJS, so the import is built at run time to stay a real dynamic import.
- */
-const dynamicImport = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<{ default: H5Api }>;
-
-async function loadH5wasm(): Promise<{ api: H5Api; module: H5Module }> {
-  if (!loading) {
-    loading = (async () => {
-      const api = (await dynamicImport('h5wasm/node')).default;
+async function loadH5wasm(build: 'disk' | 'memory' = 'disk'): Promise<{ api: H5Api; module: H5Module }> {
+  if (!loading[build]) {
+    loading[build] = (async () => {
+      const api = await importH5wasm(build);
       const module = await api.ready;
       // Turn HDF5's stderr diagnostics into JS exceptions we can translate.
       (module as unknown as { activate_throwing_error_handler(): number }).activate_throwing_error_handler();
@@ -107,8 +112,11 @@ async function loadH5wasm(): Promise<{ api: H5Api; module: H5Module }> {
       return { api, module };
     })();
   }
-  return loading;
+  return loading[build]!;
 }
+
+/** Names of files written into the in-memory build's file system, unique per open. */
+let memoryFiles = 0;
 
 /** The innermost reason of an HDF5 error stack ("truncated file: eof = …", "Not an HDF5 file"). */
 export function hdf5Reason(e: unknown): string {
@@ -139,11 +147,11 @@ export function hdf5MagicOffset(head: Uint8Array): number | undefined {
 }
 
 /** HDF5 signature at 0 or after a user block; looks past a short head when the extension hints HDF5. */
-export function sniffHdf5(head: Uint8Array, filePath: string): boolean {
+export function sniffHdf5(head: Uint8Array, filePath: string, volume?: Volume): boolean {
   if (hdf5MagicOffset(head) !== undefined) return true;
   if (!/\.(h5|hdf5|keras)$/i.test(filePath) || head.length < 512) return false;
   try {
-    return hdf5MagicOffset(readHead(filePath, 1 << 20)) !== undefined;
+    return hdf5MagicOffset(readHead(filePath, 1 << 20, volume)) !== undefined;
   } catch {
     return false;
   }
@@ -171,7 +179,11 @@ export class Hdf5File {
   /** readBlockInto's buffer in wasm memory, reused across pieces; grows only. */
   private scratch = { ptr: 0, bytes: 0 };
 
-  private constructor(path: string, file: H5.File, api: H5Api, module: H5Module, diskPath: string, size: number) {
+  /** Removes what open put into wasm memory (a file held in memory), after close. */
+  private readonly release?: () => void;
+
+  private constructor(path: string, file: H5.File, api: H5Api, module: H5Module, diskPath: string, size: number, release?: () => void) {
+    this.release = release;
     this.path = path;
     this.file = file;
     this.api = api;
@@ -184,16 +196,12 @@ export class Hdf5File {
    * Opens read-only. Missing files are NOT_FOUND; anything HDF5 cannot parse is CORRUPT.
    * `displayName` replaces the path in error messages (an extracted temporary file).
    */
-  static async open(path: string, displayName: string = path): Promise<Hdf5File> {
+  static async open(path: string, displayName: string = path, volume?: Volume): Promise<Hdf5File> {
+    if (volume?.bytes) return Hdf5File.openBytes(volume.bytes(path), displayName);
     // h5wasm aborts unhelpfully on some inputs it cannot open, so check the path ourselves first.
-    const stat = statRegularFile(path);
-    try {
-      fs.accessSync(path, fs.constants.R_OK);
-    } catch (e) {
-      throw fileOpenError(path, e);
-    }
-    const { api, module } = await loadH5wasm();
-    const diskPath = nodePath.resolve(path);
+    const stat = statRegularFile(path, volume);
+    const diskPath = diskPathOf(path);
+    const { api, module } = await loadH5wasm('disk');
     allowOpen(diskPath);
     refusedOpen = undefined;
     let file: H5.File;
@@ -204,6 +212,33 @@ export class Hdf5File {
       throw refusal(displayName) ?? new GraftError('CORRUPT', `not a readable HDF5 file (${printable(hdf5Reason(e))})`, { file: displayName });
     }
     return new Hdf5File(displayName, file, api, module, diskPath, stat.size);
+  }
+
+  /**
+   * Opens an HDF5 file held in memory, through the in-memory file system of h5wasm's ES-module
+   * build (the only one a browser has). The file system shares `bytes` rather than copying them,
+   * and holds only the files graft put there; the same confinement refuses links to any other.
+   */
+  static async openBytes(bytes: Uint8Array, displayName: string): Promise<Hdf5File> {
+    const { api, module } = await loadH5wasm('memory');
+    const memFs = (module as unknown as { FS: MemoryFs }).FS;
+    const dir = '/graft-memory';
+    const memPath = `${dir}/${++memoryFiles}.h5`;
+    if (!memFs.analyzePath(dir).exists) memFs.mkdir(dir);
+    allowOpen(memPath); // before writing: the confinement refuses every open it was not told of
+    // canOwn: the file system keeps a view of `bytes` instead of a copy (graft never writes it).
+    memFs.writeFile(memPath, bytes, { canOwn: true });
+    const release = () => memFs.unlink(memPath);
+    refusedOpen = undefined;
+    let file: H5.File;
+    try {
+      file = new api.File(memPath, 'r');
+    } catch (e) {
+      disallowOpen(memPath);
+      release();
+      throw refusal(displayName) ?? new GraftError('CORRUPT', `not a readable HDF5 file (${printable(hdf5Reason(e))})`, { file: displayName });
+    }
+    return new Hdf5File(displayName, file, api, module, memPath, bytes.length, release);
   }
 
   /** Size of the file on disk, in bytes (budgets of readers walking it scale with it). */
@@ -476,6 +511,7 @@ export class Hdf5File {
       }
       this.file = null;
       disallowOpen(this.diskPath);
+      this.release?.();
     }
   }
 }

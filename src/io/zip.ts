@@ -1,7 +1,8 @@
 import type { Inflate as InflateType } from 'fflate';
 import { crc32 as zlibCrc32 } from 'zlib';
 import { GraftError } from '../errors';
-import { FileSource, printable } from './bytes';
+import { openSource, printable } from './bytes';
+import type { ByteSource, Volume } from './volume';
 import { budgetError, inflateBudget, mib, parseJsonBudgeted } from './budget';
 
 /**
@@ -56,7 +57,7 @@ class StopInflate extends Error {}
 export class ZipArchive {
   readonly path: string;
   readonly entries: ZipEntry[];
-  private readonly source: FileSource;
+  private readonly source: ByteSource;
   private readonly byName: Map<string, ZipEntry>;
   private readonly dataOffsets = new Map<ZipEntry, number>();
   /** Entries whose CRC-32 has been checked. */
@@ -66,15 +67,15 @@ export class ZipArchive {
   /** Bytes inflated so far in this run, over all entries; bounded by `inflateBudget`. */
   private inflatedTotal = 0;
 
-  private constructor(path: string, source: FileSource, entries: ZipEntry[]) {
+  private constructor(path: string, source: ByteSource, entries: ZipEntry[]) {
     this.path = path;
     this.source = source;
     this.entries = entries;
     this.byName = new Map(entries.map((e) => [e.name, e]));
   }
 
-  static open(path: string): ZipArchive {
-    const source = FileSource.open(path);
+  static open(path: string, volume?: Volume): ZipArchive {
+    const source = openSource(path, volume);
     try {
       const entries = readCentralDirectory(source);
       return new ZipArchive(path, source, entries);
@@ -352,7 +353,7 @@ export function isUnsafeEntryName(name: string): boolean {
   return name.split('/').some((seg) => seg === '..');
 }
 
-function readCentralDirectory(src: FileSource): ZipEntry[] {
+function readCentralDirectory(src: ByteSource): ZipEntry[] {
   const file = src.path;
   const corrupt = (why: string) => new GraftError('CORRUPT', `zip archive ${why}`, { file });
   if (src.size < EOCD_SIZE) {

@@ -1,6 +1,9 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import { writeFolderAtomically } from './atomic';
+import { folderSink } from './folder-sink';
+import type { ModelSink } from './sink';
+
+export { MemorySink } from './sink';
+export type { ModelSink } from './sink';
 import type { ManifestGroup, ManifestWeight, ModelJson } from '../topology/model-json';
 
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
@@ -40,85 +43,113 @@ export function manifestBytes(spec: ManifestWeight): number {
 
 /**
  * Writes a tfjs layers-model folder: model.json plus shards `group1-shardKofN.bin` of at most
- * `shardBytes` each. Weights stream through one at a time; the whole model is never in memory.
- * Like tensorflowjs_converter, a weight may straddle two shards (tfjs concatenates them on load).
+ * `shardBytes` each, atomically (a failure leaves `outDir` as it was).
  */
 export async function writeLayersModel(
   outDir: string,
   model: Omit<ModelJson, 'weightsManifest'>,
   weights: WeightToWrite[],
   options: WriteOptions = {},
-): Promise<{ files: string[]; totalBytes: number }> {
+): Promise<{ files: string[]; totalBytes: number; modelJson: ModelJson }> {
+  let written: { files: string[]; totalBytes: number; modelJson: ModelJson } | undefined;
+  await writeFolderAtomically(outDir, options.force ?? false, async (tmp) => {
+    written = await writeLayersModelTo(folderSink(tmp), model, weights, options);
+  });
+  return written!;
+}
+
+/**
+ * Writes model.json plus shards `group1-shardKofN.bin` of at most `shardBytes` each into `sink`.
+ * Weights stream through one at a time; the whole model is never in memory (unless the sink is).
+ * Like tensorflowjs_converter, a weight may straddle two shards (tfjs concatenates them on load).
+ */
+export async function writeLayersModelTo(
+  sink: ModelSink,
+  model: Omit<ModelJson, 'weightsManifest'>,
+  weights: WeightToWrite[],
+  options: WriteOptions = {},
+): Promise<{ files: string[]; totalBytes: number; modelJson: ModelJson }> {
   const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
   if (!Number.isSafeInteger(shardBytes) || shardBytes < 1) throw new RangeError(`shard size must be a positive integer, got ${shardBytes}`);
   const totalBytes = weights.reduce((s, w) => s + manifestBytes(w.spec), 0);
   const shardCount = Math.max(1, Math.ceil(totalBytes / shardBytes));
   const paths = Array.from({ length: shardCount }, (_, i) => `group1-shard${i + 1}of${shardCount}.bin`);
-  const files: string[] = [];
+  const shardSize = (i: number) => Math.min(shardBytes, totalBytes - i * shardBytes);
 
-  await writeFolderAtomically(outDir, options.force ?? false, async (tmp) => {
-    let shard = 0;
-    let fd = fs.openSync(path.join(tmp, paths[0]), 'w');
-    let inShard = 0;
-    let written = 0;
-    try {
-      const put = (bytes: Uint8Array): void => {
-        let off = 0;
-        while (off < bytes.byteLength) {
-          if (inShard === shardBytes) {
-            fs.closeSync(fd);
-            shard++;
-            if (shard >= paths.length) throw new Error('internal: weights overflow the planned shards');
-            fd = fs.openSync(path.join(tmp, paths[shard]), 'w');
-            inShard = 0;
-          }
-          const n = Math.min(bytes.byteLength - off, shardBytes - inShard);
-          writeAll(fd, bytes, off, n);
-          off += n;
-          inShard += n;
-          written += n;
+  sink.start(totalBytes);
+  let shard = 0;
+  sink.begin(paths[0], shardSize(0));
+  let inShard = 0;
+  let written = 0;
+  try {
+    const put = (bytes: Uint8Array): void => {
+      let off = 0;
+      while (off < bytes.byteLength) {
+        if (inShard === shardBytes) {
+          sink.end();
+          shard++;
+          if (shard >= paths.length) throw new Error('internal: weights overflow the planned shards');
+          sink.begin(paths[shard], shardSize(shard));
+          inShard = 0;
         }
-        options.onBytes?.(written, totalBytes);
-      };
-      for (let i = 0; i < weights.length; i++) {
-        const w = weights[i];
-        const expected = manifestBytes(w.spec);
-        const before = written;
-        if (w.chunks) {
-          for await (const piece of w.chunks()) put(piece);
-        } else {
-          put(await w.bytes());
-        }
-        if (written - before !== expected) throw new Error(`internal: weight ${w.spec.name} has ${written - before} bytes, manifest says ${expected}`);
-        options.onWeight?.(i + 1, weights.length, written);
-        // Lets a Ctrl-C during a long write be handled now (cleanup, exit 130), not after the last shard.
-        await new Promise((resolve) => setImmediate(resolve));
+        const n = Math.min(bytes.byteLength - off, shardBytes - inShard);
+        sink.write(bytes, off, n);
+        off += n;
+        inShard += n;
+        written += n;
       }
-    } finally {
-      fs.closeSync(fd);
-    }
-    const manifest: ManifestGroup[] = [{ paths, weights: weights.map((w) => w.spec) }];
-    const doc: ModelJson = {
-      format: 'layers-model',
-      generatedBy: model.generatedBy,
-      convertedBy: model.convertedBy,
-      modelTopology: model.modelTopology,
-      weightsManifest: manifest,
+      options.onBytes?.(written, totalBytes);
     };
-    if (model.trainingConfig !== undefined) doc.trainingConfig = model.trainingConfig;
-    if (model.userDefinedMetadata !== undefined) doc.userDefinedMetadata = model.userDefinedMetadata;
-    fs.writeFileSync(path.join(tmp, 'model.json'), JSON.stringify(doc));
-    files.push('model.json', ...paths);
-  });
-  return { files, totalBytes };
+    for (let i = 0; i < weights.length; i++) {
+      const w = weights[i];
+      const expected = manifestBytes(w.spec);
+      const before = written;
+      if (w.chunks) {
+        for await (const piece of w.chunks()) put(piece);
+      } else {
+        put(await w.bytes());
+      }
+      if (written - before !== expected) throw new Error(`internal: weight ${w.spec.name} has ${written - before} bytes, manifest says ${expected}`);
+      options.onWeight?.(i + 1, weights.length, written);
+      // Lets a Ctrl-C during a long write be handled now (cleanup, exit 130), not after the last
+      // shard; in a browser, lets the page paint its progress.
+      await nextTurn();
+    }
+  } finally {
+    sink.end();
+  }
+  const manifest: ManifestGroup[] = [{ paths, weights: weights.map((w) => w.spec) }];
+  const doc: ModelJson = {
+    format: 'layers-model',
+    generatedBy: model.generatedBy,
+    convertedBy: model.convertedBy,
+    modelTopology: model.modelTopology,
+    weightsManifest: manifest,
+  };
+  if (model.trainingConfig !== undefined) doc.trainingConfig = model.trainingConfig;
+  if (model.userDefinedMetadata !== undefined) doc.userDefinedMetadata = model.userDefinedMetadata;
+  const json = new TextEncoder().encode(JSON.stringify(doc));
+  sink.begin('model.json', json.length);
+  try {
+    sink.write(json, 0, json.length);
+  } finally {
+    sink.end();
+  }
+  return { files: ['model.json', ...paths], totalBytes, modelJson: doc };
 }
 
-/** Largest single write: fs.writeSync takes at most 2 GiB - 1 bytes per call. */
-const MAX_WRITE = 1 << 30;
+let lastTurn = 0;
 
-function writeAll(fd: number, bytes: Uint8Array, offset: number, length: number): void {
-  let done = 0;
-  while (done < length) done += fs.writeSync(fd, bytes, offset + done, Math.min(length - done, MAX_WRITE));
+/**
+ * Yields to the event loop: every call under Node (setImmediate costs microseconds); in a browser,
+ * whose timers wait at least 4 ms, at most every 50 ms of work.
+ */
+function nextTurn(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  const now = Date.now();
+  if (now - lastTurn < 50) return Promise.resolve();
+  lastTurn = now;
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** Little-endian bytes of a typed array, without copying. */

@@ -1,8 +1,8 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { asCorrupt, GraftError, printable } from '../errors';
-import { FileSource, fileOpenError, nestsDeeperThan, readWholeFile, realPathInside } from '../io/bytes';
+import { fileVolume, nestsDeeperThan, openSource, readWholeFile, realPathInside } from '../io/bytes';
+import * as path from '../io/posix';
+import type { Volume } from '../io/volume';
 import { isObject, Json } from '../io/json';
 import { normalizeTopology } from './keras-config';
 import { jsonTextDepthExceeds } from '../io/budget';
@@ -42,8 +42,8 @@ export const MAX_MODEL_JSON_DEPTH = 256;
  * The one bounded read of a model.json file: its size, its JSON and its nesting are checked
  * before anything walks it. Every reader of model.json (targets, the tfjs weight reader) uses it.
  */
-export function parseModelJsonFile(file: string): Json {
-  const source = FileSource.open(file);
+export function parseModelJsonFile(file: string, volume?: Volume): Json {
+  const source = openSource(file, volume);
   let text: string;
   try {
     if (source.size > MAX_MODEL_JSON_BYTES) throw new GraftError('CORRUPT', `model.json is ${source.size} bytes, implausibly large`, { file });
@@ -66,16 +66,10 @@ export function parseModelJsonFile(file: string): Json {
 }
 
 /** A folder stands for the model.json inside it. */
-export function modelJsonPath(file: string): string {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch (e) {
-    throw fileOpenError(file, e);
-  }
-  if (!stat.isDirectory()) return file;
+export function modelJsonPath(file: string, volume: Volume = fileVolume): string {
+  if (!volume.isDirectory(file)) return file;
   const inner = path.join(file, 'model.json');
-  if (!fs.existsSync(inner)) throw new GraftError('NOT_FOUND', 'is a folder without a model.json', { file });
+  if (!volume.isFile(inner)) throw new GraftError('NOT_FOUND', 'is a folder without a model.json', { file });
   return inner;
 }
 
@@ -89,19 +83,21 @@ export function readModelJson(file: string): ModelJson {
 export interface TargetModelJson {
   /** The model.json file itself (a folder given by the user resolved). */
   file: string;
+  /** Where it and its shards live (the disk when absent). */
+  volume?: Volume;
   json: ModelJson;
   /** `json.modelTopology` made loadable by tfjs (Keras 3 configs translated). */
   topology: Record<string, unknown>;
   hasWeights: boolean;
 }
 
-export function readTargetModelJson(file: string): TargetModelJson {
+export function readTargetModelJson(file: string, volume?: Volume): TargetModelJson {
   try {
-    const jsonPath = modelJsonPath(file);
-    const json = validateModelJson(parseModelJsonFile(jsonPath), jsonPath);
+    const jsonPath = modelJsonPath(file, volume);
+    const json = validateModelJson(parseModelJsonFile(jsonPath, volume), jsonPath);
     const topology = normalizeTopology(json.modelTopology, file);
     const hasWeights = (json.weightsManifest ?? []).some((g) => g.weights.length > 0);
-    return { file: jsonPath, json, topology, hasWeights };
+    return { file: jsonPath, volume, json, topology, hasWeights };
   } catch (e) {
     // The same contract as the weight readers: only GraftErrors naming the file leave here.
     throw asCorrupt(e, { file });
@@ -131,7 +127,8 @@ export function validateModelJson(doc: unknown, file: string): ModelJson {
  * Reads model.json and its shards into tfjs ModelArtifacts, so plain `tf.loadLayersModel` can
  * load a model from disk without tfjs-node's file:// handler.
  */
-export function loadModelArtifacts(file: string, read?: { file: string; json: ModelJson }): tfTypes.io.ModelArtifacts {
+export function loadModelArtifacts(file: string, read?: { file: string; json: ModelJson; volume?: Volume }): tfTypes.io.ModelArtifacts {
+  const volume = read?.volume;
   const jsonPath = read?.file ?? modelJsonPath(file);
   const doc = read?.json ?? readModelJson(jsonPath);
   const dir = path.dirname(jsonPath);
@@ -143,10 +140,10 @@ export function loadModelArtifacts(file: string, read?: { file: string; json: Mo
   const seen = new Set<string>();
   for (const group of doc.weightsManifest ?? []) {
     for (const p of group.paths) {
-      const { path: shard, real } = realPathInside(dir, p, jsonPath);
+      const { path: shard, real } = realPathInside(dir, p, jsonPath, volume);
       if (seen.has(real)) throw new GraftError('CORRUPT', `names the shard '${printable(String(p))}' more than once`, { file: jsonPath });
       seen.add(real);
-      const b = readWholeFile(shard);
+      const b = readWholeFile(shard, undefined, undefined, volume);
       weightData.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
     }
     weightSpecs.push(...(group.weights as tfTypes.io.WeightsManifestEntry[]));

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { escapeUnprintable, printable } from '../../errors';
+import { inspectReader } from '../../convert/inspect';
 import { openWeights } from '../../formats';
 import { bytesText, shapeText, table } from '../format';
 import { printJson, printOut, runCommand } from '../run';
@@ -17,15 +18,7 @@ export function registerInspect(program: Command): void {
         try {
           const tensors = reader.list();
           if (opts.json) {
-            const doc: Record<string, unknown> = {
-              format: reader.format,
-              convention: reader.convention ?? null,
-              hasTopology: reader.topology !== undefined,
-              tensors: tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteSize })),
-            };
-            if (reader.metadata) doc.metadata = reader.metadata;
-            if (reader.opSummary) doc.ops = reader.opSummary();
-            printJson(doc, 2);
+            printJson(inspectReader(reader), 2);
             return;
           }
           const total = tensors.reduce((s, t) => s + t.byteSize, 0);

@@ -1,15 +1,14 @@
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { GraftError } from '../../errors';
 import { printable, readHead } from '../../io/bytes';
 import { Hdf5File, hdf5MagicOffset, sniffHdf5 } from '../../io/hdf5';
 import { isObject, Json } from '../../io/json';
-import { makeTempFolder, removeTemp, sweepStaleTemps } from '../../io/temp';
+import { removeTemp } from '../../io/temp';
+import type { Volume } from '../../io/volume';
 import { MAX_JSON_BYTES } from '../../io/budget';
 import { ZipArchive } from '../../io/zip';
 import { startsWith } from '../registry';
-import type { FormatHandler, WeightReader } from '../types';
+import type { FormatHandler, OpenOptions, WeightReader } from '../types';
+import { extractToTemp } from './extract';
 import { KerasH5Reader } from './h5';
 import { Keras3Reader } from './keras3';
 
@@ -30,8 +29,8 @@ export function kerasHdf5Layout(h5: Hdf5File): 'legacy' | 'keras3' | undefined {
 }
 
 /** Opens any Keras HDF5 weight file, whichever Keras wrote it. */
-export async function openKerasHdf5(path: string): Promise<WeightReader> {
-  const h5 = await Hdf5File.open(path);
+export async function openKerasHdf5(path: string, volume?: Volume): Promise<WeightReader> {
+  const h5 = await Hdf5File.open(path, path, volume);
   try {
     const layout = kerasHdf5Layout(h5);
     if (layout === 'legacy') return KerasH5Reader.fromHdf5(path, h5);
@@ -46,17 +45,20 @@ export async function openKerasHdf5(path: string): Promise<WeightReader> {
 export const kerasH5Format: FormatHandler = {
   format: 'keras-h5',
   extensions: ['.h5', '.hdf5', '.keras'],
-  sniff(head: Uint8Array, path: string): boolean {
-    return !path.toLowerCase().endsWith('.weights.h5') && sniffHdf5(head, path);
+  sniff(head: Uint8Array, path: string, volume?: Volume): boolean {
+    return !path.toLowerCase().endsWith('.weights.h5') && sniffHdf5(head, path, volume);
   },
-  open(path: string): Promise<WeightReader> {
-    return openKerasHdf5(path);
+  open(path: string, options?: OpenOptions): Promise<WeightReader> {
+    return openKerasHdf5(path, options?.volume);
   },
 };
 
-/** Opens a `.keras` zip: reads its JSON members and extracts the weights to a private file. */
-export async function openKerasZip(filePath: string): Promise<WeightReader> {
-  const zip = ZipArchive.open(filePath);
+/**
+ * Opens a `.keras` zip: reads its JSON members and extracts the weights to a private file, or,
+ * for a zip held in memory, reads them into memory.
+ */
+export async function openKerasZip(filePath: string, volume?: Volume): Promise<WeightReader> {
+  const zip = ZipArchive.open(filePath, volume);
   let tempDir: string | undefined;
   try {
     const readJson = (member: string, required: boolean): Json | undefined => {
@@ -83,14 +85,16 @@ export async function openKerasZip(filePath: string): Promise<WeightReader> {
     if (hdf5MagicOffset(zip.read(weights, 8)) !== 0) {
       throw new GraftError('CORRUPT', ".keras member 'model.weights.h5' is not an HDF5 file (no HDF5 signature at its start)", { file: filePath });
     }
-    // Removed on close, on failure below, and however graft ends (io/temp.ts); folders left by
-    // a killed run are swept here next time.
-    sweepStaleTemps(os.tmpdir(), 'graft-keras-');
-    tempDir = makeTempFolder(path.join(os.tmpdir(), 'graft-keras-'));
-    const weightsPath = path.join(tempDir, 'model.weights.h5');
-    extractEntry(zip, weights, weightsPath);
     // Errors name the archive member the user knows, not the private temporary copy.
-    const h5 = await Hdf5File.open(weightsPath, `${filePath} (member model.weights.h5)`);
+    const shownAs = `${filePath} (member model.weights.h5)`;
+    let h5: Hdf5File;
+    if (volume?.kind === 'memory') {
+      h5 = await Hdf5File.openBytes(zip.read(weights), shownAs);
+    } else {
+      const extracted = extractToTemp(zip, weights, 'model.weights.h5');
+      tempDir = extracted.tempDir;
+      h5 = await Hdf5File.open(extracted.file, shownAs);
+    }
     try {
       if (kerasHdf5Layout(h5) === 'legacy') {
         // A .keras zip holding a legacy HDF5 inside: read it as such.
@@ -110,19 +114,8 @@ export async function openKerasZip(filePath: string): Promise<WeightReader> {
   }
 }
 
-/** Copies a zip member to disk in chunks, never holding it whole (zip.ts checks CRC and budget). */
-function extractEntry(zip: ZipArchive, entry: NonNullable<ReturnType<ZipArchive['entry']>>, dest: string): void {
-  const fd = fs.openSync(dest, 'wx', 0o600);
-  try {
-    zip.copyTo(entry, (chunk) => {
-      for (let at = 0; at < chunk.length; ) at += fs.writeSync(fd, chunk, at, chunk.length - at);
-    });
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function withCleanup(reader: WeightReader, tempDir: string): WeightReader {
+function withCleanup(reader: WeightReader, tempDir: string | undefined): WeightReader {
+  if (!tempDir) return reader;
   const close = reader.close.bind(reader);
   Object.defineProperty(reader, 'close', {
     value: async () => {
@@ -144,27 +137,27 @@ function looksLikeKerasZip(head: Uint8Array): boolean {
   return KERAS_MEMBERS.some((m) => name === m || name.startsWith(m));
 }
 
-export async function openKeras3(filePath: string): Promise<WeightReader> {
+export async function openKeras3(filePath: string, volume?: Volume): Promise<WeightReader> {
   let head: Uint8Array;
   try {
-    head = readHead(filePath, 512);
+    head = readHead(filePath, 512, volume);
   } catch (e) {
     throw e instanceof GraftError ? e : new GraftError('NOT_FOUND', 'cannot be read', { file: filePath });
   }
-  if (startsWith(head, ZIP_MAGIC)) return openKerasZip(filePath);
+  if (startsWith(head, ZIP_MAGIC)) return openKerasZip(filePath, volume);
   // Not a zip: an HDF5 file, whichever Keras wrote it (a `.keras` name does not make it a zip).
-  return openKerasHdf5(filePath);
+  return openKerasHdf5(filePath, volume);
 }
 
 export const keras3Format: FormatHandler = {
   format: 'keras3',
   extensions: ['.keras', '.weights.h5'],
-  sniff(head: Uint8Array, filePath: string): boolean {
+  sniff(head: Uint8Array, filePath: string, volume?: Volume): boolean {
     if (looksLikeKerasZip(head)) return true;
     if (startsWith(head, ZIP_MAGIC)) return filePath.toLowerCase().endsWith('.keras');
-    return filePath.toLowerCase().endsWith('.weights.h5') && sniffHdf5(head, filePath);
+    return filePath.toLowerCase().endsWith('.weights.h5') && sniffHdf5(head, filePath, volume);
   },
-  open(filePath: string): Promise<WeightReader> {
-    return openKeras3(filePath);
+  open(filePath: string, options?: OpenOptions): Promise<WeightReader> {
+    return openKeras3(filePath, options?.volume);
   },
 };

@@ -223,7 +223,7 @@ export class Keras3Reader implements WeightReader {
     filePath: string,
     h5: Hdf5File,
     config: Json | undefined,
-    zipInfo: { metadata: Json; tempDir: string } | undefined,
+    zipInfo: { metadata: Json; tempDir?: string } | undefined,
   ): Keras3Reader {
     const builder = new NameBuilder(h5, filePath);
     const rootKeys = h5.keys('/');

@@ -1,7 +1,7 @@
 import { GraftError } from '../../errors';
-import { FileSource, byteSwapInPlace, fortranToC, printable, rawTensor, tensorInfo } from '../../io/bytes';
+import { ByteSource, openSource, byteSwapInPlace, fortranToC, printable, rawTensor, tensorInfo } from '../../io/bytes';
 import { startsWith } from '../registry';
-import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import { DTYPE_BYTES, DType, FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
 
 /**
  * NumPy .npy: magic, version, a Python-literal dict header (descr, fortran_order, shape), then
@@ -288,11 +288,11 @@ class NpyReader implements WeightReader {
   readonly format = 'npy';
   readonly path: string;
   readonly metadata: Record<string, unknown>;
-  private readonly source: FileSource;
+  private readonly source: ByteSource;
   private readonly header: NpyHeader;
   private readonly name: string;
 
-  constructor(path: string, source: FileSource, header: NpyHeader, name: string, version: string) {
+  constructor(path: string, source: ByteSource, header: NpyHeader, name: string, version: string) {
     this.path = path;
     this.source = source;
     this.header = header;
@@ -329,8 +329,8 @@ export const NpyHandler: FormatHandler = {
   sniff(head: Uint8Array): boolean {
     return startsWith(head, NPY_MAGIC);
   },
-  async open(filePath: string): Promise<WeightReader> {
-    const source = FileSource.open(filePath);
+  async open(filePath: string, options?: OpenOptions): Promise<WeightReader> {
+    const source = openSource(filePath, options?.volume);
     try {
       const name = npyTensorName(filePath);
       const ctx = { file: filePath, tensor: name };

@@ -1,7 +1,7 @@
 import { GraftError } from '../../errors';
 import { rawTensor } from '../../io/bytes';
 import { NPY_PREFIX_V2, NpyHeader, infoOf, normalizeNpyData, npyHeaderEnd, parseNpyHeader } from './npy';
-import { FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
 import type { StridedRange } from '../types';
 import { METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } from '../../io/zip';
 
@@ -122,8 +122,8 @@ export const NpzHandler: FormatHandler = {
     }
     return /\.npz$/i.test(filePath);
   },
-  async open(filePath: string): Promise<WeightReader> {
-    const zip = ZipArchive.open(filePath);
+  async open(filePath: string, options?: OpenOptions): Promise<WeightReader> {
+    const zip = ZipArchive.open(filePath, options?.volume);
     try {
       const members = new Map<string, Member>();
       for (const entry of zip.entries) {

@@ -1,4 +1,4 @@
-import type { FileSource } from '../../io/bytes';
+import type { ByteSource } from '../../io/volume';
 import { MAX_DECODED } from '../../topology/onnx/constants';
 
 /**
@@ -41,7 +41,7 @@ class WireCursor {
   private window: Uint8Array = new Uint8Array(0);
   private windowStart = 0;
 
-  constructor(private readonly src: FileSource) {}
+  constructor(private readonly src: ByteSource) {}
 
   private byteAt(pos: number): number {
     if (pos < this.windowStart || pos >= this.windowStart + this.window.length) {
@@ -129,7 +129,7 @@ class Pieces {
     this.length += head.length + inner.length;
   }
 
-  gather(src: FileSource): Uint8Array {
+  gather(src: ByteSource): Uint8Array {
     const out = new Uint8Array(this.length);
     let at = 0;
     for (const p of this.parts) {
@@ -145,7 +145,7 @@ class Pieces {
   }
 }
 
-export function stripInitializerData(src: FileSource): StrippedModel | undefined {
+export function stripInitializerData(src: ByteSource): StrippedModel | undefined {
   const cursor = new WireCursor(src);
   const ranges: (ByteRange | undefined)[] = [];
   const model = new Pieces();

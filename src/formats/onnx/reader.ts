@@ -1,7 +1,7 @@
-import * as fs from 'fs';
-import * as nodePath from 'path';
 import { GraftError } from '../../errors';
-import { FileSource, fileOpenError, printable, rawTensor, statRegularFile, tensorInfo } from '../../io/bytes';
+import { ByteSource, fileVolume, openSource, printable, rawTensor, statRegularFile, tensorInfo } from '../../io/bytes';
+import * as posix from '../../io/posix';
+import type { Volume } from '../../io/volume';
 import { budgetError } from '../../io/budget';
 import { decodeModel } from './schema';
 import { ByteRange, stripInitializerData } from './locate';
@@ -94,7 +94,7 @@ export const onnxFormat: FormatHandler = {
   sniff(head: Uint8Array, path: string): boolean {
     return /\.onnx$/i.test(path) || looksLikeOnnx(head);
   },
-  open: (path) => openOnnx(path),
+  open: (path, options) => openOnnx(path, options?.volume),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -180,12 +180,12 @@ interface Source {
   raw?: ByteRange;
 }
 
-export async function openOnnx(path: string): Promise<WeightReader> {
-  const stat = statRegularFile(path);
+export async function openOnnx(path: string, volume: Volume = fileVolume): Promise<WeightReader> {
+  const stat = statRegularFile(path, volume);
   if (stat.size > MAX_MODEL_BYTES) {
     throw new GraftError('UNSUPPORTED', `is ${stat.size} bytes, beyond protobuf's 2 GB limit; save the model with external data`, { file: path });
   }
-  const src = FileSource.open(path);
+  const src = openSource(path, volume);
   let model: OnnxModel;
   let rawRanges: (ByteRange | undefined)[] = [];
   try {
@@ -203,23 +203,23 @@ export async function openOnnx(path: string): Promise<WeightReader> {
   }
   if (!rawRanges.some(Boolean)) src.close();
   try {
-    return describeModel(path, model, src, rawRanges);
+    return describeModel(path, model, src, rawRanges, volume);
   } catch (e) {
     src.close();
     throw e;
   }
 }
 
-function describeModel(path: string, model: OnnxModel, src: FileSource, rawRanges: (ByteRange | undefined)[]): WeightReader & ReadsStrided {
+function describeModel(path: string, model: OnnxModel, src: ByteSource, rawRanges: (ByteRange | undefined)[], volume: Volume): WeightReader & ReadsStrided {
   const graph = model.graph;
   if (!graph) throw new GraftError('CORRUPT', 'ONNX model has no graph', { file: path });
 
-  const modelDir = nodePath.dirname(nodePath.resolve(path));
+  const modelDir = posix.dirname(path);
   const sources = new Map<string, Source>();
   const add = (name: string, tensor: OnnxTensor, what: string, raw?: ByteRange) => {
     if (!name) throw new GraftError('CORRUPT', `an unnamed ${what}`, { file: path });
     if (sources.has(name)) throw new GraftError('CORRUPT', `two ${what}s share this name`, { file: path, tensor: name });
-    sources.set(name, describeTensor(name, tensor, path, modelDir, raw));
+    sources.set(name, describeTensor(name, tensor, path, modelDir, volume, raw));
   };
   graph.initializer.forEach((init, i) => add(init.name, init, 'initializer', rawRanges[i]));
   // Constant nodes holding floating-point tensors are weights when a weighted op uses them;
@@ -237,7 +237,7 @@ function describeModel(path: string, model: OnnxModel, src: FileSource, rawRange
   const usedConstants = new Set(opOrder.flatMap((op) => Object.values(op.params)).filter((n) => constants.has(n)));
   for (const [name, tensor] of constants) if (usedConstants.has(name)) add(name, tensor, 'Constant tensor');
 
-  const externalFiles = new Map<string, FileSource>();
+  const externalFiles = new Map<string, ByteSource>();
   let closed = false;
   const opset = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
   return {
@@ -265,7 +265,7 @@ function describeModel(path: string, model: OnnxModel, src: FileSource, rawRange
       if (s.external) {
         let fsrc = externalFiles.get(s.external.file);
         if (!fsrc) {
-          fsrc = FileSource.open(s.external.file);
+          fsrc = volume.open(s.external.file);
           externalFiles.set(s.external.file, fsrc);
         }
         return rawTensor(s.info, fsrc.read(s.external.offset, s.info.byteSize, name), path);
@@ -282,12 +282,12 @@ function describeModel(path: string, model: OnnxModel, src: FileSource, rawRange
       if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > s.info.byteSize)) {
         throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${s.info.byteSize} bytes`, { file: path, tensor: name });
       }
-      let file: FileSource | undefined;
+      let file: ByteSource | undefined;
       let base = 0;
       if (s.external) {
         file = externalFiles.get(s.external.file);
         if (!file) {
-          file = FileSource.open(s.external.file);
+          file = volume.open(s.external.file);
           externalFiles.set(s.external.file, file);
         }
         base = s.external.offset;
@@ -312,7 +312,7 @@ function describeModel(path: string, model: OnnxModel, src: FileSource, rawRange
   };
 }
 
-function describeTensor(name: string, t: OnnxTensor, file: string, modelDir: string, raw?: ByteRange): Source {
+function describeTensor(name: string, t: OnnxTensor, file: string, modelDir: string, volume: Volume, raw?: ByteRange): Source {
   const dtype = DTYPES[t.dataType];
   if (!dtype) {
     const typeName = TYPE_NAMES[t.dataType] ?? `data type ${t.dataType}`;
@@ -324,7 +324,7 @@ function describeTensor(name: string, t: OnnxTensor, file: string, modelDir: str
     checkInlineSize(info, t, file, raw);
     return { info, tensor: t, raw };
   }
-  return { info, tensor: t, external: resolveExternal(name, t, info, file, modelDir) };
+  return { info, tensor: t, external: resolveExternal(name, t, info, file, modelDir, volume) };
 }
 
 /** The typed field ONNX keeps each data type's values in, when raw_data is empty. */
@@ -364,7 +364,7 @@ function checkInlineSize(info: TensorInfo, t: OnnxTensor, file: string, raw?: By
  * Checks an external-data reference: a relative location without '..' whose real path (after
  * symlinks) lies inside the model's folder, and an offset/length inside the real file.
  */
-function resolveExternal(name: string, t: OnnxTensor, info: TensorInfo, file: string, modelDir: string): { file: string; offset: number } {
+function resolveExternal(name: string, t: OnnxTensor, info: TensorInfo, file: string, modelDir: string, volume: Volume): { file: string; offset: number } {
   const ctx = { file, tensor: name };
   const entries = new Map(t.externalData.map((e) => [e.key, e.value]));
   const location = entries.get('location');
@@ -377,28 +377,26 @@ function resolveExternal(name: string, t: OnnxTensor, info: TensorInfo, file: st
     throw new GraftError('CORRUPT', `external data location is ${location.length} characters long, beyond any real file name`, ctx);
   }
   const segments = location.split(/[\\/]+/);
-  if (nodePath.isAbsolute(location) || nodePath.win32.isAbsolute(location)) {
+  // POSIX '/x', and what Windows calls absolute: '\\x', 'C:\\x', 'C:/x'.
+  if (/^([A-Za-z]:)?[\\/]/.test(location)) {
     throw new GraftError('UNSAFE', `external data location '${shown}' is an absolute path; graft only reads files inside the model's folder`, ctx);
   }
   if (segments.includes('..')) {
     throw new GraftError('UNSAFE', `external data location '${shown}' leaves the model's folder ('..')`, ctx);
   }
-  const target = nodePath.join(modelDir, location);
+  const target = posix.join(modelDir, location);
+  if (!volume.isFile(target)) {
+    if (volume.isDirectory(target)) throw new GraftError('NOT_FOUND', `external data location '${shown}' is not a regular file`, ctx);
+    throw new GraftError('NOT_FOUND', `external data file '${shown}' does not exist beside the model`, ctx);
+  }
   let real: string;
-  let realDir: string;
   try {
-    realDir = fs.realpathSync(modelDir);
-    real = fs.realpathSync(target);
+    real = volume.resolveInside(modelDir, location, file).real;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new GraftError('NOT_FOUND', `external data file '${shown}' does not exist beside the model`, ctx);
-    throw fileOpenError(target, e);
+    if (e instanceof GraftError && e.code === 'UNSAFE') throw new GraftError('UNSAFE', `external data location '${shown}' resolves (through a symlink) outside the model's folder`, ctx);
+    throw e;
   }
-  const rel = nodePath.relative(realDir, real);
-  if (rel === '' || rel.startsWith('..') || nodePath.isAbsolute(rel)) {
-    throw new GraftError('UNSAFE', `external data location '${shown}' resolves (through a symlink) to '${printable(real)}', outside the model's folder`, ctx);
-  }
-  const stat = fs.statSync(real);
-  if (!stat.isFile()) throw new GraftError('NOT_FOUND', `external data location '${shown}' is not a regular file`, ctx);
+  const stat = volume.statFile(real);
   const parse = (key: string, dflt: number): number => {
     const raw = entries.get(key);
     if (raw === undefined || raw === '') return dflt;

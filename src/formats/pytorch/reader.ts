@@ -1,5 +1,5 @@
 import { GraftError } from '../../errors';
-import { byteSwapInPlace, elementCount, FileSource, printable, rawTensor, tensorInfo } from '../../io/bytes';
+import { byteSwapInPlace, ByteSource, elementCount, openSource, printable, rawTensor, tensorInfo } from '../../io/bytes';
 import { PickleTruncated, PyDict, PyGlobal, TorchStorage, TorchStorageType, TorchTensor, unpickle } from '../../io/pickle';
 import { startsWith } from '../registry';
 import type { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
@@ -56,7 +56,7 @@ export const pytorchFormat: FormatHandler = {
 };
 
 export async function openPyTorch(path: string, options: OpenOptions = {}): Promise<WeightReader> {
-  const src = FileSource.open(path);
+  const src = openSource(path, options.volume);
   let head: Uint8Array;
   try {
     head = src.read(0, Math.min(512, src.size));
@@ -115,7 +115,7 @@ function storageKey(value: unknown, file: string): string {
 // Zip container.
 
 async function openZip(path: string, options: OpenOptions): Promise<WeightReader> {
-  const zip = ZipArchive.open(path);
+  const zip = ZipArchive.open(path, options.volume);
   try {
     const pkl = zip.entries
       .filter((e) => e.name === 'data.pkl' || e.name.endsWith('/data.pkl'))
@@ -203,7 +203,7 @@ interface LegacyRoot {
   numel: number;
 }
 
-function openLegacy(path: string, src: FileSource, options: OpenOptions): WeightReader {
+function openLegacy(path: string, src: ByteSource, options: OpenOptions): WeightReader {
   let window = Math.min(src.size, LEGACY_FIRST_WINDOW);
   for (;;) {
     const bytes = src.read(0, window);
@@ -217,7 +217,7 @@ function openLegacy(path: string, src: FileSource, options: OpenOptions): Weight
   }
 }
 
-function parseLegacy(path: string, src: FileSource, bytes: Uint8Array, options: OpenOptions): WeightReader {
+function parseLegacy(path: string, src: ByteSource, bytes: Uint8Array, options: OpenOptions): WeightReader {
   const noPersistent = (): never => {
     throw new GraftError('CORRUPT', 'legacy header pickle holds a persistent id', { file: path });
   };

@@ -1,11 +1,12 @@
-import * as path from 'path';
 import { GraftError } from '../../errors';
-import { FileSource, printable, rawTensor, realPathInside, resolveInside, tensorInfo } from '../../io/bytes';
+import * as path from '../../io/posix';
+import type { Volume } from '../../io/volume';
+import { ByteSource, openSource, printable, rawTensor, realPathInside, resolveInside, tensorInfo } from '../../io/bytes';
 import { isObject } from '../../io/json';
 import { MAX_JSON_DEPTH, jsonTextDepthExceeds, parseJsonBudgeted } from '../../io/budget';
 
 export { resolveInside };
-import { DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import { DType, FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
 import type { StridedRange } from '../types';
 
 /**
@@ -36,17 +37,17 @@ class SafetensorsFile {
   readonly path: string;
   readonly metadata?: Record<string, string>;
   readonly entries: Map<string, Entry>;
-  private readonly source: FileSource;
+  private readonly source: ByteSource;
 
-  private constructor(p: string, source: FileSource, entries: Map<string, Entry>, metadata?: Record<string, string>) {
+  private constructor(p: string, source: ByteSource, entries: Map<string, Entry>, metadata?: Record<string, string>) {
     this.path = p;
     this.source = source;
     this.entries = entries;
     this.metadata = metadata;
   }
 
-  static open(p: string): SafetensorsFile {
-    const source = FileSource.open(p);
+  static open(p: string, volume?: Volume): SafetensorsFile {
+    const source = openSource(p, volume);
     try {
       const { entries, metadata } = parseHeader(source);
       return new SafetensorsFile(p, source, entries, metadata);
@@ -86,7 +87,7 @@ class SafetensorsFile {
   }
 }
 
-function parseHeader(source: FileSource): { entries: Map<string, Entry>; metadata?: Record<string, string> } {
+function parseHeader(source: ByteSource): { entries: Map<string, Entry>; metadata?: Record<string, string> } {
   const file = source.path;
   const corrupt = (why: string, tensor?: string) => new GraftError('CORRUPT', `safetensors ${why}`, { file, tensor });
   if (source.size < 8) throw corrupt(`file is truncated (${source.size} bytes, no header length)`);
@@ -237,8 +238,8 @@ class ShardedSafetensorsReader implements WeightReader {
   }
 }
 
-function readJsonFile(p: string, what: string): unknown {
-  const source = FileSource.open(p);
+function readJsonFile(p: string, what: string, volume?: Volume): unknown {
+  const source = openSource(p, volume);
   try {
     if (source.size > MAX_HEADER_BYTES) throw new GraftError('CORRUPT', `${what} is ${source.size} bytes, implausibly large`, { file: p });
     const text = new TextDecoder('utf-8').decode(source.read(0, source.size));
@@ -253,8 +254,8 @@ function readJsonFile(p: string, what: string): unknown {
   }
 }
 
-async function openIndex(indexPath: string): Promise<WeightReader> {
-  const index = readJsonFile(indexPath, 'safetensors index');
+async function openIndex(indexPath: string, volume?: Volume): Promise<WeightReader> {
+  const index = readJsonFile(indexPath, 'safetensors index', volume);
   if (!isObject(index) || !isObject(index.weight_map)) {
     throw new GraftError('CORRUPT', 'safetensors index has no weight_map object', { file: indexPath });
   }
@@ -268,10 +269,10 @@ async function openIndex(indexPath: string): Promise<WeightReader> {
     for (const [tensor, shardName] of Object.entries(weightMap)) {
       let shard = shardsByName.get(shardName as string);
       if (!shard) {
-        const { path: shardPath, real } = realPathInside(dir, shardName, indexPath);
+        const { path: shardPath, real } = realPathInside(dir, shardName, indexPath, volume);
         shard = shardsByRealPath.get(real);
         if (!shard) {
-          shard = SafetensorsFile.open(shardPath);
+          shard = SafetensorsFile.open(shardPath, volume);
           shardsByRealPath.set(real, shard);
         }
         shardsByName.set(shardName as string, shard);
@@ -300,8 +301,8 @@ export const SafetensorsHandler: FormatHandler = {
     const n = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
     return n >= 2 && n <= MAX_HEADER_BYTES && head[8] === 0x7b; // '{'
   },
-  async open(filePath: string): Promise<WeightReader> {
-    if (filePath.endsWith(INDEX_SUFFIX)) return openIndex(filePath);
-    return new SafetensorsReader(SafetensorsFile.open(filePath));
+  async open(filePath: string, options?: OpenOptions): Promise<WeightReader> {
+    if (filePath.endsWith(INDEX_SUFFIX)) return openIndex(filePath, options?.volume);
+    return new SafetensorsReader(SafetensorsFile.open(filePath, options?.volume));
   },
 };

@@ -11,6 +11,7 @@ import { FileSource, byteSwapInPlace, elementCount, printable, rawTensor, resolv
 import { budgetError } from '../../io/budget';
 import { crc32c, unmaskCrc } from '../../io/crc32c';
 import { BundleEntry, BundleHeader, decodeBundleEntry, decodeBundleHeader } from './schema';
+import { refuseCheckpointInMemory, sniffCheckpointName } from './memory';
 import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
 
 /** Table magic number 0xdb4775248b80fb57 as it appears on disk (little-endian). */
@@ -658,6 +659,6 @@ export const tfCheckpointFormat: FormatHandler = {
   format: 'tf-checkpoint',
   // Not '.ckpt': PyTorch Lightning uses it for zip pickles.
   extensions: ['.index'],
-  sniff: sniffCheckpoint,
-  open: (p) => openTfCheckpoint(p),
+  sniff: (head, p, volume) => (volume?.kind === 'memory' ? sniffCheckpointName(p) : sniffCheckpoint(head, p)),
+  open: async (p, options) => (options?.volume?.kind === 'memory' ? refuseCheckpointInMemory(p) : openTfCheckpoint(p)),
 };

@@ -1,9 +1,10 @@
-import * as path from 'path';
 import { GraftError } from '../../errors';
-import { FileSource, elementCount, printable, rawTensor, realPathInside } from '../../io/bytes';
+import { ByteSource, elementCount, openSource, printable, rawTensor, realPathInside } from '../../io/bytes';
+import * as path from '../../io/posix';
+import type { Volume } from '../../io/volume';
 import { isObject } from '../../io/json';
 import { parseModelJsonFile } from '../../topology/model-json';
-import { Convention, DType, DTYPE_BYTES, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
+import { Convention, DType, DTYPE_BYTES, FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
 
 /**
  * TensorFlow.js `model.json` (layers-model, and graph-model whose weights are still readable by
@@ -33,7 +34,7 @@ class ShardGroup {
   readonly size: number;
   private readonly starts: number[] = [];
 
-  constructor(readonly shards: FileSource[]) {
+  constructor(readonly shards: ByteSource[]) {
     let at = 0;
     for (const s of shards) {
       this.starts.push(at);
@@ -187,12 +188,12 @@ function isGraphModel(model: Record<string, unknown>): boolean {
   return isObject(topo) && Array.isArray(topo.node);
 }
 
-async function openTfjs(filePath: string): Promise<WeightReader> {
-  return openTfjsModel(filePath, parseModelJsonFile(filePath));
+async function openTfjs(filePath: string, options?: OpenOptions): Promise<WeightReader> {
+  return openTfjsModel(filePath, parseModelJsonFile(filePath, options?.volume), options?.volume);
 }
 
 /** A tfjs reader over a model.json already read (and bounded) by parseModelJsonFile. */
-export async function openTfjsModel(filePath: string, model: Record<string, unknown>): Promise<WeightReader> {
+export async function openTfjsModel(filePath: string, model: Record<string, unknown>, volume?: Volume): Promise<WeightReader> {
   const manifest = model.weightsManifest;
   if (!Array.isArray(manifest)) {
     throw new GraftError('CORRUPT', 'tfjs model.json has no weightsManifest array', { file: filePath });
@@ -201,7 +202,7 @@ export async function openTfjsModel(filePath: string, model: Record<string, unkn
   const groups: ShardGroup[] = [];
   const weights = new Map<string, Weight>();
   const unsupported = new Map<string, string>();
-  const opened: FileSource[] = [];
+  const opened: ByteSource[] = [];
   // Each shard file once in the whole manifest (by real path): listing one 64 KiB shard 16,384
   // times would otherwise back a 1 GiB tensor with the same bytes over and over.
   const shardFiles = new Set<string>();
@@ -211,10 +212,10 @@ export async function openTfjsModel(filePath: string, model: Record<string, unkn
         throw new GraftError('CORRUPT', `weightsManifest group ${gi} lacks paths and weights arrays`, { file: filePath });
       }
       for (const p of group.paths) {
-        const { path: shard, real } = realPathInside(dir, p, filePath);
+        const { path: shard, real } = realPathInside(dir, p, filePath, volume);
         if (shardFiles.has(real)) throw new GraftError('CORRUPT', `weightsManifest lists the shard '${printable(String(p))}' more than once`, { file: filePath });
         shardFiles.add(real);
-        opened.push(FileSource.open(shard));
+        opened.push(openSource(shard, volume));
       }
       const shardGroup = new ShardGroup(opened.slice(opened.length - group.paths.length));
       groups.push(shardGroup);
