@@ -138,7 +138,8 @@ async function inspect() {
   $('inspect-section').hidden = true;
   setStatus(`reading ${source.name}…`);
   try {
-    const info = await graft.inspectInMemory(source, companions());
+    const key = /** @type {HTMLInputElement} */ ($('key')).value.trim();
+    const info = await graft.inspectInMemory(source, companions(), { key: key || undefined });
     if (generation !== state.generation) return;
     const tensors = info.tensors ?? [];
     const total = tensors.reduce((s, t) => s + (t.bytes ?? t.byteSize ?? 0), 0);
@@ -149,6 +150,10 @@ async function inspect() {
     const body = /** @type {HTMLTableElement} */ ($('inspect-table')).tBodies[0];
     body.replaceChildren(...tensors.slice(0, MAX_ROWS).map((t) => row([t.name, t.dtype, shapeText(t.shape), bytesText(t.bytes ?? t.byteSize ?? 0)], [3])));
     $('inspect-more').textContent = tensors.length > MAX_ROWS ? `… and ${tensors.length - MAX_ROWS} more tensors` : '';
+    const ops = info.ops ?? [];
+    const refused = ops.filter((o) => !o.buildable);
+    $('inspect-ops').textContent = !ops.length ? '' : `graph ops: ${ops.map((o) => `${o.op} ×${o.count}`).join(', ')}; ` +
+      (refused.length ? `graft cannot build ${refused.map((o) => o.op).join(', ')}: choose a target model.json` : 'graft can build a tfjs model from them');
     $('inspect-section').hidden = false;
     setStatus('');
   } catch (e) {
@@ -326,6 +331,8 @@ function init() {
     sourceChanged();
   });
   for (const id of ['target-input', 'map-input']) $(id).addEventListener('change', () => resetOutput());
+  // A nested PyTorch checkpoint lists its tensors only under the right key.
+  $('key').addEventListener('change', () => { if (state.source) sourceChanged(); });
   $('convert').addEventListener('click', () => void convert());
   $('download-all').addEventListener('click', () => void downloadAll());
   $('try').addEventListener('click', () => void tryIt());
