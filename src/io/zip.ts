@@ -1,7 +1,7 @@
 import type { Inflate as InflateType } from 'fflate';
-import { crc32 as zlibCrc32 } from 'zlib';
 import { GraftError } from '../errors';
 import { openSource, printable } from './bytes';
+import { crc32 } from './crc32';
 import type { ByteSource, Volume } from './volume';
 import { budgetError, inflateBudget, mib, parseJsonBudgeted } from './budget';
 
@@ -474,14 +474,7 @@ function readCentralDirectory(src: ByteSource): ZipEntry[] {
   return entries;
 }
 
-/**
- * CRC-32 (IEEE 802.3, as zip uses it), computed by Node's zlib (Node >= 20.15). `seed`, a previous
- * result, continues it over more data.
- */
-export function crc32(data: Uint8Array, seed = 0): number {
-  // Node 20's zlib.crc32 answers 0 for empty data whatever the seed; the CRC of nothing more is the seed.
-  return data.length === 0 ? seed >>> 0 : zlibCrc32(data, seed);
-}
+export { crc32 };
 
 /** True when the first bytes are a zip local file header (or an empty archive's end record). */
 export function looksLikeZip(head: Uint8Array): boolean {

@@ -1,0 +1,136 @@
+/**
+ * The browser bundle (scripts/build-web.mjs → graft.js): it builds, holds no Node built-in, the
+ * build refuses code that would import one, and the bundle itself — run where tfjs and h5wasm see
+ * a browser, not Node — converts fixtures into the same bytes as convert() and fails with the
+ * CLI's error lines. (The page's own test drives it in Chromium.)
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import '../src/layers';
+import { convert } from '../src/convert';
+import { crc32 as zlibCrc32 } from '../src/io/crc32';
+import { crc32 as tableCrc32 } from '../src/io/crc32.browser';
+import { tempDir } from './helpers/models';
+
+const ROOT = path.join(__dirname, '..');
+const BUILD = path.join(ROOT, 'scripts', 'build-web.mjs');
+const FIXTURES = path.join(ROOT, 'fixtures');
+
+function build(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BUILD, '--quiet', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+let built: string | undefined;
+/** One build for the tests below (a few seconds). */
+function bundle(): string {
+  if (!built) {
+    const out = tempDir('graft-web-');
+    const r = build(['--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    built = path.join(out, 'graft.js');
+  }
+  return built;
+}
+
+const NODE_BUILTINS = ['fs', 'path', 'os', 'process', 'zlib', 'child_process', 'crypto', 'util', 'buffer', 'stream', 'worker_threads', 'module', 'url'];
+
+test('the bundle builds as one ES module with no import left and no Node built-in in it', () => {
+  const file = bundle();
+  const text = fs.readFileSync(file, 'utf8');
+  assert.ok(text.length > 100_000, 'implausibly small bundle');
+  // Exports the contract's names.
+  const exported = [...text.matchAll(/export\s*\{([^}]*)\}/g)].pop()?.[1] ?? '';
+  for (const name of ['convertInMemory', 'inspectInMemory', 'formatError', 'GraftError', 'tf']) assert.match(exported, new RegExp(`\\b${name}\\b`), `bundle does not export ${name}`);
+  for (const m of NODE_BUILTINS) {
+    const spec = `(node:)?${m}`;
+    const uses = new RegExp(`(require\\(\\s*["'\`]${spec}["'\`]\\s*\\)|from\\s*["'\`]${spec}["'\`]|import\\(\\s*["'\`]${spec}["'\`]\\s*\\))`);
+    assert.doesNotMatch(text, uses, `bundle imports Node's ${m}`);
+  }
+  assert.doesNotMatch(text, /["'`]node:[a-z_]+["'`]/, 'bundle names a node: module');
+  const meta = JSON.parse(fs.readFileSync(path.join(path.dirname(file), 'graft.meta.json'), 'utf8'));
+  assert.equal(meta.bytes, fs.statSync(file).size);
+  assert.ok(meta.gzipBytes > 0 && meta.gzipBytes < meta.bytes);
+});
+
+test('the build fails when anything in the bundle imports a Node built-in, naming the importer', () => {
+  const dir = tempDir('graft-web-bad-');
+  const cases: [string, string][] = [
+    ['fs', "import * as fs from 'fs';\nexport const n = fs.readFileSync;\n"],
+    ['node:zlib', "import { crc32 } from 'node:zlib';\nexport const c = crc32;\n"],
+    ['child_process', "export const spawn = require('child_process').spawn;\n"],
+    // graft's own Node-only module, imported past its browser variant by path from outside src/.
+    ['os', `export * from ${JSON.stringify(path.join(ROOT, 'src', 'io', 'temp.ts'))};\n`],
+  ];
+  for (const [mod, source] of cases) {
+    const entry = path.join(dir, `entry_${mod.replace(/\W/g, '_')}.ts`);
+    fs.writeFileSync(entry, source);
+    const r = build(['--entry', entry, '--out', path.join(dir, 'out')]);
+    assert.notEqual(r.code, 0, `${mod}: the build succeeded`);
+    assert.match(r.stderr, new RegExp(`Node built-in '${mod}' imported by`), r.stderr);
+    assert.ok(!fs.existsSync(path.join(dir, 'out', 'graft.js')), 'a failed build left a bundle behind');
+  }
+});
+
+test('crc32.browser.ts (the bundle\'s CRC-32) equals zlib\'s on random data, in pieces and with seeds', () => {
+  let x = 12345;
+  const rand = () => (x = (x * 1103515245 + 12345) >>> 0) & 0xff;
+  for (const n of [0, 1, 7, 255, 4096, 100_003]) {
+    const data = Uint8Array.from({ length: n }, rand);
+    assert.equal(tableCrc32(data), zlibCrc32(data), `n=${n}`);
+    const cut = n >> 1;
+    assert.equal(tableCrc32(data.subarray(cut), tableCrc32(data.subarray(0, cut))), zlibCrc32(data), `n=${n} in two pieces`);
+  }
+});
+
+/** Runs the bundle in a child Node made to look like a browser (no `process`, a `window`), returning what the script prints. */
+function inBrowserLikeNode(bundleFile: string, body: string): string {
+  const script = `
+    const realProcess = globalThis.process;
+    const fs = await import('fs');
+    globalThis.process = undefined;
+    globalThis.window = globalThis;
+    globalThis.document = {};
+    const g = await import(${JSON.stringify(bundleFile)});
+    const out = [];
+    const file = (p) => ({ name: p.split('/').pop(), data: new Uint8Array(fs.readFileSync(p)) });
+    ${body}
+    realProcess.stdout.write(JSON.stringify(out));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, r.stderr.slice(0, 2000));
+  return r.stdout;
+}
+
+test('the bundle, run as in a browser, writes the same bytes as convert() and the same error lines as the CLI', async () => {
+  const cases: [string, string | undefined][] = [
+    ['torch/mlp/model.pt', 'torch/mlp/target.json'],
+    ['layers/keras/files/keras2_mha.h5', undefined],
+    ['layers/keras/files/keras3_mha.keras', undefined],
+    ['onnx-graph/mlp/model.onnx', undefined],
+  ];
+  const body = `
+    for (const [src, target] of ${JSON.stringify(cases.map(([s, t]) => [path.join(FIXTURES, s), t && path.join(FIXTURES, t)]))}) {
+      const m = await g.convertInMemory({ source: file(src), target: target ? file(target) : undefined });
+      const model = await g.tf.loadLayersModel(g.tf.io.fromMemory({ modelTopology: m.modelJson.modelTopology, weightSpecs: m.weightSpecs, weightData: m.weightData }));
+      out.push({ backend: g.tf.getBackend(), outputs: model.outputs.length, files: m.files.map((f) => [f.name, Buffer.from(f.data).toString('base64')]) });
+    }
+    try { await g.inspectInMemory(file(${JSON.stringify(path.join(FIXTURES, 'hostile/pt/evil_reduce_os_system.pt'))})); out.push('no error'); } catch (e) { out.push(g.formatError(e)); }
+  `;
+  const results = JSON.parse(inBrowserLikeNode(bundle(), body)) as unknown[];
+  for (const [i, [src, target]] of cases.entries()) {
+    const out = path.join(tempDir('graft-web-cmp-'), 'out');
+    const report = await convert({ source: path.join(FIXTURES, src), target: target && path.join(FIXTURES, target), out });
+    const r = results[i] as { backend: string; outputs: number; files: [string, string][] };
+    assert.equal(r.backend, 'cpu');
+    assert.ok(r.outputs >= 1, `${src}: the converted model did not load in the bundle's tfjs`);
+    assert.deepEqual(r.files.map(([n]) => n), report.files);
+    for (const [name, b64] of r.files) assert.ok(Buffer.from(b64, 'base64').equals(fs.readFileSync(path.join(out, name))), `${src}: ${name} differs from convert()'s`);
+  }
+  const cli = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), 'inspect', 'evil_reduce_os_system.pt'], { cwd: path.join(FIXTURES, 'hostile', 'pt'), encoding: 'utf8' });
+  assert.notEqual(cli.status, 0);
+  assert.equal(results[cases.length], cli.stderr.trim());
+});
