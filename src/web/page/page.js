@@ -143,15 +143,16 @@ async function inspect() {
     if (generation !== state.generation) return;
     const tensors = info.tensors ?? [];
     const total = tensors.reduce((s, t) => s + (t.bytes ?? t.byteSize ?? 0), 0);
-    const topology = info.hasTopology ?? info.topology;
+    const ops = info.ops ?? [];
+    const refused = ops.filter((o) => !o.buildable);
+    const buildable = info.hasTopology ? 'with model topology: no target model.json needed'
+      : ops.length && !refused.length ? 'a graph graft can build a model from: no target model.json needed'
+        : 'no model topology: choose a target model.json';
     $('inspect-summary').textContent =
-      `${source.name}: ${info.format}${info.convention ? ` (${info.convention} names)` : ''}, ${tensors.length} tensors, ${bytesText(total)}, ` +
-      (topology ? 'with model topology: no target model.json needed' : 'no model topology: choose a target model.json');
+      `${source.name}: ${info.format}${info.convention ? ` (${info.convention} names)` : ''}, ${tensors.length} tensors, ${bytesText(total)}, ${buildable}`;
     const body = /** @type {HTMLTableElement} */ ($('inspect-table')).tBodies[0];
     body.replaceChildren(...tensors.slice(0, MAX_ROWS).map((t) => row([t.name, t.dtype, shapeText(t.shape), bytesText(t.bytes ?? t.byteSize ?? 0)], [3])));
     $('inspect-more').textContent = tensors.length > MAX_ROWS ? `… and ${tensors.length - MAX_ROWS} more tensors` : '';
-    const ops = info.ops ?? [];
-    const refused = ops.filter((o) => !o.buildable);
     $('inspect-ops').textContent = !ops.length ? '' : `graph ops: ${ops.map((o) => `${o.op} ×${o.count}`).join(', ')}; ` +
       (refused.length ? `graft cannot build ${refused.map((o) => o.op).join(', ')}: choose a target model.json` : 'graft can build a tfjs model from them');
     $('inspect-section').hidden = false;
