@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Builds the browser bundle: src/web/entry.ts → dist/web/graft.js, one ES module holding graft,
- * tfjs (cpu backend) and h5wasm's in-memory build. `npm run build` runs it after tsc.
+ * Builds the browser bundle: src/web/entry.ts → dist/web/graft.js, an ES module holding graft and
+ * tfjs (core, layers, cpu backend), plus graft-chunk-*.js, h5wasm's in-memory build, which
+ * graft.js imports only when it reads an HDF5 file. `npm run build` runs it after tsc.
  *
  * Node-only modules are swapped for their browser variants: wherever `src/…/x.browser.ts` sits
  * beside `x.ts`, the bundle takes it instead (no disk, no temp files, no zlib, no tfjs-node). The
@@ -9,7 +10,7 @@
  * child_process, crypto, …), from graft or from a dependency, and when any import is left
  * external: a bundle that would break in a browser is never written.
  *
- * Usage: node scripts/build-web.mjs [--out dist/web] [--quiet] [--no-minify] [--entry src/web/entry.ts]
+ * Usage: node scripts/build-web.mjs [--out dist/web] [--quiet] [--no-minify] [--entry src/web/entry.ts] [--analyze]
  */
 import * as esbuild from 'esbuild';
 import { builtinModules } from 'node:module';
@@ -80,11 +81,17 @@ const oneTfjs = {
 
 const started = Date.now();
 fs.mkdirSync(outDir, { recursive: true });
+// Chunks of an earlier build (their names carry content hashes) would pile up.
+for (const f of fs.readdirSync(outDir)) if (/^graft-chunk-.*\.js$/.test(f) || f === 'graft.js') fs.rmSync(path.join(outDir, f));
 let result;
 try {
   result = await esbuild.build({
-    entryPoints: [entry],
-    outfile: path.join(outDir, 'graft.js'),
+    entryPoints: { graft: entry },
+    outdir: outDir,
+    // h5wasm (5.6 MB of the 6.8, its wasm inlined) loads as its own file, only when an HDF5
+    // file is read: a page converting .pt or .safetensors never downloads it.
+    splitting: true,
+    chunkNames: 'graft-chunk-[hash]',
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -106,19 +113,35 @@ try {
 
 // Nothing may stay external: an unresolved import would fail in the page at load time.
 // (The outputs' imports: an input's type-only imports are listed as external but never emitted.)
-const leftOut = Object.values(result.metafile.outputs).flatMap((o) => o.imports.map((i) => `${i.kind} ${i.path}`));
+const outputs = Object.keys(result.metafile.outputs).map((f) => path.resolve(root, f));
+const leftOut = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => `${i.kind} ${i.path}`));
 if (leftOut.length) {
   console.error(`build-web: imports left outside the bundle:\n${leftOut.join('\n')}`);
-  fs.rmSync(path.join(outDir, 'graft.js'), { force: true });
+  for (const f of outputs) fs.rmSync(f, { force: true });
   process.exit(1);
 }
 
 // The package is CommonJS; this folder's .js files are ES modules (for Node tools that load them).
 fs.writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
-const bundle = fs.readFileSync(path.join(outDir, 'graft.js'));
-const sizes = { bytes: bundle.length, gzipBytes: gzipSync(bundle, { level: 9 }).length };
-fs.writeFileSync(path.join(outDir, 'graft.meta.json'), JSON.stringify({ version, ...sizes, inputs: Object.keys(result.metafile.inputs).length }, null, 2));
+const sizeOf = (f) => {
+  const b = fs.readFileSync(f);
+  return { file: path.basename(f), bytes: b.length, gzipBytes: gzipSync(b, { level: 9 }).length };
+};
+const files = outputs.filter((f) => f.endsWith('.js')).map(sizeOf);
+const main = files.find((f) => f.file === 'graft.js');
+const sizes = { bytes: main.bytes, gzipBytes: main.gzipBytes, totalBytes: files.reduce((s, f) => s + f.bytes, 0), totalGzipBytes: files.reduce((s, f) => s + f.gzipBytes, 0) };
+fs.writeFileSync(path.join(outDir, 'graft.meta.json'), JSON.stringify({ version, ...sizes, files, inputs: Object.keys(result.metafile.inputs).length }, null, 2));
+if (args.includes('--analyze')) {
+  // Where the bytes come from, by package (or graft's src/): what to trim first.
+  const byPart = new Map();
+  for (const [file, o] of Object.values(result.metafile.outputs).flatMap((out) => Object.entries(out.inputs))) {
+    const part = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(file)?.[1] ?? file.split('/').slice(0, 2).join('/');
+    byPart.set(part, (byPart.get(part) ?? 0) + o.bytesInOutput);
+  }
+  for (const [part, bytes] of [...byPart].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${String(bytes).padStart(10)}  ${part}`);
+}
 if (!quiet) {
   const mib = (n) => `${(n / 1048576).toFixed(2)} MiB`;
-  console.log(`build-web: ${path.relative(root, path.join(outDir, 'graft.js'))} ${mib(sizes.bytes)} (gzip ${mib(sizes.gzipBytes)}) from ${Object.keys(result.metafile.inputs).length} modules in ${Date.now() - started} ms`);
+  for (const f of files) console.log(`build-web: ${path.relative(root, path.join(outDir, f.file))} ${mib(f.bytes)} (gzip ${mib(f.gzipBytes)})`);
+  console.log(`build-web: ${Object.keys(result.metafile.inputs).length} modules in ${Date.now() - started} ms`);
 }

@@ -86,6 +86,28 @@ test('companions: sharded safetensors read through their index; a missing shard 
   assert.ok(e instanceof GraftError && e.code === 'NOT_FOUND' && /model-00002-of-00002/.test(e.message), String(e));
 });
 
+test('every fixture under formats/ (npy, npz, safetensors, a tfjs model with shards): inspectInMemory equals `graft inspect --json`', async () => {
+  const tfjs = 'formats/tfjs/quantized';
+  const shards = fs.readdirSync(fixture(tfjs)).filter((f) => f.endsWith('.bin')).map((f) => memoryFile(`${tfjs}/${f}`));
+  const cases: [string, MemoryFile[]][] = [[`${tfjs}/model.json`, shards]];
+  for (const dir of ['formats/npy', 'formats/npz', 'formats/safetensors']) {
+    for (const f of fs.readdirSync(fixture(dir)).filter((n) => /\.(npy|npz|safetensors)$/.test(n))) cases.push([`${dir}/${f}`, []]);
+  }
+  assert.ok(cases.length > 15);
+  for (const [rel, companions] of cases) {
+    const cli = graft(['inspect', '--json', path.basename(rel)], { cwd: path.dirname(fixture(rel)) });
+    let mine: unknown;
+    try {
+      mine = await inspectInMemory(memoryFile(rel), companions);
+    } catch (e) {
+      assert.equal(formatError(e), cli.stderr.trim(), rel);
+      continue;
+    }
+    assert.equal(cli.code, 0, `${rel}: ${cli.stderr}`);
+    assert.deepEqual(mine, JSON.parse(cli.stdout), rel);
+  }
+});
+
 test('each call has its own files: a companion given to one call is not seen by the next', async () => {
   const dir = 'formats/safetensors/sharded';
   const shards = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'].map((s) => memoryFile(`${dir}/${s}`));
@@ -127,6 +149,26 @@ test('hostile and damaged files: the same one-line error as the CLI', async () =
     compared++;
   }
   assert.ok(compared >= 12, `only ${compared} hostile files failed in the CLI`);
+});
+
+test('ONNX external data given as a companion: read like the file beside the model; hostile locations fail as in the CLI', async () => {
+  const edge = 'pytorch-edge/onnx/external';
+  const dataFiles = fs.readdirSync(fixture(edge)).filter((f) => !f.endsWith('.onnx') && !f.endsWith('.json'));
+  const inspected = await inspectInMemory(memoryFile(`${edge}/model.onnx`), dataFiles.map((f) => memoryFile(`${edge}/${f}`)));
+  const cli = graft(['inspect', '--json', 'model.onnx'], { cwd: fixture(edge) });
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.deepEqual(inspected, JSON.parse(cli.stdout));
+  assert.equal(inspected.metadata?.externalData, true);
+  const hostile = 'hostile/onnx/external';
+  let compared = 0;
+  for (const f of fs.readdirSync(fixture(hostile)).filter((n) => n.endsWith('.onnx'))) {
+    const line = cliErrorLine(`${hostile}/${f}`);
+    if (line === undefined) continue;
+    const e = await rejection(inspectInMemory(memoryFile(`${hostile}/${f}`), [memoryFile(`${hostile}/weights.bin`)]));
+    assert.equal(formatError(e), line, f);
+    compared++;
+  }
+  assert.ok(compared >= 8, `only ${compared} hostile ONNX files compared`);
 });
 
 test('HDF5 in memory keeps the confinement: external links, external storage and virtual datasets are refused even with the other file given', async () => {

@@ -38,19 +38,34 @@ function bundle(): string {
 
 const NODE_BUILTINS = ['fs', 'path', 'os', 'process', 'zlib', 'child_process', 'crypto', 'util', 'buffer', 'stream', 'worker_threads', 'module', 'url'];
 
-test('the bundle builds as one ES module with no import left and no Node built-in in it', () => {
+test('the bundle builds (graft.js, h5wasm in a chunk of its own) with no import left outside and no Node built-in in it', () => {
   const file = bundle();
+  const dir = path.dirname(file);
   const text = fs.readFileSync(file, 'utf8');
   assert.ok(text.length > 100_000, 'implausibly small bundle');
+  const chunks = fs.readdirSync(dir).filter((f) => /^graft-chunk-.*\.js$/.test(f));
+  // h5wasm's inlined wasm is megabytes: it must sit in a chunk loaded on demand, not in graft.js.
+  assert.ok(text.length < 3 * 1024 * 1024, `graft.js is ${text.length} bytes: h5wasm went into it`);
+  assert.ok(chunks.some((c) => fs.statSync(path.join(dir, c)).size > 3 * 1024 * 1024), `no h5wasm chunk among ${chunks.join(', ')}`);
   // Exports the contract's names.
   const exported = [...text.matchAll(/export\s*\{([^}]*)\}/g)].pop()?.[1] ?? '';
   for (const name of ['convertInMemory', 'inspectInMemory', 'formatError', 'GraftError', 'tf']) assert.match(exported, new RegExp(`\\b${name}\\b`), `bundle does not export ${name}`);
-  for (const m of NODE_BUILTINS) {
-    const spec = `(node:)?${m}`;
-    const uses = new RegExp(`(require\\(\\s*["'\`]${spec}["'\`]\\s*\\)|from\\s*["'\`]${spec}["'\`]|import\\(\\s*["'\`]${spec}["'\`]\\s*\\))`);
-    assert.doesNotMatch(text, uses, `bundle imports Node's ${m}`);
+  for (const js of ['graft.js', ...chunks]) {
+    const code = fs.readFileSync(path.join(dir, js), 'utf8');
+    for (const m of NODE_BUILTINS) {
+      const spec = `(node:)?${m}`;
+      const uses = new RegExp(`(require\\(\\s*["'\`]${spec}["'\`]\\s*\\)|from\\s*["'\`]${spec}["'\`]|import\\(\\s*["'\`]${spec}["'\`]\\s*\\))`);
+      assert.doesNotMatch(code, uses, `${js} imports Node's ${m}`);
+    }
+    assert.doesNotMatch(code, /["'`]node:[a-z_]+["'`]/, `${js} names a node: module`);
+    // Whatever it imports is another file of the bundle.
+    const specifiers = [...code.matchAll(/(?:\bimport\s*\{[^}]*\}\s*from|\bimport\s*\*\s*as\s+[\w$]+\s*from|\bimport\s*\(|\bimport)\s*["'`]([^"'`]+)["'`]/g)].map((m) => m[1]);
+    for (const spec of specifiers) {
+      assert.match(spec, /^\.\/graft-chunk-[\w-]+\.js$/, `${js} imports ${spec}`);
+      assert.ok(chunks.includes(spec.slice(2)), `${js} imports ${spec}, which the build did not write`);
+    }
+    if (js === 'graft.js') assert.ok(specifiers.length > 0, 'graft.js imports no chunk: where is h5wasm?');
   }
-  assert.doesNotMatch(text, /["'`]node:[a-z_]+["'`]/, 'bundle names a node: module');
   const meta = JSON.parse(fs.readFileSync(path.join(path.dirname(file), 'graft.meta.json'), 'utf8'));
   assert.equal(meta.bytes, fs.statSync(file).size);
   assert.ok(meta.gzipBytes > 0 && meta.gzipBytes < meta.bytes);
@@ -133,4 +148,9 @@ test('the bundle, run as in a browser, writes the same bytes as convert() and th
   const cli = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), 'inspect', 'evil_reduce_os_system.pt'], { cwd: path.join(FIXTURES, 'hostile', 'pt'), encoding: 'utf8' });
   assert.notEqual(cli.status, 0);
   assert.equal(results[cases.length], cli.stderr.trim());
+});
+
+test('the browser entry type-checks (tsconfig.web.json: tsc does not emit src/web, esbuild bundles it)', () => {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.web.json')], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
 });

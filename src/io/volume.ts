@@ -129,8 +129,11 @@ export class MemoryVolume implements Volume {
     return this.files.has(posix.normalize(path));
   }
 
-  /** Names are flat keys: a memory volume has no folders to stand for a model.json. */
-  isDirectory(): boolean {
+  /** The volume's own folder ('.') and the folders its names imply ('a' for 'a/b.bin'). */
+  isDirectory(path: string): boolean {
+    const dir = posix.normalize(path);
+    if (dir === '.') return true;
+    for (const name of this.files.keys()) if (name.startsWith(`${dir}/`)) return true;
     return false;
   }
 
