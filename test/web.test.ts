@@ -329,6 +329,12 @@ test('a 100 MB safetensors file converts in the page within ~3x its size of tab 
   })();
   const started = Date.now();
   await choose(page, [big.file], big.target);
+  // The progress bar moves while the worker converts: every value it takes is recorded.
+  await page.evaluate(() => {
+    const bar = document.getElementById('progress') as HTMLProgressElement;
+    const seen: number[] = ((window as unknown as { progressSeen: number[] }).progressSeen = []);
+    new MutationObserver(() => seen.push(bar.value)).observe(bar, { attributes: true, attributeFilter: ['value'] });
+  });
   await convertInPage(page);
   const seconds = (Date.now() - started) / 1000;
   sampling = false;
@@ -340,6 +346,9 @@ test('a 100 MB safetensors file converts in the page within ~3x its size of tab 
   const mb = (n: number) => `${(n / 1e6).toFixed(0)} MB`;
   console.log(`# 100 MB page conversion: file ${mb(big.bytes)}, ${seconds.toFixed(1)} s; tab renderer RSS before ${mb(grown.rss)}, peak ${mb(grown.hwm)} (+${mb(peakGrowth)}, ${(peakGrowth / big.bytes).toFixed(2)}x the file); JS heap peak ${mb(heapPeak)}`);
   assert.ok(peakGrowth < 3 * big.bytes, `the tab grew by ${mb(peakGrowth)} for a ${mb(big.bytes)} file`);
+  const progress = await page.evaluate(() => (window as unknown as { progressSeen: number[] }).progressSeen);
+  assert.ok(progress.filter((v) => v > 0 && v < 1).length >= 3, `the bar showed progress on the way: ${progress.join(', ')}`);
+  assert.equal(progress.at(-1), 1);
 
   // What the page made is what Node writes, byte for byte (downloaded after the measurement).
   const nodeOut = path.join(dir, 'node');

@@ -1,6 +1,44 @@
 // The converter page: wires the form to the graft bundle (graft.js, built from src/web/entry.ts).
-// Everything runs in this tab; the page fetches nothing but its own files.
-import * as graft from './graft.js';
+// Everything runs in this tab: graft reads and converts in a worker (worker.js) so the page stays
+// responsive; the page fetches nothing but its own files.
+
+/** One worker for the page's life; calls are matched to answers by id. */
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const calls = new Map();
+let nextId = 1;
+/** @type {Promise<{ version?: string }>} */
+const workerReady = new Promise((resolve, reject) => {
+  worker.addEventListener('message', (ev) => {
+    const m = ev.data;
+    if (m.ready) { resolve(m); return; }
+    const call = calls.get(m.id);
+    if (!call) return;
+    if (m.progress) { call.onProgress?.(m.progress); return; }
+    calls.delete(m.id);
+    if (m.error !== undefined) call.reject(new PageError(m.error));
+    else call.resolve(m.result);
+  });
+  worker.addEventListener('error', (ev) => reject(new PageError(`graft: internal error: the converter did not start (${ev.message || 'worker error'})`)));
+});
+
+/** An error whose message is already the CLI's one line. */
+class PageError extends Error {}
+
+async function callWorker(op, args, onProgress) {
+  await workerReady;
+  return new Promise((resolve, reject) => {
+    const id = nextId++;
+    calls.set(id, { resolve, reject, onProgress });
+    worker.postMessage({ id, op, args });
+  });
+}
+
+/** The bundle in the page itself: only "try it" needs it (tfjs, with graft's layers registered). */
+let graftModule;
+function loadGraft() {
+  graftModule ??= import('./graft.js');
+  return graftModule;
+}
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -37,8 +75,8 @@ function shapeText(shape) {
 
 /** The CLI's one-line error text for anything thrown. */
 function errorText(e) {
-  if (typeof graft.formatError === 'function') return graft.formatError(e);
-  return `graft: internal error: ${e instanceof Error ? e.message : String(e)}`;
+  if (e instanceof PageError) return e.message;
+  return `graft: internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
 }
 
 function showError(e) {
@@ -139,7 +177,7 @@ async function inspect() {
   setStatus(`reading ${source.name}…`);
   try {
     const key = /** @type {HTMLInputElement} */ ($('key')).value.trim();
-    const info = await graft.inspectInMemory(source, companions(), { key: key || undefined });
+    const info = await callWorker('inspect', { source, companions: companions(), key: key || undefined });
     if (generation !== state.generation) return;
     const tensors = info.tensors ?? [];
     const total = tensors.reduce((s, t) => s + (t.bytes ?? t.byteSize ?? 0), 0);
@@ -182,7 +220,7 @@ async function convert() {
   const started = performance.now();
   try {
     const key = /** @type {HTMLInputElement} */ ($('key')).value.trim();
-    const result = await graft.convertInMemory({
+    const result = await callWorker('convert', {
       source: state.source,
       companions: companions(),
       target: fileOrUndefined('target-input'),
@@ -193,10 +231,9 @@ async function convert() {
       key: key || undefined,
       allowMissing: /** @type {HTMLInputElement} */ ($('allow-missing')).checked || undefined,
       strict: /** @type {HTMLInputElement} */ ($('strict')).checked || undefined,
-      onProgress: (p) => {
-        if (p.totalBytes > 0) progress.value = p.bytes / p.totalBytes;
-        setStatus(`${p.weights}/${p.totalWeights} weights, ${bytesText(p.bytes)} of ${bytesText(p.totalBytes)}`);
-      },
+    }, (p) => {
+      if (p.totalBytes > 0) progress.value = p.bytes / p.totalBytes;
+      setStatus(`${p.weights}/${p.totalWeights} weights, ${bytesText(p.bytes)} of ${bytesText(p.totalBytes)}`);
     });
     state.result = result;
     progress.value = 1;
@@ -283,13 +320,9 @@ async function tryIt() {
   const out = $('try-output');
   const r = state.result;
   if (!r) return;
-  const tf = graft.tf;
-  if (!tf) {
-    out.textContent = 'this build of the page has no TensorFlow.js to run the model with';
-    return;
-  }
   out.textContent = 'loading the model…';
   try {
+    const { tf } = await loadGraft();
     const model = await tf.loadLayersModel(tf.io.fromMemory({
       modelTopology: r.modelJson.modelTopology,
       weightSpecs: r.weightSpecs,
@@ -337,8 +370,10 @@ function init() {
   $('convert').addEventListener('click', () => void convert());
   $('download-all').addEventListener('click', () => void downloadAll());
   $('try').addEventListener('click', () => void tryIt());
-  if (graft.VERSION) $('version').textContent = graft.VERSION;
-  document.body.dataset.ready = 'true';
+  workerReady.then((m) => {
+    $('version').textContent = m.version ?? '';
+    document.body.dataset.ready = 'true';
+  }, (e) => showError(e));
 }
 
 init();
