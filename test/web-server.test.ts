@@ -136,3 +136,26 @@ test('graft web --port 0 prints the URL, serves the page, and exits 0 on Ctrl-C 
     if (child.exitCode === null) child.kill('SIGKILL');
   }
 });
+
+test('graft web: a bad --port or a taken port is one line on stderr and exit 2', { skip: !fs.existsSync(path.join(__dirname, '..', 'dist', 'web', 'index.html')) && 'dist/web is not built (npm run build)' }, async () => {
+  const cli = path.join(__dirname, '..', 'src', 'cli', 'main.ts');
+  const run = (args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'web', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('exit', (code) => resolve({ code, stderr }));
+  });
+  const bad = await run(['--port', 'http']);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr, 'graft: --port must be a whole number from 0 to 65535, not "http"\n');
+  const blocker = http.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const port = (blocker.address() as { port: number }).port;
+    const taken = await run(['--port', String(port)]);
+    assert.equal(taken.code, 2);
+    assert.equal(taken.stderr, `graft: port ${port} on 127.0.0.1 is already in use; choose another with --port (0 picks a free one)\n`);
+  } finally {
+    blocker.close();
+  }
+});
