@@ -83,6 +83,7 @@ function showError(e) {
   const el = $('error');
   el.textContent = typeof e === 'string' ? e : errorText(e);
   el.hidden = false;
+  el.scrollIntoView({ block: 'nearest' });
 }
 
 function clearError() {
