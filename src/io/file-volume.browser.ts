@@ -41,6 +41,7 @@ export const fileVolume: Volume = {
   },
   isFile: () => false,
   isDirectory: () => false,
+  exists: () => false,
   resolveInside: (dir) => {
     throw noDisk(dir);
   },

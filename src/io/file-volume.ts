@@ -159,5 +159,6 @@ export const fileVolume: Volume = {
       return false;
     }
   },
+  exists: (p) => fs.existsSync(p),
   resolveInside: realPathInside,
 };

@@ -30,6 +30,8 @@ export interface Volume {
   isFile(path: string): boolean;
   /** True for an existing folder; never throws. */
   isDirectory(path: string): boolean;
+  /** True when anything exists at `path` (a file, a folder, a FIFO …); never throws. */
+  exists(path: string): boolean;
   /**
    * A file that a manifest (`manifest`, itself inside `dir`) names: plain relative names only, and
    * never a file outside `dir`. `real` identifies the file whatever spelling named it.
@@ -137,8 +139,14 @@ export class MemoryVolume implements Volume {
     return false;
   }
 
+  exists(path: string): boolean {
+    return this.isFile(path) || this.isDirectory(path);
+  }
+
   resolveInside(dir: string, name: unknown, manifest: string): { path: string; real: string } {
     const p = posix.join(dir, checkPlainName(name, manifest));
+    // As on disk, a name for the folder itself ('.', 'a/..') is no file inside it.
+    if (posix.normalize(p) === posix.normalize(dir)) throw new GraftError('UNSAFE', `refers to '${printable(name as string)}', the folder itself`, { file: manifest });
     this.find(p);
     return { path: p, real: posix.normalize(p) };
   }

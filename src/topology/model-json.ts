@@ -69,7 +69,8 @@ export function parseModelJsonFile(file: string, volume?: Volume): Json {
 export function modelJsonPath(file: string, volume: Volume = fileVolume): string {
   if (!volume.isDirectory(file)) return file;
   const inner = path.join(file, 'model.json');
-  if (!volume.isFile(inner)) throw new GraftError('NOT_FOUND', 'is a folder without a model.json', { file });
+  // Anything there (a FIFO too) is what the folder names: opening it gives the precise error.
+  if (!volume.exists(inner)) throw new GraftError('NOT_FOUND', 'is a folder without a model.json', { file });
   return inner;
 }
 

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { makeTempFolder, sweepStaleTemps } from '../../io/temp';
+import { makeTempFolder, removeTemp, sweepStaleTemps } from '../../io/temp';
 import type { ZipArchive, ZipEntry } from '../../io/zip';
 
 /**
@@ -15,14 +15,20 @@ export function extractToTemp(zip: ZipArchive, entry: ZipEntry, name: string): {
   sweepStaleTemps(os.tmpdir(), 'graft-keras-');
   const tempDir = makeTempFolder(path.join(os.tmpdir(), 'graft-keras-'));
   const file = path.join(tempDir, name);
-  // Copied in chunks, never held whole (zip.ts checks CRC and budget).
-  const fd = fs.openSync(file, 'wx', 0o600);
   try {
-    zip.copyTo(entry, (chunk) => {
-      for (let at = 0; at < chunk.length; ) at += fs.writeSync(fd, chunk, at, chunk.length - at);
-    });
-  } finally {
-    fs.closeSync(fd);
+    // Copied in chunks, never held whole (zip.ts checks CRC and budget).
+    const fd = fs.openSync(file, 'wx', 0o600);
+    try {
+      zip.copyTo(entry, (chunk) => {
+        for (let at = 0; at < chunk.length; ) at += fs.writeSync(fd, chunk, at, chunk.length - at);
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    // A member refused halfway (budget, CRC) leaves no partial copy behind.
+    removeTemp(tempDir);
+    throw e;
   }
   return { file, tempDir };
 }

@@ -385,10 +385,7 @@ function resolveExternal(name: string, t: OnnxTensor, info: TensorInfo, file: st
     throw new GraftError('UNSAFE', `external data location '${shown}' leaves the model's folder ('..')`, ctx);
   }
   const target = posix.join(modelDir, location);
-  if (!volume.isFile(target)) {
-    if (volume.isDirectory(target)) throw new GraftError('NOT_FOUND', `external data location '${shown}' is not a regular file`, ctx);
-    throw new GraftError('NOT_FOUND', `external data file '${shown}' does not exist beside the model`, ctx);
-  }
+  if (!volume.exists(target)) throw new GraftError('NOT_FOUND', `external data file '${shown}' does not exist beside the model`, ctx);
   let real: string;
   try {
     real = volume.resolveInside(modelDir, location, file).real;
@@ -396,6 +393,7 @@ function resolveExternal(name: string, t: OnnxTensor, info: TensorInfo, file: st
     if (e instanceof GraftError && e.code === 'UNSAFE') throw new GraftError('UNSAFE', `external data location '${shown}' resolves (through a symlink) outside the model's folder`, ctx);
     throw e;
   }
+  if (!volume.isFile(real)) throw new GraftError('NOT_FOUND', `external data location '${shown}' is not a regular file`, ctx);
   const stat = volume.statFile(real);
   const parse = (key: string, dflt: number): number => {
     const raw = entries.get(key);
