@@ -17,9 +17,12 @@ async function main(): Promise<void> {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
   try {
     const page = await browser.newPage({ viewport: { width: 980, height: 760 }, deviceScaleFactor: 1 });
-    const shot = async (name: string) => {
+    /** The whole page, or from one section down (keeps each PNG under 200 KB). */
+    const shot = async (name: string, from?: string) => {
       const file = path.join(OUT, name);
-      await page.screenshot({ path: file, fullPage: true });
+      const top = from ? await page.$eval(from, (el) => el.getBoundingClientRect().top + window.scrollY - 8) : 0;
+      const height = await page.evaluate(() => document.documentElement.scrollHeight);
+      await page.screenshot({ path: file, fullPage: true, clip: { x: 0, y: top, width: 980, height: height - top } });
       console.log(`${path.relative(ROOT, file)}: ${fs.statSync(file).size} bytes`);
     };
     const done = () => page.waitForFunction(() => !document.getElementById('download-section')!.hidden || !document.getElementById('error')!.hidden);
@@ -37,7 +40,7 @@ async function main(): Promise<void> {
     await done();
     await page.click('#try');
     await page.waitForFunction(() => /predicted in/.test(document.getElementById('try-output')!.textContent ?? ''));
-    await shot('web-converted.png');
+    await shot('web-converted.png', '#convert-h');
 
     await page.goto(server.url);
     await page.waitForSelector('body[data-ready="true"]');

@@ -186,7 +186,7 @@ async function inspect() {
     const refused = ops.filter((o) => !o.buildable);
     const buildable = info.hasTopology ? 'with model topology: no target model.json needed'
       : ops.length && !refused.length ? 'a graph graft can build a model from: no target model.json needed'
-        : 'no model topology: choose a target model.json';
+        : fileOrUndefined('target-input') ? 'no model topology: the target model.json gives the model' : 'no model topology: choose a target model.json';
     $('inspect-summary').textContent =
       `${source.name}: ${info.format}${info.convention ? ` (${info.convention} names)` : ''}, ${tensors.length} tensors, ${bytesText(total)}, ${buildable}`;
     const body = /** @type {HTMLTableElement} */ ($('inspect-table')).tBodies[0];
@@ -256,7 +256,7 @@ async function convert() {
 function showReport(r) {
   $('report-summary').textContent =
     `${r.assigned.length} weight(s) assigned from ${r.format}${r.convention ? ` (${r.convention} names)` : ''}` +
-    `, ${r.missing.length} missing, ${(r.kept ?? []).length} kept, ${r.unused.length} unused, ${r.skipped.length} skipped, ${(r.frozen ?? []).length} frozen` +
+    `, ${r.missing.length} missing, ${(r.kept ?? []).length} kept, ${r.unused.length} unused, ${r.skipped.length} skipped, ${(r.ignored ?? []).length} ignored, ${(r.frozen ?? []).length} frozen` +
     (r.needsLayers ? '. The model uses layers from tfjs-graft/layers: import them before tf.loadLayersModel.' : '.');
   $('report-warnings').replaceChildren(...(r.warnings ?? []).map((w) => li(`warning: ${w}`)));
   const body = /** @type {HTMLTableElement} */ ($('assigned-table')).tBodies[0];
@@ -266,6 +266,7 @@ function showReport(r) {
   fillList('missing', [...r.missing, ...(r.kept ?? []).map((k) => `${k} (keeps the target's own value)`)]);
   fillList('unused', r.unused);
   fillList('skipped', r.skipped);
+  fillList('ignored', r.ignored ?? []);
   fillList('frozen', r.frozen ?? []);
   $('report-section').hidden = false;
 }
