@@ -18,7 +18,13 @@ const workerReady = new Promise((resolve, reject) => {
     if (m.error !== undefined) call.reject(new PageError(m.error));
     else call.resolve(m.result);
   });
-  worker.addEventListener('error', (ev) => reject(new PageError(`graft: internal error: the converter did not start (${ev.message || 'worker error'})`)));
+  // A worker that dies (out of memory, a failed import) fails whatever it was doing, not silently.
+  worker.addEventListener('error', (ev) => {
+    const e = new PageError(`graft: internal error: the converter stopped (${ev.message || 'worker error'})`);
+    reject(e);
+    for (const call of calls.values()) call.reject(e);
+    calls.clear();
+  });
 });
 
 /** An error whose message is already the CLI's one line. */
