@@ -67,6 +67,37 @@ test('an ONNX graph without a target (built from the graph), small shards and qu
   await assertSameAsFolder('torch/mlp/model.pt', 'torch/mlp/target.json', [], { quantize: 'uint8', shardBytes: 777 });
 });
 
+test('a target with weights of its own (given as companions) keeps what is not restored, on both engines, as convert() does', async () => {
+  const dir = tempDir('graft-memory-own-');
+  const withWeights = path.join(dir, 'target');
+  await convert({ source: fixture('torch/mlp/model.safetensors'), target: fixture('torch/mlp/target.json'), out: withWeights });
+  const shards = fs.readdirSync(withWeights).filter((f) => f.endsWith('.bin'));
+  for (const engine of ['stream', 'tfjs'] as const) {
+    const out = path.join(dir, `out-${engine}`);
+    const report = await convert({ source: fixture('torch/mlp/model.pt'), target: path.join(withWeights, 'model.json'), include: ['^fc1/'], engine, out });
+    const m = await convertInMemory({
+      source: memoryFile('torch/mlp/model.pt'),
+      target: { name: 'model.json', data: fs.readFileSync(path.join(withWeights, 'model.json')) },
+      companions: shards.map((f) => ({ name: f, data: fs.readFileSync(path.join(withWeights, f)) })),
+      include: ['^fc1/'],
+      engine,
+    });
+    const where = { out: undefined, target: undefined, source: undefined };
+    assert.deepEqual({ ...m.report, ...where }, { ...report, ...where }, engine);
+    assert.equal(m.report.engine, engine);
+    assert.ok(m.report.assigned.length === 2 && m.report.skipped.length > 0, engine);
+    for (const f of m.files) assert.ok(Buffer.from(f.data).equals(fs.readFileSync(path.join(out, f.name))), `${engine}: ${f.name}`);
+  }
+  // Without the shards its manifest names, the target's own weights cannot be read: the same error as on disk.
+  const lonely = path.join(dir, 'lonely');
+  fs.mkdirSync(lonely);
+  fs.copyFileSync(path.join(withWeights, 'model.json'), path.join(lonely, 'model.json'));
+  const onDisk = await rejection(convert({ source: fixture('torch/mlp/model.pt'), target: path.join(lonely, 'model.json'), include: ['^fc1/'], engine: 'tfjs', out: path.join(dir, 'o') }));
+  const inMemory = await rejection(convertInMemory({ source: memoryFile('torch/mlp/model.pt'), target: { name: 'model.json', data: fs.readFileSync(path.join(lonely, 'model.json')) }, include: ['^fc1/'], engine: 'tfjs' }));
+  assert.ok(onDisk instanceof GraftError && inMemory instanceof GraftError);
+  assert.equal(inMemory.code, onDisk.code);
+});
+
 test('a target given as parsed JSON and a mapping table given as an object work like files', async () => {
   const targetJson = JSON.parse(fs.readFileSync(fixture('torch/mlp/target.json'), 'utf8'));
   const viaObject = await convertInMemory({ source: memoryFile('torch/mlp/model.pt'), target: targetJson });
