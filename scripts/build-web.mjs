@@ -111,6 +111,10 @@ try {
   process.exit(1);
 }
 
+if (!quiet && result.warnings.length) {
+  for (const w of result.warnings) console.warn(`build-web: warning: ${w.location ? `${w.location.file}:${w.location.line}: ` : ''}${w.text}`);
+}
+
 // Nothing may stay external: an unresolved import would fail in the page at load time.
 // (The outputs' imports: an input's type-only imports are listed as external but never emitted.)
 const outputs = Object.keys(result.metafile.outputs).map((f) => path.resolve(root, f));

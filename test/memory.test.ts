@@ -13,6 +13,7 @@ import { convertInMemory, inspectInMemory, MemoryFile } from '../src/convert/mem
 import { formatError, GraftError } from '../src/errors';
 import { openWeights } from '../src/formats';
 import { MemoryVolume } from '../src/io/volume';
+import { parseMappingTable } from '../src/mapping/table';
 import { graft } from './helpers/cli';
 import { tempDir } from './helpers/models';
 
@@ -64,6 +65,37 @@ test('Keras 2 .h5 and Keras 3 .keras without a target (their own topology): the 
 test('an ONNX graph without a target (built from the graph), small shards and quantization: the same files as convert()', async () => {
   await assertSameAsFolder('onnx-graph/mlp/model.onnx', undefined, [], { shardBytes: 1000 });
   await assertSameAsFolder('torch/mlp/model.pt', 'torch/mlp/target.json', [], { quantize: 'uint8', shardBytes: 777 });
+});
+
+test('a target with weights of its own (given as companions) keeps what is not restored, on both engines, as convert() does', async () => {
+  const dir = tempDir('graft-memory-own-');
+  const withWeights = path.join(dir, 'target');
+  await convert({ source: fixture('torch/mlp/model.safetensors'), target: fixture('torch/mlp/target.json'), out: withWeights });
+  const shards = fs.readdirSync(withWeights).filter((f) => f.endsWith('.bin'));
+  for (const engine of ['stream', 'tfjs'] as const) {
+    const out = path.join(dir, `out-${engine}`);
+    const report = await convert({ source: fixture('torch/mlp/model.pt'), target: path.join(withWeights, 'model.json'), include: ['^fc1/'], engine, out });
+    const m = await convertInMemory({
+      source: memoryFile('torch/mlp/model.pt'),
+      target: { name: 'model.json', data: fs.readFileSync(path.join(withWeights, 'model.json')) },
+      companions: shards.map((f) => ({ name: f, data: fs.readFileSync(path.join(withWeights, f)) })),
+      include: ['^fc1/'],
+      engine,
+    });
+    const where = { out: undefined, target: undefined, source: undefined };
+    assert.deepEqual({ ...m.report, ...where }, { ...report, ...where }, engine);
+    assert.equal(m.report.engine, engine);
+    assert.ok(m.report.assigned.length === 2 && m.report.skipped.length > 0, engine);
+    for (const f of m.files) assert.ok(Buffer.from(f.data).equals(fs.readFileSync(path.join(out, f.name))), `${engine}: ${f.name}`);
+  }
+  // Without the shards its manifest names, the target's own weights cannot be read: the same error as on disk.
+  const lonely = path.join(dir, 'lonely');
+  fs.mkdirSync(lonely);
+  fs.copyFileSync(path.join(withWeights, 'model.json'), path.join(lonely, 'model.json'));
+  const onDisk = await rejection(convert({ source: fixture('torch/mlp/model.pt'), target: path.join(lonely, 'model.json'), include: ['^fc1/'], engine: 'tfjs', out: path.join(dir, 'o') }));
+  const inMemory = await rejection(convertInMemory({ source: memoryFile('torch/mlp/model.pt'), target: { name: 'model.json', data: fs.readFileSync(path.join(lonely, 'model.json')) }, include: ['^fc1/'], engine: 'tfjs' }));
+  assert.ok(onDisk instanceof GraftError && inMemory instanceof GraftError);
+  assert.equal(inMemory.code, onDisk.code);
 });
 
 test('a target given as parsed JSON and a mapping table given as an object work like files', async () => {
@@ -193,9 +225,30 @@ test('HDF5 in memory keeps the confinement: external links, external storage and
   }
 });
 
-test('a TF checkpoint in memory is refused as UNSUPPORTED, naming the file', async () => {
-  const e = await rejection(inspectInMemory({ name: 'model.ckpt.index', data: new Uint8Array(64) }));
-  assert.ok(e instanceof GraftError && e.code === 'UNSUPPORTED' && e.message.startsWith('model.ckpt.index:'), String(e));
+test('TF checkpoints in memory: the .index with its .data shards as companions converts as on disk; inspect equals the CLI\'s; a missing shard fails as in the CLI', async () => {
+  const dir = 'tf-ckpt/saver';
+  const data = fs.readdirSync(fixture(dir)).filter((f) => f.includes('.data-')).map((f) => memoryFile(`${dir}/${f}`));
+  const out = path.join(tempDir('graft-memory-'), 'out');
+  const map = 'scopes:\n  outputs/: output/\n';
+  const report = await convert({ source: fixture(`${dir}/model.ckpt.index`), target: fixture('torch/seed_mlp/target.json'), map: parseMappingTable(map), out });
+  const m = await convertInMemory({ source: memoryFile(`${dir}/model.ckpt.index`), companions: data, target: memoryFile('torch/seed_mlp/target.json'), map: { name: 'map.yaml', data: new TextEncoder().encode(map) } });
+  assert.equal(m.report.assigned.length, 10);
+  assert.deepEqual(m.files.map((f) => f.name), report.files);
+  for (const f of m.files) assert.ok(Buffer.from(f.data).equals(fs.readFileSync(path.join(out, f.name))), f.name);
+  for (const d of ['tf-ckpt/sharded', 'tf-ckpt/tf2', 'tf-ckpt/bigendian']) {
+    const names = fs.readdirSync(fixture(d)).filter((f) => /\.index$|\.data-/.test(f));
+    const index = names.find((f) => f.endsWith('.index'))!;
+    const cli = graft(['inspect', '--json', index], { cwd: fixture(d) });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.deepEqual(await inspectInMemory(memoryFile(`${d}/${index}`), names.filter((f) => f !== index).map((f) => memoryFile(`${d}/${f}`))), JSON.parse(cli.stdout), d);
+  }
+  // Without its data shard: the same error as `graft inspect` on an index alone in a folder.
+  const lonely = tempDir('graft-memory-ckpt-');
+  fs.copyFileSync(fixture(`${dir}/model.ckpt.index`), path.join(lonely, 'model.ckpt.index'));
+  const cli = graft(['convert', 'model.ckpt.index', '--target', fixture('torch/seed_mlp/target.json'), '--dry-run'], { cwd: lonely });
+  const e = await rejection(convertInMemory({ source: memoryFile(`${dir}/model.ckpt.index`), target: memoryFile('torch/seed_mlp/target.json'), dryRun: true }));
+  assert.equal(formatError(e), cli.stderr.trim());
+  assert.match(formatError(e), /is missing/);
 });
 
 test('bad names and duplicate names in memory are USAGE errors', async () => {

@@ -42,6 +42,9 @@ export const fileVolume: Volume = {
   isFile: () => false,
   isDirectory: () => false,
   exists: () => false,
+  list: (dir) => {
+    throw noDisk(dir);
+  },
   resolveInside: (dir) => {
     throw noDisk(dir);
   },

@@ -160,5 +160,6 @@ export const fileVolume: Volume = {
     }
   },
   exists: (p) => fs.existsSync(p),
+  list: (dir) => fs.readdirSync(dir),
   resolveInside: realPathInside,
 };

@@ -32,6 +32,8 @@ export interface Volume {
   isDirectory(path: string): boolean;
   /** True when anything exists at `path` (a file, a folder, a FIFO …); never throws. */
   exists(path: string): boolean;
+  /** The names in a folder (a TF checkpoint's siblings). */
+  list(dir: string): string[];
   /**
    * A file that a manifest (`manifest`, itself inside `dir`) names: plain relative names only, and
    * never a file outside `dir`. `real` identifies the file whatever spelling named it.
@@ -141,6 +143,14 @@ export class MemoryVolume implements Volume {
 
   exists(path: string): boolean {
     return this.isFile(path) || this.isDirectory(path);
+  }
+
+  list(dir: string): string[] {
+    const d = posix.normalize(dir);
+    const under = d === '.' ? '' : `${d}/`;
+    const names = new Set<string>();
+    for (const key of this.files.keys()) if (key.startsWith(under)) names.add(key.slice(under.length).split('/')[0]);
+    return [...names];
   }
 
   resolveInside(dir: string, name: unknown, manifest: string): { path: string; real: string } {

@@ -4,14 +4,13 @@
  * holding raw tensor bytes. Written by tf.train.Saver (TF1), tf.train.Checkpoint and Keras
  * `save_weights` in TF format, and inside SavedModels (`variables/variables.index`).
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { GraftError, asCorrupt } from '../../errors';
-import { FileSource, byteSwapInPlace, elementCount, printable, rawTensor, resolveInside } from '../../io/bytes';
+import { ByteSource, byteSwapInPlace, elementCount, fileVolume, printable, rawTensor, resolveInside } from '../../io/bytes';
+import * as path from '../../io/posix';
+import type { Volume } from '../../io/volume';
 import { budgetError } from '../../io/budget';
 import { crc32c, unmaskCrc } from '../../io/crc32c';
 import { BundleEntry, BundleHeader, decodeBundleEntry, decodeBundleHeader } from './schema';
-import { refuseCheckpointInMemory, sniffCheckpointName } from './memory';
 import { DTYPE_BYTES, DType, FormatHandler, RawTensor, TensorInfo, WeightReader } from '../types';
 
 /** Table magic number 0xdb4775248b80fb57 as it appears on disk (little-endian). */
@@ -54,21 +53,6 @@ export interface CheckpointFiles {
   indexPath: string;
 }
 
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function isFile(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /** `model_checkpoint_path` from a `checkpoint` state file (text-format CheckpointState). */
 export function parseCheckpointState(text: string): string | undefined {
@@ -81,27 +65,27 @@ export function parseCheckpointState(text: string): string | undefined {
  * Finds the `.index` file for whatever the user named: a prefix (`model.ckpt`), the index itself,
  * one of its data shards, or a folder with a `checkpoint` state file.
  */
-export function resolveCheckpoint(userPath: string): CheckpointFiles {
-  if (isDirectory(userPath)) return resolveFolder(userPath);
+export function resolveCheckpoint(userPath: string, volume: Volume = fileVolume): CheckpointFiles {
+  if (volume.isDirectory(userPath)) return resolveFolder(userPath, volume);
   let prefix = userPath;
   if (userPath.endsWith('.index')) prefix = userPath.slice(0, -'.index'.length);
   else if (SHARD_SUFFIX.test(userPath)) prefix = userPath.replace(SHARD_SUFFIX, '');
   const indexPath = `${prefix}.index`;
-  if (!isFile(indexPath)) {
+  if (!volume.isFile(indexPath)) {
     throw new GraftError('NOT_FOUND', `no TensorFlow checkpoint index '${indexPath}'`, { file: userPath });
   }
   return { prefix, indexPath };
 }
 
-function resolveFolder(dir: string): CheckpointFiles {
+function resolveFolder(dir: string, volume: Volume): CheckpointFiles {
   const statePath = path.join(dir, 'checkpoint');
-  if (isFile(statePath)) {
-    const src = FileSource.open(statePath);
+  if (volume.isFile(statePath)) {
+    const src = volume.open(statePath);
     let text: string;
     try {
       // A state file is a few lines; refuse to slurp something huge that merely shares the name.
       if (src.size > 1 << 20) throw new GraftError('CORRUPT', 'checkpoint state file is implausibly large', { file: statePath });
-      text = Buffer.from(src.read(0, src.size)).toString('utf8');
+      text = new TextDecoder('utf-8').decode(src.read(0, src.size));
     } finally {
       src.close();
     }
@@ -111,29 +95,29 @@ function resolveFolder(dir: string): CheckpointFiles {
     }
     // Folders get moved after training, so an absolute path is looked up by its last component
     // inside this folder; a relative one must not climb out of it.
-    let prefix: string;
-    if (path.isAbsolute(named)) {
-      prefix = path.join(dir, path.basename(named));
-    } else {
-      prefix = path.resolve(dir, named);
-      const rel = path.relative(path.resolve(dir), prefix);
-      if (rel.startsWith('..') || path.isAbsolute(rel)) {
-        throw new GraftError('UNSAFE', `model_checkpoint_path '${printable(named)}' points outside the checkpoint folder`, { file: statePath });
-      }
+    // The prefix as named inside the folder.
+    const inside = path.isAbsolute(named) ? path.basename(named) : path.normalize(named);
+    if (inside === '..' || inside.startsWith('../')) {
+      throw new GraftError('UNSAFE', `model_checkpoint_path '${printable(named)}' points outside the checkpoint folder`, { file: statePath });
     }
+    const prefix = path.join(dir, inside);
     const indexPath = `${prefix}.index`;
-    if (!isFile(indexPath)) {
+    if (!volume.isFile(indexPath)) {
       throw new GraftError('NOT_FOUND', `model_checkpoint_path '${printable(named)}' names a checkpoint whose index '${printable(indexPath)}' does not exist`, { file: statePath });
     }
     // The state file is input too: a symlink inside the folder must not lead it elsewhere.
-    const rel = path.relative(fs.realpathSync(dir), fs.realpathSync(indexPath));
-    if (rel.startsWith('..') || path.isAbsolute(rel)) {
-      throw new GraftError('UNSAFE', `model_checkpoint_path '${printable(named)}' resolves (through a symlink) outside the checkpoint folder`, { file: statePath });
+    try {
+      volume.resolveInside(dir, `${inside}.index`, statePath);
+    } catch (e) {
+      if (e instanceof GraftError && e.code === 'UNSAFE') {
+        throw new GraftError('UNSAFE', `model_checkpoint_path '${printable(named)}' resolves (through a symlink) outside the checkpoint folder`, { file: statePath });
+      }
+      throw e;
     }
     return { prefix, indexPath };
   }
   // No state file: accept a folder holding exactly one checkpoint (e.g. a SavedModel's variables/).
-  const indexes = safeReaddir(dir).filter((f) => f.endsWith('.index'));
+  const indexes = safeReaddir(dir, volume).filter((f) => f.endsWith('.index'));
   if (indexes.length === 1) {
     const indexPath = path.join(dir, indexes[0]);
     return { prefix: indexPath.slice(0, -'.index'.length), indexPath };
@@ -143,51 +127,48 @@ function resolveFolder(dir: string): CheckpointFiles {
     : "folder holds no 'checkpoint' file and no '.index' file", { file: dir });
 }
 
-function safeReaddir(dir: string): string[] {
+function safeReaddir(dir: string, volume: Volume): string[] {
   try {
-    return fs.readdirSync(dir);
+    return volume.list(dir);
   } catch {
     return [];
   }
 }
 
-function endsWithMagic(file: string): boolean {
-  let fd: number | undefined;
+function endsWithMagic(file: string, volume: Volume): boolean {
+  let src: ByteSource | undefined;
   try {
-    // Non-blocking, and regular files only: a FIFO named like an index must not hang sniffing.
-    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return false;
-    const size = st.size;
-    if (size < FOOTER_BYTES) return false;
-    const tail = Buffer.alloc(8);
-    fs.readSync(fd, tail, 0, 8, size - 8);
+    // Through the volume: opened without blocking, regular files only (a FIFO named like an
+    // index must not hang sniffing).
+    src = volume.open(file);
+    if (src.size < FOOTER_BYTES) return false;
+    const tail = src.read(src.size - 8, 8);
     return TABLE_MAGIC.every((b, i) => tail[i] === b);
   } catch {
     return false;
   } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    src?.close();
   }
 }
 
 /** True when `<prefix>.data-00000-of-…` exists beside an index: a checkpoint, even if the index is damaged. */
-function hasDataShard(prefix: string): boolean {
+function hasDataShard(prefix: string, volume: Volume): boolean {
   const dir = path.dirname(prefix);
   const base = `${path.basename(prefix)}.data-`;
-  return safeReaddir(dir).some((f) => f.startsWith(base) && SHARD_SUFFIX.test(f));
+  return safeReaddir(dir, volume).some((f) => f.startsWith(base) && SHARD_SUFFIX.test(f));
 }
 
-function sniffCheckpoint(head: Uint8Array, p: string): boolean {
+function sniffCheckpoint(head: Uint8Array, p: string, volume: Volume = fileVolume): boolean {
   // A truncated index has lost its footer magic; a data shard beside it still says what it is,
   // so the reader (not the registry) reports the damage.
-  const isCheckpointIndex = (index: string) => endsWithMagic(index) || (isFile(index) && hasDataShard(index.slice(0, -'.index'.length)));
+  const isCheckpointIndex = (index: string) => endsWithMagic(index, volume) || (volume.isFile(index) && hasDataShard(index.slice(0, -'.index'.length), volume));
   if (p.endsWith('.index')) return isCheckpointIndex(p);
   const shard = SHARD_SUFFIX.exec(p);
   if (shard) return isCheckpointIndex(`${p.replace(SHARD_SUFFIX, '')}.index`);
   if (head.length === 0) {
-    if (isDirectory(p)) {
-      if (isFile(path.join(p, 'checkpoint'))) return true;
-      const indexes = safeReaddir(p).filter((f) => f.endsWith('.index'));
+    if (volume.isDirectory(p)) {
+      if (volume.isFile(path.join(p, 'checkpoint'))) return true;
+      const indexes = safeReaddir(p, volume).filter((f) => f.endsWith('.index'));
       return indexes.length === 1 && isCheckpointIndex(path.join(p, indexes[0]));
     }
     return isCheckpointIndex(`${p}.index`);
@@ -486,10 +467,10 @@ class TfCheckpointReader implements WeightReader {
   private readonly order: TensorInfo[] = [];
   /** Tensors present but unreadable as weights, with the reason, for a clear error on read. */
   private readonly refused: Map<string, GraftError>;
-  private readonly shardSources = new Map<number, FileSource>();
+  private readonly shardSources = new Map<number, ByteSource>();
   private readonly bigEndian: boolean;
 
-  constructor(readonly path: string, private readonly files: CheckpointFiles, private readonly shardFiles: string[], header: BundleHeader, stored: StoredTensor[], skipped: string[], nonWeights: string[], refused: Map<string, GraftError>) {
+  constructor(readonly path: string, private readonly files: CheckpointFiles, private readonly shardFiles: string[], header: BundleHeader, stored: StoredTensor[], skipped: string[], nonWeights: string[], refused: Map<string, GraftError>, private readonly volume: Volume) {
     this.bigEndian = header.endianness === 1;
     for (const t of stored) {
       this.tensors.set(t.info.name, t);
@@ -542,10 +523,10 @@ class TfCheckpointReader implements WeightReader {
     return rawTensor({ ...t.info, shape: [...t.info.shape] }, data, src.path);
   }
 
-  private shard(id: number): FileSource {
+  private shard(id: number): ByteSource {
     let src = this.shardSources.get(id);
     if (!src) {
-      src = FileSource.open(this.shardFiles[id]);
+      src = this.volume.open(this.shardFiles[id]);
       this.shardSources.set(id, src);
     }
     return src;
@@ -558,10 +539,10 @@ class TfCheckpointReader implements WeightReader {
 }
 
 /** Opens a checkpoint by prefix, `.index` path, shard path, or folder. */
-export async function openTfCheckpoint(userPath: string): Promise<WeightReader> {
-  const files = resolveCheckpoint(userPath);
+export async function openTfCheckpoint(userPath: string, volume: Volume = fileVolume): Promise<WeightReader> {
+  const files = resolveCheckpoint(userPath, volume);
   const file = files.indexPath;
-  const src = FileSource.open(file);
+  const src = volume.open(file);
   let index: Uint8Array;
   try {
     index = src.read(0, src.size);
@@ -587,17 +568,14 @@ export async function openTfCheckpoint(userPath: string): Promise<WeightReader> 
   const shardSize = (id: number, tensor: string): number => {
     let size = shardSizes.get(id);
     if (size === undefined) {
-      let st: fs.Stats;
-      try {
-        st = fs.statSync(shardFiles[id]);
-      } catch {
+      if (!volume.exists(shardFiles[id])) {
         throw new GraftError('NOT_FOUND', `data shard ${id} of ${header.numShards} ('${path.basename(shardFiles[id])}') is missing`, { file: shardFiles[id], tensor });
       }
       // The shard sits beside the index; through a symlink it must still resolve inside the
       // index's folder, so no outside bytes are read (nor their CRC-32C printed).
-      resolveInside(path.dirname(file), path.basename(shardFiles[id]), file);
-      if (!st.isFile()) throw new GraftError('NOT_FOUND', `data shard ${id} of ${header.numShards} is not a regular file`, { file: shardFiles[id], tensor });
-      size = st.size;
+      resolveInside(path.dirname(file), path.basename(shardFiles[id]), file, volume);
+      if (!volume.isFile(shardFiles[id])) throw new GraftError('NOT_FOUND', `data shard ${id} of ${header.numShards} is not a regular file`, { file: shardFiles[id], tensor });
+      size = volume.statFile(shardFiles[id]).size;
       shardSizes.set(id, size);
     }
     return size;
@@ -652,13 +630,13 @@ export async function openTfCheckpoint(userPath: string): Promise<WeightReader> 
     }
     stored.push({ info, shard: entry.shardId, offset, size, crc: entry.crc32c });
   }
-  return new TfCheckpointReader(userPath, files, shardFiles, header, stored, skipped, nonWeights, refused);
+  return new TfCheckpointReader(userPath, files, shardFiles, header, stored, skipped, nonWeights, refused, volume);
 }
 
 export const tfCheckpointFormat: FormatHandler = {
   format: 'tf-checkpoint',
   // Not '.ckpt': PyTorch Lightning uses it for zip pickles.
   extensions: ['.index'],
-  sniff: (head, p, volume) => (volume?.kind === 'memory' ? sniffCheckpointName(p) : sniffCheckpoint(head, p)),
-  open: async (p, options) => (options?.volume?.kind === 'memory' ? refuseCheckpointInMemory(p) : openTfCheckpoint(p)),
+  sniff: (head, p, volume) => sniffCheckpoint(head, p, volume),
+  open: (p, options) => openTfCheckpoint(p, options?.volume),
 };
