@@ -15,6 +15,7 @@ import '../src/layers';
 import { initBackend } from '../src/backend';
 import { convert } from '../src/convert';
 import { openWeights } from '../src/formats';
+import { parseMappingTable } from '../src/mapping/table';
 import { loadLayersModelFromDir } from '../src/output/load';
 import { startWebServer, type RunningWebServer } from '../src/cli/web-server';
 import { maxAbsDiff, predictArray, readNpy, tempDir, type LoadedArray } from './helpers/models';
@@ -82,8 +83,9 @@ async function openPage(): Promise<Page> {
 }
 
 /** Chooses the files (weight file first, then companions) and waits for inspect or an error. */
-async function choose(page: Page, files: string[], target?: string): Promise<void> {
+async function choose(page: Page, files: string[], target?: string, map?: string): Promise<void> {
   if (target) await page.setInputFiles('#target-input', target);
+  if (map) await page.setInputFiles('#map-input', map);
   await page.setInputFiles('#source-input', files);
   await page.waitForFunction(() => !document.getElementById('inspect-section')!.hidden || !document.getElementById('error')!.hidden, undefined, { timeout: 30_000 });
 }
@@ -216,6 +218,30 @@ test('ONNX graph without a target: built in the page, same bytes as Node, matche
   await convert({ source, out: nodeOut });
   assertSameFiles(got, nodeOut);
   const err = await predictionError(got, readNpy(path.join(dir, 'input.npy')), readNpy(path.join(dir, 'output.npy')));
+  assert.ok(err <= 1e-5, `max |tfjs - PyTorch| = ${err}`);
+  await closePage(page);
+});
+
+test('TF checkpoint chosen as three files, with a target and a YAML mapping table: the page picks the .index, same bytes as Node, matches PyTorch', { skip: SKIP }, async () => {
+  const dir = path.join(FIX, 'tf-ckpt', 'saver');
+  const seed = path.join(FIX, 'torch', 'seed_mlp');
+  const map = path.join(tempDir(), 'scopes.yaml');
+  fs.writeFileSync(map, 'scopes:\n  outputs/: output/\n');
+  const page = await openPage();
+  // Chosen together, in an order that does not put the weight file first.
+  await choose(page, ['model.ckpt.data-00000-of-00001', 'checkpoint', 'model.ckpt.index'].map((f) => path.join(dir, f)), path.join(seed, 'target.json'), map);
+  assert.match((await page.textContent('#source-select option:checked')) ?? '', /^model\.ckpt\.index /);
+  assert.match((await page.textContent('#companions')) ?? '', /2 companion file\(s\): model\.ckpt\.data-00000-of-00001, checkpoint/);
+  await convertInPage(page);
+  const got = await downloadAll(page);
+
+  const nodeOut = path.join(tempDir(), 'model');
+  // The CLI given the same file names writes the same bytes (model.json names its source file).
+  const report = await convert({ source: path.join(dir, 'model.ckpt.index'), target: path.join(seed, 'target.json'), map: parseMappingTable(fs.readFileSync(map, 'utf8')), out: nodeOut });
+  assertSameFiles(got, nodeOut);
+  assert.deepEqual(await assignedRows(page), report.assigned.map((a) => [a.target, a.source, a.transform]));
+  assert.ok((await assignedRows(page)).some(([target, source]) => target === 'output/kernel' && source === 'outputs/weights'), 'the table remapped outputs/ onto output/');
+  const err = await predictionError(got, readNpy(path.join(seed, 'input.npy')), readNpy(path.join(seed, 'output.npy')));
   assert.ok(err <= 1e-5, `max |tfjs - PyTorch| = ${err}`);
   await closePage(page);
 });
