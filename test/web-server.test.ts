@@ -16,6 +16,7 @@ function tempSite(): { dir: string; root: string } {
   fs.mkdirSync(path.join(root, 'sub'), { recursive: true });
   fs.writeFileSync(path.join(root, 'index.html'), '<!doctype html><title>t</title>');
   fs.writeFileSync(path.join(root, 'app.js'), 'export {};');
+  fs.writeFileSync(path.join(root, 'graft.js'), 'export {};');
   fs.writeFileSync(path.join(root, 'tfjs-backend-wasm.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
   fs.writeFileSync(path.join(root, 'sub', 'index.html'), 'sub');
   fs.writeFileSync(path.join(root, 'worker.js'), 'export {};');
@@ -105,7 +106,10 @@ test('listens on 127.0.0.1 only', async () => {
 
 test('one clear error when the page is not built or the port is taken', async () => {
   const { dir, root } = tempSite();
-  await assert.rejects(startWebServer({ root: path.join(dir, 'missing'), port: 0 }), (e: unknown) => e instanceof GraftError && /not built.*run npm run build/.test(e.message));
+  await assert.rejects(startWebServer({ root: path.join(dir, 'missing'), port: 0 }), (e: unknown) => e instanceof GraftError && /not built \(no index\.html, no graft\.js\); run npm run build first$/.test(e.message));
+  fs.rmSync(path.join(root, 'graft.js'));
+  await assert.rejects(startWebServer({ root, port: 0 }), (e: unknown) => e instanceof GraftError && /not built \(no graft\.js\); run npm run build first$/.test(e.message));
+  fs.writeFileSync(path.join(root, 'graft.js'), 'export {};');
   const first = await startWebServer({ root, port: 0 });
   try {
     await assert.rejects(startWebServer({ root, port: first.port }), (e: unknown) => e instanceof GraftError && e.message === `port ${first.port} on 127.0.0.1 is already in use; choose another with --port (0 picks a free one)`);

@@ -250,6 +250,8 @@ test('hostile files: the page shows the CLI\'s one-line error and offers nothing
   const cases = [
     { file: path.join(FIX, 'hostile', 'pt', 'evil_reduce_os_system.pt'), target: path.join(FIX, 'torch', 'mlp', 'target.json'), pattern: /refused pickle global 'os\.system'/ },
     { file: path.join(FIX, 'hostile', 'safetensors', 'header_2e60.safetensors'), pattern: /header claims \d+ bytes/ },
+    { file: path.join(FIX, 'hostile', 'h5', 'huge_dataspace.h5'), pattern: /claims 4000000000000 bytes, more than a \d+-byte file can hold/ },
+    { file: path.join(FIX, 'hostile', 'onnx', 'huge_dims_raw.onnx'), pattern: /raw_data holds 4 bytes where dims \[1000000, 1000000\]/ },
   ];
   for (const c of cases) {
     // The CLI run from the file's folder names the file as the page does: by its name alone.

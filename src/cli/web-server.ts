@@ -75,8 +75,9 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<Ru
   const port = options.port ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GraftError('USAGE', `--port must be a whole number from 0 to 65535, not ${JSON.stringify(options.port)}`);
   const requested = path.resolve(options.root ?? DEFAULT_WEB_ROOT);
-  if (!fs.existsSync(path.join(requested, 'index.html'))) {
-    throw new GraftError('NOT_FOUND', `${requested}: the converter page is not built (no index.html); run npm run build first`);
+  const missing = ['index.html', 'graft.js'].filter((f) => !fs.existsSync(path.join(requested, f)));
+  if (missing.length) {
+    throw new GraftError('NOT_FOUND', `${requested}: the converter page is not built (no ${missing.join(', no ')}); run npm run build first`);
   }
   // Compare real paths: a symlink inside the folder must not lead outside it.
   const root = fs.realpathSync(requested);
