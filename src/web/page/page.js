@@ -64,6 +64,8 @@ const state = {
   /** Bumped on each new choice so a slow inspect of an old file does not overwrite a newer one. */
   generation: 0,
   busy: false,
+  /** Blob URLs handed to downloads of the current result. */
+  /** @type {string[]} */ urls: [],
 };
 
 function bytesText(n) {
@@ -144,6 +146,7 @@ function companions() {
 
 function resetOutput() {
   state.result = undefined;
+  for (const url of state.urls.splice(0)) URL.revokeObjectURL(url);
   for (const id of ['report-section', 'download-section', 'try-section']) $(id).hidden = true;
   $('try-output').textContent = '';
   $('downloads').replaceChildren();
@@ -305,7 +308,8 @@ function download(f) {
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  // Released with the result, not on a timer: a busy browser may start the download late.
+  state.urls.push(url);
 }
 
 async function downloadAll() {
