@@ -1,5 +1,5 @@
 import { GraftError } from '../../errors';
-import { ByteSource, fileVolume, openSource, printable, rawTensor, statRegularFile, tensorInfo } from '../../io/bytes';
+import { ByteSource, fileVolume, openSource, printable, rawTensor, statRegularFile, tensorInfo, utf8Text } from '../../io/bytes';
 import * as posix from '../../io/posix';
 import type { Volume } from '../../io/volume';
 import { budgetError } from '../../io/budget';
@@ -483,10 +483,10 @@ function attributeValue(a: OnnxAttribute): unknown {
   switch (type) {
     case ATTRIBUTE_TYPES.FLOAT: return a.f;
     case ATTRIBUTE_TYPES.INT: return typeof a.i === 'number' ? a.i : a.i.toNumber();
-    case ATTRIBUTE_TYPES.STRING: return Buffer.from(a.s).toString('utf8');
+    case ATTRIBUTE_TYPES.STRING: return utf8Text(a.s);
     case ATTRIBUTE_TYPES.FLOATS: return [...a.floats];
     case ATTRIBUTE_TYPES.INTS: return a.ints.map((v) => (typeof v === 'number' ? v : v.toNumber()));
-    case ATTRIBUTE_TYPES.STRINGS: return a.strings.map((s) => Buffer.from(s).toString('utf8'));
+    case ATTRIBUTE_TYPES.STRINGS: return a.strings.map((s) => utf8Text(s));
     default: return undefined;
   }
 }

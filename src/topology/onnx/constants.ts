@@ -1,4 +1,5 @@
 import type { Int64, OnnxAttribute, OnnxNode, OnnxTensor } from './ir';
+import { utf8Text } from '../../io/bytes';
 
 /**
  * Constant values of an ONNX graph as the model builder sees them: small tensors decoded into
@@ -81,16 +82,16 @@ function attributeValue(a: OnnxAttribute): Attrs[string] {
   switch (a.type) {
     case 1: return a.f;
     case 2: return int64(a.i);
-    case 3: return Buffer.from(a.s).toString('utf8');
+    case 3: return utf8Text(a.s);
     case 4: return a.t ?? undefined;
     case 6: return [...a.floats];
     case 7: return a.ints.map(int64);
-    case 8: return a.strings.map((s) => Buffer.from(s).toString('utf8'));
+    case 8: return a.strings.map((s) => utf8Text(s));
     default:
       if (a.ints.length) return a.ints.map(int64);
       if (a.floats.length) return [...a.floats];
       if (a.t) return a.t;
-      if (a.s && a.s.length) return Buffer.from(a.s).toString('utf8');
+      if (a.s && a.s.length) return utf8Text(a.s);
       return a.f || int64(a.i);
   }
 }
