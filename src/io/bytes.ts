@@ -88,21 +88,6 @@ export function readHead(path: string, n = 512, volume: Volume = fileVolume): Ui
   }
 }
 
-/** Bytes as UTF-8 text (invalid sequences become U+FFFD), with no Node `Buffer` (absent in a browser). */
-export function utf8Text(bytes: Uint8Array): string {
-  return new TextDecoder('utf-8').decode(bytes);
-}
-
-/**
- * Bytes as ISO-8859-1 text, one character per byte. Not TextDecoder('latin1'): WHATWG maps that
- * label to windows-1252, which changes bytes 0x80–0x9f.
- */
-export function latin1Text(bytes: Uint8Array): string {
-  let text = '';
-  for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  return text;
-}
-
 /** Reverses the byte order of each element in place (big-endian sources). */
 export function byteSwapInPlace(data: Uint8Array, elementBytes: number): void {
   if (elementBytes === 1) return;

@@ -1,5 +1,5 @@
 import { GraftError } from '../../errors';
-import { ByteSource, fileVolume, openSource, printable, rawTensor, statRegularFile, tensorInfo, utf8Text } from '../../io/bytes';
+import { ByteSource, fileVolume, openSource, printable, rawTensor, statRegularFile, tensorInfo } from '../../io/bytes';
 import * as posix from '../../io/posix';
 import type { Volume } from '../../io/volume';
 import { budgetError } from '../../io/budget';
@@ -478,15 +478,19 @@ interface Traced {
   via: Record<string, unknown>[];
 }
 
+/** Not Buffer: the reader also runs in browsers. An unset bytes field decodes to protobufjs's empty array. */
+const UTF8 = new TextDecoder('utf-8');
+const utf8 = (b: ArrayLike<number>): string => UTF8.decode(b instanceof Uint8Array ? b : Uint8Array.from(b));
+
 function attributeValue(a: OnnxAttribute): unknown {
   const type = a.type || inferAttributeType(a);
   switch (type) {
     case ATTRIBUTE_TYPES.FLOAT: return a.f;
     case ATTRIBUTE_TYPES.INT: return typeof a.i === 'number' ? a.i : a.i.toNumber();
-    case ATTRIBUTE_TYPES.STRING: return utf8Text(a.s);
+    case ATTRIBUTE_TYPES.STRING: return utf8(a.s);
     case ATTRIBUTE_TYPES.FLOATS: return [...a.floats];
     case ATTRIBUTE_TYPES.INTS: return a.ints.map((v) => (typeof v === 'number' ? v : v.toNumber()));
-    case ATTRIBUTE_TYPES.STRINGS: return a.strings.map((s) => utf8Text(s));
+    case ATTRIBUTE_TYPES.STRINGS: return a.strings.map((s) => utf8(s));
     default: return undefined;
   }
 }

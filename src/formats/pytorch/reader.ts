@@ -1,5 +1,5 @@
 import { GraftError } from '../../errors';
-import { byteSwapInPlace, ByteSource, elementCount, latin1Text, openSource, printable, utf8Text, rawTensor, tensorInfo } from '../../io/bytes';
+import { byteSwapInPlace, ByteSource, elementCount, openSource, printable, rawTensor, tensorInfo } from '../../io/bytes';
 import { PickleTruncated, PyDict, PyGlobal, TorchStorage, TorchStorageType, TorchTensor, unpickle } from '../../io/pickle';
 import { startsWith } from '../registry';
 import type { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
@@ -26,19 +26,27 @@ const COMMON_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net',
 /** Nesting explored when looking for the dict of tensors (real checkpoints nest 2–3 levels). */
 const MAX_SEARCH_DEPTH = 8;
 
+// TextDecoder and a byte loop rather than Buffer: the reader also runs in browsers (no Buffer there).
+const UTF8 = new TextDecoder('utf-8');
+function latin1(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return s;
+}
+
 function firstZipEntryName(head: Uint8Array): string | undefined {
   if (head.length < 30 || !startsWith(head, ZIP_MAGIC)) return undefined;
   const nameLength = head[26] | (head[27] << 8);
   if (30 + nameLength > head.length) return undefined;
-  return utf8Text(head.subarray(30, 30 + nameLength));
+  return UTF8.decode(head.subarray(30, 30 + nameLength));
 }
 
 /** torch < 0.4 wrote a tar archive whose members are these records. */
 const TORCH_TAR_MEMBERS = new Set(['sys_info', 'pickle', 'storages', 'tensors']);
 
 function isTorchTar(head: Uint8Array): boolean {
-  if (head.length < 262 || latin1Text(head.subarray(257, 262)) !== 'ustar') return false;
-  const name = latin1Text(head.subarray(0, 100)).replace(/\0.*$/s, '');
+  if (head.length < 262 || latin1(head.subarray(257, 262)) !== 'ustar') return false;
+  const name = latin1(head.subarray(0, 100)).replace(/\0.*$/s, '');
   return TORCH_TAR_MEMBERS.has(name);
 }
 
@@ -167,7 +175,7 @@ function readByteorder(zip: ZipArchive, prefix: string, path: string): 'little' 
   const entry = zip.entry(`${prefix}byteorder`);
   if (!entry) return 'little';
   if (entry.uncompressedSize > 16) throw new GraftError('CORRUPT', `byteorder record is ${entry.uncompressedSize} bytes long`, { file: path });
-  const text = latin1Text(zip.read(entry)).trim();
+  const text = latin1(zip.read(entry)).trim();
   if (text !== 'little' && text !== 'big') throw new GraftError('CORRUPT', `byteorder record says '${printable(text, 16)}'`, { file: path });
   return text;
 }

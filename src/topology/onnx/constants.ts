@@ -1,5 +1,4 @@
 import type { Int64, OnnxAttribute, OnnxNode, OnnxTensor } from './ir';
-import { utf8Text } from '../../io/bytes';
 
 /**
  * Constant values of an ONNX graph as the model builder sees them: small tensors decoded into
@@ -78,20 +77,24 @@ export function attributes(node: OnnxNode): Attrs {
   return out;
 }
 
+/** Not Buffer: graphs are also built in browsers. An unset bytes field decodes to protobufjs's empty array. */
+const UTF8 = new TextDecoder('utf-8');
+const utf8 = (b: ArrayLike<number>): string => UTF8.decode(b instanceof Uint8Array ? b : Uint8Array.from(b));
+
 function attributeValue(a: OnnxAttribute): Attrs[string] {
   switch (a.type) {
     case 1: return a.f;
     case 2: return int64(a.i);
-    case 3: return utf8Text(a.s);
+    case 3: return utf8(a.s);
     case 4: return a.t ?? undefined;
     case 6: return [...a.floats];
     case 7: return a.ints.map(int64);
-    case 8: return a.strings.map((s) => utf8Text(s));
+    case 8: return a.strings.map((s) => utf8(s));
     default:
       if (a.ints.length) return a.ints.map(int64);
       if (a.floats.length) return [...a.floats];
       if (a.t) return a.t;
-      if (a.s && a.s.length) return utf8Text(a.s);
+      if (a.s && a.s.length) return utf8(a.s);
       return a.f || int64(a.i);
   }
 }
