@@ -8,7 +8,8 @@
  * beside `x.ts`, the bundle takes it instead (no disk, no temp files, no zlib, no tfjs-node). The
  * build FAILS when anything would still import a Node built-in (fs, path, os, process, zlib,
  * child_process, crypto, …), from graft or from a dependency, and when any import is left
- * external: a bundle that would break in a browser is never written.
+ * external, or when graft's bundled sources use Node's globals (Buffer, process, __dirname): a
+ * bundle that would break in a browser is never written.
  *
  * Usage: node scripts/build-web.mjs [--out dist/web] [--quiet] [--no-minify] [--entry src/web/entry.ts] [--analyze]
  */
@@ -67,6 +68,31 @@ const noNodeBuiltins = {
 };
 
 /**
+ * Node's globals are no imports, so the check above cannot see them: graft's own sources in the
+ * bundle must not touch `Buffer`, `process`, `__dirname` or `__filename` (a browser has none; the
+ * code would fail only when it runs). Comments are ignored; `typeof x` guards are allowed.
+ */
+const noNodeGlobals = {
+  name: 'graft-no-node-globals',
+  setup(build) {
+    const src = path.join(root, 'src') + path.sep;
+    build.onLoad({ filter: /\.ts$/ }, async (a) => {
+      if (!a.path.startsWith(src) && a.path !== entry) return undefined;
+      const text = await fs.promises.readFile(a.path, 'utf8');
+      // Comments blanked (keeping line breaks, for line numbers).
+      const code = text.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+      const errors = [];
+      code.split('\n').forEach((line, i) => {
+        for (const m of line.matchAll(/(?<![\w$.]|typeof\s)\b(Buffer|process|__dirname|__filename)\b(?!\s*:)/g)) {
+          errors.push({ text: `uses Node's global '${m[1]}', which a browser lacks (use a .browser.ts variant or plain JS)`, location: { file: a.path, line: i + 1, lineText: line } });
+        }
+      });
+      return errors.length ? { errors } : { contents: text, loader: 'ts' };
+    });
+  },
+};
+
+/**
  * One tfjs, and only the parts graft uses (src/web/tfjs.ts: core, layers, cpu backend). graft's
  * sources both `require('@tensorflow/tfjs')` (CommonJS, for Node) and `import` it; left alone,
  * esbuild would take the package's Node build for the first and its ES modules for the second:
@@ -103,10 +129,10 @@ try {
     // tsconfig's CommonJS settings do not apply to the bundle.
     tsconfigRaw: { compilerOptions: { target: 'es2022' } },
     define: { GRAFT_VERSION: JSON.stringify(version), 'process.env.NODE_ENV': '"production"' },
-    plugins: [browserVariants, oneTfjs, noNodeBuiltins],
+    plugins: [browserVariants, oneTfjs, noNodeBuiltins, noNodeGlobals],
   });
 } catch (e) {
-  const messages = e.errors?.map((m) => `${m.location ? `${m.location.file}:${m.location.line}: ` : ''}${m.text}`) ?? [String(e)];
+  const messages = e.errors?.map((m) => `${m.location ? `${path.relative(root, path.resolve(root, m.location.file))}:${m.location.line}: ` : ''}${m.text}`) ?? [String(e)];
   console.error(`build-web: failed\n${messages.join('\n')}`);
   process.exit(1);
 }

@@ -73,21 +73,41 @@ test('the bundle builds (graft.js, h5wasm in a chunk of its own) with no import 
 
 test('the build fails when anything in the bundle imports a Node built-in, naming the importer', () => {
   const dir = tempDir('graft-web-bad-');
-  const cases: [string, string][] = [
-    ['fs', "import * as fs from 'fs';\nexport const n = fs.readFileSync;\n"],
-    ['node:zlib', "import { crc32 } from 'node:zlib';\nexport const c = crc32;\n"],
-    ['child_process', "export const spawn = require('child_process').spawn;\n"],
+  const cases: [string, string, RegExp][] = [
+    ['fs', "import * as fs from 'fs';\nexport const n = fs.readFileSync;\n", /Node built-in 'fs' imported by/],
+    ['node:zlib', "import { crc32 } from 'node:zlib';\nexport const c = crc32;\n", /Node built-in 'node:zlib' imported by/],
+    ['child_process', "export const spawn = require('child_process').spawn;\n", /Node built-in 'child_process' imported by/],
     // graft's own Node-only module, imported past its browser variant by path from outside src/.
-    ['os', `export * from ${JSON.stringify(path.join(ROOT, 'src', 'io', 'temp.ts'))};\n`],
+    ['os', `export * from ${JSON.stringify(path.join(ROOT, 'src', 'io', 'temp.ts'))};\n`, /src\/io\/temp\.ts(:\d+: uses Node's global 'process'| imported .*'(os|fs|path)')|Node built-in '(os|fs|path)' imported by src\/io\/temp\.ts/],
   ];
-  for (const [mod, source] of cases) {
+  for (const [mod, source, expected] of cases) {
     const entry = path.join(dir, `entry_${mod.replace(/\W/g, '_')}.ts`);
     fs.writeFileSync(entry, source);
     const r = build(['--entry', entry, '--out', path.join(dir, 'out')]);
     assert.notEqual(r.code, 0, `${mod}: the build succeeded`);
-    assert.match(r.stderr, new RegExp(`Node built-in '${mod}' imported by`), r.stderr);
+    assert.match(r.stderr, expected, r.stderr);
     assert.ok(!fs.existsSync(path.join(dir, 'out', 'graft.js')), 'a failed build left a bundle behind');
   }
+});
+
+test('the build fails when bundled code uses Node globals (Buffer, process, __dirname), naming file and line', () => {
+  const dir = tempDir('graft-web-globals-');
+  for (const [name, source] of [
+    ['Buffer', "// Buffer in a comment is fine\nexport const t = (b: Uint8Array) => Buffer.from(b).toString('latin1');\n"],
+    ['process', "export const argv = () => typeof process === 'undefined' ? [] : process.argv;\n"],
+    ['__dirname', 'export const here = __dirname;\n'],
+  ]) {
+    const entry = path.join(dir, `entry_${name}.ts`);
+    fs.writeFileSync(entry, source);
+    const r = build(['--entry', entry, '--out', path.join(dir, 'out')]);
+    assert.notEqual(r.code, 0, `${name}: the build succeeded`);
+    assert.match(r.stderr, new RegExp(`entry_${name}\\.ts:2?\\d*:? ?.*uses Node's global '${name}'`), r.stderr);
+  }
+  // Guarded and commented uses pass.
+  const fine = path.join(dir, 'entry_fine.ts');
+  fs.writeFileSync(fine, "/* process.exit */\nexport const node = typeof process !== 'undefined';\nexport const x = { process: 1 }.process;\n");
+  const ok = build(['--entry', fine, '--out', path.join(dir, 'out-fine')]);
+  assert.equal(ok.code, 0, ok.stderr);
 });
 
 test('crc32.browser.ts (the bundle\'s CRC-32) equals zlib\'s on random data, in pieces and with seeds', () => {
@@ -105,8 +125,12 @@ test('crc32.browser.ts (the bundle\'s CRC-32) equals zlib\'s on random data, in 
 function inBrowserLikeNode(bundleFile: string, body: string): string {
   const script = `
     const realProcess = globalThis.process;
+    const RealBuffer = globalThis.Buffer;
     const fs = await import('fs');
+    // What a browser lacks: Node's process, Buffer and setImmediate.
     globalThis.process = undefined;
+    globalThis.Buffer = undefined;
+    globalThis.setImmediate = undefined;
     globalThis.window = globalThis;
     globalThis.document = {};
     const g = await import(${JSON.stringify(bundleFile)});
@@ -123,6 +147,9 @@ function inBrowserLikeNode(bundleFile: string, body: string): string {
 test('the bundle, run as in a browser, writes the same bytes as convert() and the same error lines as the CLI', async () => {
   const cases: [string, string | undefined][] = [
     ['torch/mlp/model.pt', 'torch/mlp/target.json'],
+    ['torch/mlp/model_legacy.pt', 'torch/mlp/target.json'],
+    ['torch/mlp/model.npz', 'torch/mlp/target.json'],
+    ['torch/mlp/model.safetensors', 'torch/mlp/target.json'],
     ['layers/keras/files/keras2_mha.h5', undefined],
     ['layers/keras/files/keras3_mha.keras', undefined],
     ['onnx-graph/mlp/model.onnx', undefined],
@@ -131,7 +158,7 @@ test('the bundle, run as in a browser, writes the same bytes as convert() and th
     for (const [src, target] of ${JSON.stringify(cases.map(([s, t]) => [path.join(FIXTURES, s), t && path.join(FIXTURES, t)]))}) {
       const m = await g.convertInMemory({ source: file(src), target: target ? file(target) : undefined });
       const model = await g.tf.loadLayersModel(g.tf.io.fromMemory({ modelTopology: m.modelJson.modelTopology, weightSpecs: m.weightSpecs, weightData: m.weightData }));
-      out.push({ backend: g.tf.getBackend(), outputs: model.outputs.length, files: m.files.map((f) => [f.name, Buffer.from(f.data).toString('base64')]) });
+      out.push({ backend: g.tf.getBackend(), outputs: model.outputs.length, files: m.files.map((f) => [f.name, RealBuffer.from(f.data).toString('base64')]) });
     }
     try { await g.inspectInMemory(file(${JSON.stringify(path.join(FIXTURES, 'hostile/pt/evil_reduce_os_system.pt'))})); out.push('no error'); } catch (e) { out.push(g.formatError(e)); }
   `;
