@@ -26,8 +26,10 @@ const FIX = path.join(ROOT, 'fixtures');
 const WEB = path.join(ROOT, 'dist', 'web');
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
+/** CHROMIUM_PATH when set (and then only it), else Debian's chromium. */
 function findChromium(): string | undefined {
-  for (const p of [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter(Boolean) as string[]) {
+  if (process.env.CHROMIUM_PATH) return fs.existsSync(process.env.CHROMIUM_PATH) ? process.env.CHROMIUM_PATH : undefined;
+  for (const p of ['/usr/bin/chromium', '/usr/bin/chromium-browser']) {
     if (fs.existsSync(p)) return p;
   }
   const r = spawnSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' });
@@ -35,7 +37,7 @@ function findChromium(): string | undefined {
 }
 
 const CHROMIUM = findChromium();
-const SKIP = CHROMIUM ? false : 'no chromium on this machine (apt-get install chromium; .ci/run does)';
+const SKIP = CHROMIUM ? false : `no chromium${process.env.CHROMIUM_PATH ? ` at CHROMIUM_PATH=${process.env.CHROMIUM_PATH}` : ' on this machine'} (apt-get install chromium; .ci/run does)`;
 
 let browser: Browser;
 let context: BrowserContext;
