@@ -278,6 +278,25 @@ test('TF checkpoint chosen as three files, with a target and a YAML mapping tabl
   await closePage(page);
 });
 
+test('files dropped on the drop zone are chosen as if picked: the weight file among them is inspected', { skip: SKIP }, async () => {
+  const dir = path.join(FIX, 'torch', 'mlp');
+  const files = ['target.json', 'model.safetensors'].map((name) => ({ name, bytes: [...fs.readFileSync(path.join(dir, name))] }));
+  const page = await openPage();
+  // A real drop carries a DataTransfer of Files; the page cannot tell this one from the OS's.
+  await page.evaluate((list) => {
+    const dt = new DataTransfer();
+    for (const f of list) dt.items.add(new File([new Uint8Array(f.bytes)], f.name));
+    const zone = document.getElementById('drop')!;
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, files);
+  await page.waitForFunction(() => !document.getElementById('inspect-section')!.hidden || !document.getElementById('error')!.hidden, undefined, { timeout: 30_000 });
+  assert.equal(await errorShown(page), undefined);
+  assert.match((await page.textContent('#source-select option:checked')) ?? '', /^model\.safetensors /);
+  await assertInspectMatches(page, path.join(dir, 'model.safetensors'), false);
+  await closePage(page);
+});
+
 test('hostile files: the page shows the CLI\'s one-line error and offers nothing to download', { skip: SKIP }, async () => {
   const cases = [
     { file: path.join(FIX, 'hostile', 'pt', 'evil_reduce_os_system.pt'), target: path.join(FIX, 'torch', 'mlp', 'target.json'), pattern: /refused pickle global 'os\.system'/ },
