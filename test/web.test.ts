@@ -216,6 +216,29 @@ test('PyTorch .pt with a target model.json: converted in the page, byte-identica
   await closePage(page);
 });
 
+test('quantize float16 and a bad shard size from the page\'s options: the same bytes as convert(), the CLI\'s kind of error line', { skip: SKIP }, async () => {
+  const dir = path.join(FIX, 'torch', 'mlp');
+  const source = path.join(dir, 'model.safetensors');
+  const target = path.join(dir, 'target.json');
+  const page = await openPage();
+  await choose(page, [source], target);
+  await page.fill('#shard-mib', '0.5');
+  await page.click('#convert');
+  await page.waitForFunction(() => !document.getElementById('error')!.hidden);
+  assert.equal(await errorShown(page), 'graft: --shard-size must be a whole number of MiB from 1 to 1024, not "0.5"');
+  await page.fill('#shard-mib', '1');
+  await page.selectOption('#quantize', 'float16');
+  await convertInPage(page);
+  assert.match((await page.textContent('#report-summary')) ?? '', /float16 quantization saved/);
+  const got = await downloadAll(page);
+  const nodeOut = path.join(tempDir(), 'model');
+  await convert({ source, target, out: nodeOut, quantize: 'float16', shardBytes: 1024 * 1024 });
+  assertSameFiles(got, nodeOut);
+  const manifest = JSON.parse(fs.readFileSync(path.join(got, 'model.json'), 'utf8')).weightsManifest[0].weights as { dtype: string; quantization?: { dtype: string } }[];
+  assert.ok(manifest.every((w) => w.quantization?.dtype === 'float16'), 'every weight stored as float16');
+  await closePage(page);
+});
+
 test('Keras .h5 without a target: the page builds the model from the file, same bytes as Node, matches NumPy', { skip: SKIP }, async () => {
   const dir = path.join(FIX, 'layers', 'keras', 'files');
   const source = path.join(dir, 'keras2_self_attention_groupnorm.h5');
@@ -408,6 +431,7 @@ test('a 100 MB safetensors file converts in the page within ~3x its size of tab 
   })();
   const started = Date.now();
   await choose(page, [big.file], big.target);
+  await page.fill('#shard-mib', '32');
   // The progress bar moves while the worker converts: every value it takes is recorded.
   await page.evaluate(() => {
     const bar = document.getElementById('progress') as HTMLProgressElement;
@@ -431,7 +455,8 @@ test('a 100 MB safetensors file converts in the page within ~3x its size of tab 
 
   // What the page made is what Node writes, byte for byte (downloaded after the measurement).
   const nodeOut = path.join(dir, 'node');
-  await convert({ source: big.file, target: big.target, out: nodeOut });
+  await convert({ source: big.file, target: big.target, out: nodeOut, shardBytes: 32 * 1024 * 1024 });
+  assert.equal(fs.readdirSync(nodeOut).length, 5, 'model.json and four 32 MiB shards');
   assertSameFiles(await downloadAll(page), nodeOut);
   await cdp.detach();
   await browserCdp.detach();

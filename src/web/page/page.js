@@ -230,6 +230,10 @@ async function convert() {
   const started = performance.now();
   try {
     const key = /** @type {HTMLInputElement} */ ($('key')).value.trim();
+    const shardText = /** @type {HTMLInputElement} */ ($('shard-mib')).value.trim();
+    const shardMiB = Number(shardText);
+    if (!/^\d+$/.test(shardText) || shardMiB < 1 || shardMiB > 1024) throw new PageError(`graft: --shard-size must be a whole number of MiB from 1 to 1024, not ${JSON.stringify(shardText)}`);
+    const quantize = /** @type {HTMLSelectElement} */ ($('quantize')).value;
     const result = await callWorker('convert', {
       source: state.source,
       companions: companions(),
@@ -241,6 +245,8 @@ async function convert() {
       key: key || undefined,
       allowMissing: /** @type {HTMLInputElement} */ ($('allow-missing')).checked || undefined,
       strict: /** @type {HTMLInputElement} */ ($('strict')).checked || undefined,
+      shardBytes: shardMiB * 1024 * 1024,
+      quantize: quantize || undefined,
     }, (p) => {
       if (p.totalBytes > 0) progress.value = p.bytes / p.totalBytes;
       setStatus(`${p.weights}/${p.totalWeights} weights, ${bytesText(p.bytes)} of ${bytesText(p.totalBytes)}`);
@@ -266,6 +272,7 @@ function showReport(r) {
   $('report-summary').textContent =
     `${r.assigned.length} weight(s) assigned from ${r.format}${r.convention ? ` (${r.convention} names)` : ''}` +
     `, ${r.missing.length} missing, ${(r.kept ?? []).length} kept, ${r.unused.length} unused, ${r.skipped.length} skipped, ${(r.ignored ?? []).length} ignored, ${(r.frozen ?? []).length} frozen` +
+    (r.quantization ? `; ${r.quantization.dtype} quantization saved ${bytesText(r.quantization.bytesSaved)}, largest error ${r.quantization.maxError.toExponential(2)}` : '') +
     (r.needsLayers ? '. The model uses layers from tfjs-graft/layers: import them before tf.loadLayersModel.' : '.');
   $('report-warnings').replaceChildren(...(r.warnings ?? []).map((w) => li(`warning: ${w}`)));
   const body = /** @type {HTMLTableElement} */ ($('assigned-table')).tBodies[0];
