@@ -44,6 +44,22 @@ export function transposeBand(src: Int32Array, rows: number, cols: number, c0: n
   }
 }
 
+/**
+ * Source rows [r0, r0 + k) of a [rows, cols] matrix, given as a [k, cols] block, into their place
+ * in rows [c0, c1) of its transpose, held in `dst` from index 0: dst[(c - c0)·rows + r0 + i] =
+ * block[i·cols + c]. Lets a transpose read its source in whole rows while building an output band.
+ */
+export function transposeRowsInto(block: Int32Array, k: number, cols: number, c0: number, c1: number, dst: Int32Array, rows: number, r0: number): void {
+  for (let i0 = 0; i0 < k; i0 += TILE) {
+    const i1 = Math.min(i0 + TILE, k);
+    for (let c = c0; c < c1; c++) {
+      let d = (c - c0) * rows + r0 + i0;
+      let s = i0 * cols + c;
+      for (let i = i0; i < i1; i++, d++, s += cols) dst[d] = block[s];
+    }
+  }
+}
+
 /** Shape after permuting axes: out[i] = shape[perm[i]]. */
 export function permutedShape(shape: readonly number[], perm: readonly number[]): number[] {
   return perm.map((p) => shape[p]);
@@ -208,6 +224,25 @@ export class SimdTransposer {
     for (let c = c0; c < c1; c++) {
       const from = c < c4 ? rows4 : 0;
       for (let r = from; r < rows; r++) d[(c - c0) * rows + r] = s[r * cols + c];
+    }
+  }
+
+  /**
+   * transposeRowsInto over this memory: the [k, cols] block of source rows [r0, r0 + k) at byte
+   * `src` into rows [c0, c1) of the transpose of a [rows, cols] matrix held at byte `dst`.
+   */
+  rowsInto(src: number, k: number, cols: number, c0: number, c1: number, dst: number, rows: number, r0: number): void {
+    if (src % 4 !== 0 || dst % 4 !== 0) throw new RangeError('SimdTransposer offsets must be 4-byte aligned');
+    const k4 = k - (k % 4);
+    const c4 = c1 - ((c1 - c0) % 4);
+    // The kernel's output row length is `rows`; starting at dst + r0·4 puts the block at column r0.
+    if (k4 > 0 && c4 > c0) this.kernel(src, k4, cols, c0, c4, dst + r0 * 4, rows);
+    if (k4 === k && c4 === c1) return;
+    const s = new Int32Array(this.memory.buffer, src, k * cols);
+    const d = new Int32Array(this.memory.buffer, dst, (c1 - c0) * rows);
+    for (let c = c0; c < c1; c++) {
+      const from = c < c4 ? k4 : 0;
+      for (let i = from; i < k; i++) d[(c - c0) * rows + r0 + i] = s[i * cols + c];
     }
   }
 }
