@@ -2,7 +2,7 @@ import { GraftError } from '../errors';
 import { bytesOf, manifestBytes, WeightToWrite } from '../output/writer';
 import type { ManifestWeight } from '../topology/model-json';
 import { minMax, QuantizeDType, quantizedBytes, WeightQuantizer } from '../output/quantize';
-import type { ReadsStrided, TensorInfo, WeightReader } from '../formats/types';
+import type { ReadsStrided, StridedRange, TensorInfo, WeightReader } from '../formats/types';
 import type { Assignment } from '../mapping/plan';
 import type { TargetVariable } from '../topology/variables';
 import { applyTransform } from '../transforms';
@@ -318,6 +318,8 @@ function bandedValues(reader: WeightReader & ReadsStrided, arena: Arena, a: Assi
  */
 async function* transposedByRows(reader: WeightReader & ReadsStrided, arena: Arena, name: string, rows: number, cols: number, plan: TransposeReads): AsyncGenerator<Float32Array> {
   const rowBytes = cols * 4;
+  // One range object for all the reads (thousands for a large tensor): no garbage per read.
+  const range: StridedRange = { start: 0, runBytes: 0, stride: 0, count: 1 };
   for (let b0 = 0; b0 < cols; b0 += plan.width) {
     const w = Math.min(plan.width, cols - b0);
     const region = arena.region(Math.min(plan.stageRows, rows) * rowBytes, w * rows * 4);
@@ -325,7 +327,10 @@ async function* transposedByRows(reader: WeightReader & ReadsStrided, arena: Are
     for (let r0 = 0; r0 < rows; r0 += plan.stageRows) {
       const k = Math.min(plan.stageRows, rows - r0);
       const bytes = k * rowBytes;
-      await reader.readStrided(name, { start: r0 * rowBytes, runBytes: bytes, stride: bytes, count: 1 }, region.input);
+      range.start = r0 * rowBytes;
+      range.runBytes = range.stride = bytes;
+      if (reader.readStridedSync) reader.readStridedSync(name, range, region.input);
+      else await reader.readStrided(name, range, region.input);
       if (region.simd) region.simd.rowsInto(0, k, cols, b0, b0 + w, region.pieceOffset, rows, r0);
       else transposeRowsInto(new Int32Array(region.buffer, 0, k * cols), k, cols, b0, b0 + w, band!, rows, r0);
     }

@@ -73,22 +73,29 @@ export function sealReader<R extends WeightReader>(reader: R, filePath: string):
   const wrap = (method: string, tensorArg: boolean): void => {
     const original = r[method];
     if (typeof original !== 'function') return;
-    const bound = (original as (...args: unknown[]) => unknown).bind(reader);
-    const sealed = (...args: unknown[]): unknown => {
-      const context = { file: filePath, tensor: tensorArg && typeof args[0] === 'string' ? args[0] : undefined };
+    const call = original as (...args: unknown[]) => unknown;
+    const contextOf = (first: unknown) => ({ file: filePath, tensor: tensorArg && typeof first === 'string' ? first : undefined });
+    // `arguments` passed straight to apply: no array or context object per call (readStridedSync
+    // runs thousands of times per large tensor, and its garbage would grow the JS heap).
+    const sealed = function (): unknown {
       let result: unknown;
       try {
-        result = bound(...args);
+        // eslint-disable-next-line prefer-rest-params
+        result = call.apply(reader, arguments as unknown as unknown[]);
       } catch (e) {
-        throw asCorrupt(e, context);
+        // eslint-disable-next-line prefer-rest-params
+        throw asCorrupt(e, contextOf(arguments[0]));
       }
-      return result instanceof Promise ? result.catch((e: unknown) => Promise.reject(asCorrupt(e, context))) : result;
+      // eslint-disable-next-line prefer-rest-params
+      const first: unknown = arguments[0];
+      return result instanceof Promise ? result.catch((e: unknown) => Promise.reject(asCorrupt(e, contextOf(first)))) : result;
     };
     Object.defineProperty(reader, method, { value: sealed, configurable: true, writable: true });
   };
   wrap('list', false);
   wrap('read', true);
   wrap('readStrided', true);
+  wrap('readStridedSync', true);
   return reader;
 }
 

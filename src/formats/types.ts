@@ -55,11 +55,17 @@ export interface StridedRange {
 /**
  * An optional WeightReader extension: copies a strided selection of a tensor's bytes (exactly the
  * bytes `read(name).data` holds there) back to back into `target`. With it, a large tensor streams
- * through a small reused buffer: contiguous pieces, or a band of columns for a transpose. Without
+ * through a small reused buffer: contiguous pieces, or a band of columns for a transpose (the range
+ * object may be reused by the caller for its next read: keep a copy, not it). Without
  * it every tensor is read whole into a fresh allocation.
  */
 export interface ReadsStrided {
   readStrided(name: string, range: StridedRange, target: Uint8Array): Promise<void>;
+  /**
+   * The same, synchronously, where the reader's reads are synchronous: a large transpose makes
+   * thousands of reads, and a promise each is garbage that grows the JS heap (peak memory).
+   */
+  readStridedSync?(name: string, range: StridedRange, target: Uint8Array): void;
 }
 
 /** A weighted op of a source graph (ONNX node, PyTorch module) with its parameter tensors. */

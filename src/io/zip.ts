@@ -45,8 +45,8 @@ const INFLATE_CHUNK = 1 << 14;
 /** First compressed bytes handed to the inflater for a prefix read (a header): doubled per push. */
 const PREFIX_FIRST_CHUNK = 64;
 
-/** Bytes read at a time when checking a stored entry's CRC-32. */
-const VERIFY_CHUNK = 4 << 20;
+/** Bytes read at a time when checking a stored entry's CRC-32 (small enough to stay in cache). */
+const VERIFY_CHUNK = 256 << 10;
 
 export const METHOD_STORED = 0;
 export const METHOD_DEFLATE = 8;
@@ -62,6 +62,10 @@ export class ZipArchive {
   private readonly dataOffsets = new Map<ZipEntry, number>();
   /** Entries whose CRC-32 has been checked. */
   private readonly verified = new Set<ZipEntry>();
+  /** The one buffer every CRC-32 check reads through (not one per entry left to the collector). */
+  private verifyBuffer?: Uint8Array;
+  /** Stored entries being read front to back with their check deferred: bytes covered, CRC so far. */
+  private readonly frontToBack = new Map<ZipEntry, { at: number; crc: number }>();
   /** Deflated entries kept whole after their first read (PyTorch storages with several views). */
   private readonly inflatedCache = new Map<ZipEntry, Uint8Array>();
   /** Bytes inflated so far in this run, over all entries; bounded by `inflateBudget`. */
@@ -198,13 +202,58 @@ export class ZipArchive {
    * entry's CRC-32 checked once first, as for readRange): a large member streams through one
    * reused buffer.
    */
-  readStoredInto(entry: ZipEntry, offset: number, target: Uint8Array): void {
+  readStoredInto(entry: ZipEntry, offset: number, target: Uint8Array, options: { deferCheck?: boolean } = {}): void {
     if (entry.method !== METHOD_STORED) throw new Error(`internal: readStoredInto on deflated zip entry '${entry.name}'`);
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + target.length > entry.uncompressedSize) {
       throw new GraftError('CORRUPT', `range ${offset}+${target.length} lies outside zip entry '${printable(entry.name)}' (${entry.uncompressedSize} bytes)`, { file: this.path });
     }
+    if (options.deferCheck && !this.verified.has(entry)) {
+      const run = this.frontToBack.get(entry) ?? { at: 0, crc: 0 };
+      if (offset >= run.at && offset - run.at <= VERIFY_CHUNK) {
+        this.checkUpTo(entry, run, offset);
+        this.source.readInto(this.dataOffset(entry) + offset, target);
+        run.crc = crc32(target, run.crc);
+        run.at = offset + target.length;
+        this.frontToBack.set(entry, run);
+        return;
+      }
+      // Not front to back: check the whole entry first, as without deferCheck.
+      this.frontToBack.delete(entry);
+    }
     this.verifyStored(entry);
     this.source.readInto(this.dataOffset(entry) + offset, target);
+  }
+
+  /**
+   * Ends a front-to-back read of a stored entry made with `deferCheck` (the CRC-32 computed on the
+   * bytes as they were read, saving a separate pass): checks the rest of the entry and the CRC.
+   * The caller must call this once it has read the data it uses, before trusting that data.
+   */
+  finishStoredCheck(entry: ZipEntry): void {
+    if (this.verified.has(entry)) return;
+    const run = this.frontToBack.get(entry);
+    if (!run) {
+      this.verifyStored(entry);
+      return;
+    }
+    this.frontToBack.delete(entry);
+    this.checkUpTo(entry, run, entry.uncompressedSize);
+    if (run.crc !== entry.crc32) {
+      throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' fails its CRC-32 check`, { file: this.path });
+    }
+    this.verified.add(entry);
+  }
+
+  /** Advances a front-to-back CRC over the entry's bytes up to `end`, through the verify buffer. */
+  private checkUpTo(entry: ZipEntry, run: { at: number; crc: number }, end: number): void {
+    const start = this.dataOffset(entry);
+    const buffer = (this.verifyBuffer ??= new Uint8Array(VERIFY_CHUNK));
+    while (run.at < end) {
+      const chunk = buffer.subarray(0, Math.min(VERIFY_CHUNK, end - run.at));
+      this.source.readInto(start + run.at, chunk);
+      run.crc = crc32(chunk, run.crc);
+      run.at += chunk.length;
+    }
   }
 
   /** Checks a stored entry's CRC-32 by streaming it through one reused buffer, once. */
@@ -212,7 +261,7 @@ export class ZipArchive {
     if (this.verified.has(entry)) return;
     const start = this.dataOffset(entry);
     let crc = 0;
-    const buffer = new Uint8Array(Math.min(VERIFY_CHUNK, entry.uncompressedSize));
+    const buffer = (this.verifyBuffer ??= new Uint8Array(VERIFY_CHUNK));
     for (let done = 0; done < entry.uncompressedSize; done += VERIFY_CHUNK) {
       const chunk = buffer.subarray(0, Math.min(VERIFY_CHUNK, entry.uncompressedSize - done));
       this.source.readInto(start + done, chunk);

@@ -39,6 +39,10 @@ class NpzReader implements WeightReader {
   }
 
   async read(name: string): Promise<RawTensor> {
+    return this.readSync(name);
+  }
+
+  private readSync(name: string): RawTensor {
     const m = this.members.get(name);
     if (!m) throw new GraftError('NOT_FOUND', `has no array named '${name}'`, { file: this.path, tensor: name });
     let data: Uint8Array;
@@ -51,8 +55,12 @@ class NpzReader implements WeightReader {
     return rawTensor(infoOf(name, m.header), normalizeNpyData(m.header, data), this.path);
   }
 
-  /** Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the array's data, into `target`. */
   async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
+    this.readStridedSync(name, r, target);
+  }
+
+  /** Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the array's data, into `target`. */
+  readStridedSync(name: string, r: StridedRange, target: Uint8Array): void {
     const m = this.members.get(name);
     if (!m) throw new GraftError('NOT_FOUND', `has no array named '${name}'`, { file: this.path, tensor: name });
     const { start, runBytes, stride, count } = r;
@@ -62,9 +70,12 @@ class NpzReader implements WeightReader {
     }
     if (m.entry.method === METHOD_STORED && !m.header.bigEndian && !m.header.fortranOrder) {
       try {
+        // Read front to back, the member's CRC-32 is computed on the way and checked once its
+        // data has been read to the end (before the conversion can finish), not in a pass of its own.
         for (let i = 0; i < count; i++) {
-          this.zip.readStoredInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes));
+          this.zip.readStoredInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes), { deferCheck: true });
         }
+        if (count > 0 && last === m.header.byteSize) this.zip.finishStoredCheck(m.entry);
       } catch (e) {
         if (e instanceof GraftError) throw new GraftError(e.code, stripFile(e.message, this.path), { file: this.path, tensor: name });
         throw e;
@@ -73,7 +84,7 @@ class NpzReader implements WeightReader {
     }
     if (this.decoded?.name !== name) {
       this.decoded = undefined;
-      this.decoded = { name, data: (await this.read(name)).data };
+      this.decoded = { name, data: this.readSync(name).data };
     }
     const data = this.decoded.data;
     for (let i = 0; i < count; i++) {

@@ -210,7 +210,7 @@ export async function openOnnx(path: string, volume: Volume = fileVolume): Promi
   }
 }
 
-function describeModel(path: string, model: OnnxModel, src: ByteSource, rawRanges: (ByteRange | undefined)[], volume: Volume): WeightReader & ReadsStrided {
+function describeModel(path: string, model: OnnxModel, src: ByteSource, rawRanges: (ByteRange | undefined)[], volume: Volume): WeightReader & Required<ReadsStrided> {
   const graph = model.graph;
   if (!graph) throw new GraftError('CORRUPT', 'ONNX model has no graph', { file: path });
 
@@ -273,8 +273,11 @@ function describeModel(path: string, model: OnnxModel, src: ByteSource, rawRange
       if (s.raw) return rawTensor(s.info, src.read(s.raw.offset, s.raw.length, name), path);
       return rawTensor(s.info, inlineData(s.info, s.tensor, path), path);
     },
-    /** Runs straight from the file for raw_data and external data; typed fields are built whole. */
     async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
+      this.readStridedSync(name, r, target);
+    },
+    /** Runs straight from the file for raw_data and external data; typed fields are built whole. */
+    readStridedSync(name: string, r: StridedRange, target: Uint8Array): void {
       const s = sources.get(name);
       if (!s) throw new GraftError('NOT_FOUND', 'no such initializer in the model', { file: path, tensor: name });
       const { start, runBytes, stride, count } = r;

@@ -68,8 +68,13 @@ class SafetensorsFile {
     const entry = this.entry(name);
     const { start, runBytes, stride, count } = r;
     const last = start + (count - 1) * stride + runBytes;
-    if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > entry.info.byteSize)) {
+    if (!countable(start) || !countable(runBytes) || !countable(stride) || !countable(count) || count * runBytes > target.length || (count > 0 && last > entry.info.byteSize)) {
       throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${entry.info.byteSize} bytes`, { file: this.path, tensor: name });
+    }
+    // One run filling the target (a transpose's block of rows) needs no view of its own.
+    if (count === 1 && target.length === runBytes) {
+      this.source.readInto(entry.offset + start, target, name);
+      return;
     }
     for (let i = 0; i < count; i++) {
       this.source.readInto(entry.offset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes), name);
@@ -85,6 +90,10 @@ class SafetensorsFile {
   close(): void {
     this.source.close();
   }
+}
+
+function countable(v: number): boolean {
+  return Number.isSafeInteger(v) && v >= 0;
 }
 
 function parseHeader(source: ByteSource): { entries: Map<string, Entry>; metadata?: Record<string, string> } {
@@ -188,6 +197,10 @@ class SafetensorsReader implements WeightReader {
     this.file.readStrided(name, range, target);
   }
 
+  readStridedSync(name: string, range: StridedRange, target: Uint8Array): void {
+    this.file.readStrided(name, range, target);
+  }
+
   async close(): Promise<void> {
     this.file.close();
   }
@@ -228,6 +241,10 @@ class ShardedSafetensorsReader implements WeightReader {
   }
 
   async readStrided(name: string, range: StridedRange, target: Uint8Array): Promise<void> {
+    this.readStridedSync(name, range, target);
+  }
+
+  readStridedSync(name: string, range: StridedRange, target: Uint8Array): void {
     const shard = this.owner.get(name);
     if (!shard) throw new GraftError('NOT_FOUND', `weight_map has no tensor named '${name}'`, { file: this.path, tensor: name });
     shard.readStrided(name, range, target);
