@@ -235,6 +235,37 @@ test('npz: a bit flip in a stored member\'s data fails its CRC-32 on a strided r
   }
 });
 
+test('npz: a sweep (front-to-back reads) checks a stored member\'s CRC-32 on the way: the read reaching its end fails on a bit flip', async () => {
+  const good = Buffer.from(fs.readFileSync(fixture('formats/npz/stored.npz')));
+  const reader0 = await NpzHandler.open(fixture('formats/npz/stored.npz'));
+  const first = reader0.list().find((i) => i.byteSize >= 8)!;
+  const whole = (await reader0.read(first.name)).data;
+  // A sweep of a sound member reads the same bytes as a whole read.
+  const swept = new Uint8Array(first.byteSize);
+  const half = Math.floor(first.byteSize / 2);
+  const strided = reader0 as unknown as ReadsStrided;
+  await strided.readStrided(first.name, { start: 0, runBytes: half, stride: half, count: 1, sweep: true }, swept.subarray(0, half));
+  await strided.readStrided(first.name, { start: half, runBytes: first.byteSize - half, stride: first.byteSize - half, count: 1, sweep: true }, swept.subarray(half));
+  assert.deepEqual(swept, whole);
+  await reader0.close();
+  const headerEnd = good.indexOf(0x0a, good.indexOf(Buffer.from('\x93NUMPY', 'latin1'))) + 1;
+  good[headerEnd] ^= 0x01;
+  const damaged = tmpFile('flip-sweep.npz', good);
+  const reader = await NpzHandler.open(damaged);
+  try {
+    const r = reader as unknown as ReadsStrided;
+    const target = new Uint8Array(first.byteSize);
+    // The first half is handed over unchecked: a sweep's caller uses nothing before its last read returns.
+    await r.readStrided(first.name, { start: 0, runBytes: half, stride: half, count: 1, sweep: true }, target.subarray(0, half));
+    await assert.rejects(r.readStrided(first.name, { start: half, runBytes: first.byteSize - half, stride: first.byteSize - half, count: 1, sweep: true }, target.subarray(half)),
+      (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && /CRC-32/.test(e.message) && e.message.includes(damaged) && e.message.includes(first.name));
+    // Reads out of order are checked up front, sweep or not.
+    await assert.rejects(r.readStrided(first.name, { start: half, runBytes: 1, stride: 1, count: 1, sweep: true }, new Uint8Array(1)), /CRC-32/);
+  } finally {
+    await reader.close();
+  }
+});
+
 const DL4J_DTYPES = ['float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8'];
 
 for (const dt of DL4J_DTYPES) {

@@ -15,9 +15,12 @@ import { loadLayersModelFromDir } from '../src/output/load';
 import { GraftError } from '../src/errors';
 import { registerFormat } from '../src/formats';
 import { SafetensorsHandler } from '../src/formats/safetensors/reader';
-import type { FormatHandler, RawTensor, WeightReader } from '../src/formats/types';
+import type { FormatHandler, RawTensor, ReadsStrided, TensorInfo, WeightReader } from '../src/formats/types';
 import { progressBar } from '../src/cli/progress';
-import { bandColumns, BAND_BYTES, StridedRange } from '../src/convert/stream';
+import { bandColumns, BAND_BYTES, StridedRange, streamWeights, transposeReads } from '../src/convert/stream';
+import type { Assignment } from '../src/mapping/plan';
+import type { TargetVariable } from '../src/topology/variables';
+import { transpose2d } from '../src/transforms/layout';
 import { fixture } from './helpers/realworld';
 import { maxAbsDiff, predictArray, tempDir } from './helpers/models';
 import { Json, L, seq } from './helpers/topologies';
@@ -34,12 +37,18 @@ const StridedSafetensors: FormatHandler = {
   sniff: (_head, p) => p.endsWith(STRIDED_SUFFIX),
   async open(p) {
     const inner = await SafetensorsHandler.open(p);
+    const innerSync = (inner as WeightReader & Required<ReadsStrided>).readStridedSync.bind(inner);
     return Object.assign(Object.create(inner) as WeightReader, {
       async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
-        stridedCalls.push(r);
+        stridedCalls.push({ ...r });
         const raw: RawTensor = await inner.read(name);
         assert.ok(r.start + (r.count - 1) * r.stride + r.runBytes <= raw.byteSize, 'strided read within the tensor');
         for (let i = 0; i < r.count; i++) target.set(raw.data.subarray(r.start + i * r.stride, r.start + i * r.stride + r.runBytes), i * r.runBytes);
+      },
+      // Copies of the ranges: the engine reuses one range object for a sweep of row blocks.
+      readStridedSync(name: string, r: StridedRange, target: Uint8Array): void {
+        stridedCalls.push({ ...r });
+        innerSync(name, r, target);
       },
     });
   },
@@ -124,12 +133,14 @@ function randomFloats(n: number, seed: number): Float32Array {
   return out;
 }
 
-test('a kernel larger than one read band streams in column bands with odd edges, identical to tfjs', async () => {
+test('a kernel larger than one read band streams in bands with odd edges, read as blocks of whole rows, identical to tfjs', async () => {
   await initBackend();
   // [out=1030, in=1101]: rows not a multiple of 4, more than 4 MiB, last band 1101 - 1016 = 85 columns.
   const [out, inDim] = [1030, 1101];
   assert.ok(out * inDim * 4 > BAND_BYTES);
-  const width = bandColumns(out, inDim);
+  const plan = transposeReads(out, inDim);
+  assert.equal(plan.mode, 'rows', 'rows of 4.4 KB cost less read whole than one read per row');
+  const width = plan.width;
   assert.ok(width < inDim && (inDim - width) % 4 !== 0, `band of ${width} columns`);
   const dir = tempDir();
   const source = path.join(dir, `big${STRIDED_SUFFIX}`);
@@ -144,8 +155,79 @@ test('a kernel larger than one read band streams in column bands with odd edges,
   stridedCalls.length = 0;
   const { stream, tfjs: t } = await bothEngines({ source, target, from: 'torch' });
   assertSameFolders(stream, t, 'banded');
-  assert.ok(stridedCalls.some((r) => r.count === out && r.runBytes === width * 4 && r.stride === inDim * 4), 'the kernel was read in column bands');
-  assert.ok(stridedCalls.some((r) => r.count === out && r.runBytes === (inDim - width) * 4), 'with a narrower last band');
+  // The kernel is the first tensor: its reads are whole-row blocks, the whole kernel once per band.
+  const rowBytes = inDim * 4;
+  const kernelReads = stridedCalls.filter((r) => r.count === 1 && r.start % rowBytes === 0 && r.runBytes % rowBytes === 0 && r.runBytes > out * 4);
+  assert.ok(kernelReads.every((r) => r.sweep === true && r.runBytes <= plan.stageRows * rowBytes));
+  const bands = Math.ceil(inDim / width);
+  assert.equal(kernelReads.reduce((s, r) => s + r.runBytes, 0), bands * out * rowBytes, `the kernel read once per band (${bands} bands)`);
+  assert.ok(!stridedCalls.some((r) => r.count === out), 'no read per row');
+});
+
+/** A reader over tensors in memory that records its strided reads (async or sync). */
+function memoryReader(tensors: Map<string, { shape: number[]; data: Float32Array }>, calls: StridedRange[], sync: boolean): WeightReader & ReadsStrided {
+  const bytes = (name: string) => {
+    const t = tensors.get(name)!;
+    return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  };
+  const copy = (name: string, r: StridedRange, target: Uint8Array): void => {
+    calls.push({ ...r });
+    const b = bytes(name);
+    assert.ok(r.count === 0 || r.start + (r.count - 1) * r.stride + r.runBytes <= b.length, 'read within the tensor');
+    for (let i = 0; i < r.count; i++) target.set(b.subarray(r.start + i * r.stride, r.start + i * r.stride + r.runBytes), i * r.runBytes);
+  };
+  const list = (): TensorInfo[] => [...tensors].map(([name, t]) => ({ name, dtype: 'float32', shape: t.shape, byteSize: t.data.byteLength }));
+  return {
+    format: 'memory-test',
+    path: 'memory',
+    list,
+    async read(name: string): Promise<RawTensor> {
+      return { ...list().find((i) => i.name === name)!, data: bytes(name).slice() };
+    },
+    async readStrided(name, r, target) {
+      copy(name, r, target);
+    },
+    ...(sync ? { readStridedSync: copy } : {}),
+    async close() {},
+  };
+}
+
+async function streamedBytes(reader: WeightReader, names: { source: string; target: string; shape: number[]; targetShape: number[]; kind: 'transpose' | 'identity' }[]): Promise<Uint8Array[]> {
+  const variables: TargetVariable[] = names.map((n, i) => ({ name: n.target, layer: 'l', className: 'Dense', weight: 'kernel', shape: n.targetShape, dtype: 'float32', indexInLayer: i, layerIndex: 0 }));
+  const assignments: Assignment[] = names.map((n) => ({ target: n.target, layer: 'l', sources: [n.source], transform: { kind: n.kind }, sourceShapes: [n.shape], targetShape: n.targetShape, origin: 'convention' }));
+  const weights = streamWeights({ reader, variables, saveOrder: names.map((n) => n.target), assignments }, []);
+  const out: Uint8Array[] = [];
+  for (const w of weights) out.push(await w.bytes());
+  return out;
+}
+
+test('transposes read by row blocks or by column runs, whichever copies less, give the transpose exactly', async () => {
+  // Wide rows (20 KB) against a 1016-column band: one read per row copies less than whole rows.
+  const wide = transposeReads(1030, 5000);
+  assert.equal(wide.mode, 'columns');
+  // Narrow rows: whole rows, read in blocks, once per band.
+  const narrow = transposeReads(2048, 2048);
+  assert.deepEqual([narrow.mode, narrow.width], ['rows', 512]);
+  // A tensor within one band is read once, whole rows at a time.
+  assert.deepEqual([transposeReads(300, 700).mode, transposeReads(300, 700).width], ['rows', 700]);
+  const cases: [number, number][] = [[1030, 5000], [2051, 1023], [7, 9], [300, 700], [4099, 258]];
+  for (const sync of [true, false]) {
+    const tensors = new Map(cases.map(([r, c], i) => [`w${i}`, { shape: [r, c], data: randomFloats(r * c, 10 + i) }]));
+    tensors.set('b', { shape: [1001], data: randomFloats(1001, 99) });
+    const calls: StridedRange[] = [];
+    const reader = memoryReader(tensors, calls, sync);
+    const names = cases.map(([r, c], i) => ({ source: `w${i}`, target: `l/k${i}`, shape: [r, c], targetShape: [c, r], kind: 'transpose' as const }));
+    names.push({ source: 'b', target: 'l/b', shape: [1001], targetShape: [1001], kind: 'identity' });
+    const got = await streamedBytes(reader, names);
+    cases.forEach(([r, c], i) => {
+      const want = transpose2d(tensors.get(`w${i}`)!.data, r, c);
+      assert.ok(Buffer.from(got[i]).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength)), `[${r}, ${c}] (${transposeReads(r, c).mode}, sync ${sync})`);
+    });
+    const b = tensors.get('b')!.data;
+    assert.ok(Buffer.from(got[cases.length]).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)));
+    assert.ok(calls.some((r) => r.count === 1030 && r.stride === 5000 * 4), 'the wide tensor was read one run per row');
+    assert.ok(calls.some((r) => r.count === 1 && r.sweep === true), 'the others in row blocks');
+  }
 });
 
 test('an output of many small shards loads and predicts like a single-shard one', async () => {

@@ -318,8 +318,9 @@ function bandedValues(reader: WeightReader & ReadsStrided, arena: Arena, a: Assi
  */
 async function* transposedByRows(reader: WeightReader & ReadsStrided, arena: Arena, name: string, rows: number, cols: number, plan: TransposeReads): AsyncGenerator<Float32Array> {
   const rowBytes = cols * 4;
-  // One range object for all the reads (thousands for a large tensor): no garbage per read.
-  const range: StridedRange = { start: 0, runBytes: 0, stride: 0, count: 1 };
+  // One range object for all the reads (thousands for a large tensor): no garbage per read. The
+  // first band's reads sweep the tensor, and nothing leaves here before the last of them returns.
+  const range: StridedRange = { start: 0, runBytes: 0, stride: 0, count: 1, sweep: true };
   for (let b0 = 0; b0 < cols; b0 += plan.width) {
     const w = Math.min(plan.width, cols - b0);
     const region = arena.region(Math.min(plan.stageRows, rows) * rowBytes, w * rows * 4);

@@ -224,6 +224,11 @@ export class ZipArchive {
     this.source.readInto(this.dataOffset(entry) + offset, target);
   }
 
+  /** Whether a front-to-back read with its check deferred is under way in this entry. */
+  checkingFrontToBack(entry: ZipEntry): boolean {
+    return this.frontToBack.has(entry);
+  }
+
   /**
    * Ends a front-to-back read of a stored entry made with `deferCheck` (the CRC-32 computed on the
    * bytes as they were read, saving a separate pass): checks the rest of the entry and the CRC.

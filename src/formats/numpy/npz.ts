@@ -70,12 +70,13 @@ class NpzReader implements WeightReader {
     }
     if (m.entry.method === METHOD_STORED && !m.header.bigEndian && !m.header.fortranOrder) {
       try {
-        // Read front to back, the member's CRC-32 is computed on the way and checked once its
-        // data has been read to the end (before the conversion can finish), not in a pass of its own.
+        // In a sweep (see StridedRange) the member's CRC-32 is computed on the way and checked when
+        // the read reaching the data's end returns, not in a pass of its own first.
+        const deferCheck = r.sweep === true && (start === 0 || this.zip.checkingFrontToBack(m.entry));
         for (let i = 0; i < count; i++) {
-          this.zip.readStoredInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes), { deferCheck: true });
+          this.zip.readStoredInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes), { deferCheck });
         }
-        if (count > 0 && last === m.header.byteSize) this.zip.finishStoredCheck(m.entry);
+        if (deferCheck && count > 0 && last === m.header.byteSize) this.zip.finishStoredCheck(m.entry);
       } catch (e) {
         if (e instanceof GraftError) throw new GraftError(e.code, stripFile(e.message, this.path), { file: this.path, tensor: name });
         throw e;
