@@ -18,7 +18,7 @@ import { toFloat32, toInt32 } from '../transforms/dtype';
 
 /** Output pieces of 1 MiB: large enough for few write calls, small next to a big tensor. */
 export const PIECE_ELEMENTS = 256 * 1024;
-/** Source bytes read per step of a large tensor. */
+/** Source columns held per output band of a large transpose (the band is its working memory). */
 export const BAND_BYTES = 4 * 1024 * 1024;
 /**
  * Shortest run read when a transpose reads its source a band of columns at a time (one read per
@@ -88,8 +88,10 @@ class Arena {
   region(bytes: number, pieceBytes: number): Region {
     const pieceOffset = align(bytes);
     const total = pieceOffset + pieceBytes;
-    const simd = this.transposer(total);
+    // Plain reads (no piece to transpose into) never set the transposer up for themselves.
+    const simd = pieceBytes > 0 || this.simd ? this.transposer(total) : undefined;
     if (simd) {
+      if (this.plain.byteLength) this.plain = new ArrayBuffer(0);
       simd.reserve(total);
       return { buffer: simd.buffer, simd, pieceOffset, input: new Uint8Array(simd.buffer, 0, bytes) };
     }
@@ -282,9 +284,11 @@ function bandedValues(reader: WeightReader & ReadsStrided, arena: Arena, a: Assi
   const name = a.sources[0];
   const shape = a.sourceShapes[0];
   const total = product(shape) * 4;
+  // Contiguous reads in output-piece sizes: a reader's own buffer (HDF5's, in wasm memory) stays small.
+  const step = pieceElements * 4;
   const contiguous = async function* (): AsyncGenerator<Float32Array> {
-    for (let at = 0; at < total; at += BAND_BYTES) {
-      const n = Math.min(BAND_BYTES, total - at);
+    for (let at = 0; at < total; at += step) {
+      const n = Math.min(step, total - at);
       const region = arena.region(n, 0);
       await reader.readStrided(name, { start: at, runBytes: n, stride: n, count: 1 }, region.input);
       yield new Float32Array(region.buffer, 0, n / 4);
