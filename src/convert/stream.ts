@@ -18,7 +18,7 @@ import { toFloat32, toInt32 } from '../transforms/dtype';
 
 /** Output pieces of 1 MiB: large enough for few write calls, small next to a big tensor. */
 export const PIECE_ELEMENTS = 256 * 1024;
-/** Source columns held per output band of a large transpose (the band is its working memory). */
+/** Bytes of one output band of a large transpose: its working memory, beside one block of rows. */
 export const BAND_BYTES = 4 * 1024 * 1024;
 /**
  * Shortest run read when a transpose reads its source a band of columns at a time (one read per

@@ -51,9 +51,10 @@ export interface StridedRange {
   stride: number;
   count: number;
   /**
-   * Set by a caller that reads the whole tensor front to back in such reads and uses none of the
-   * bytes before its read of the tensor's last byte returns: a reader may then check the data's
-   * integrity on the way, failing that last read, instead of in a pass of its own first.
+   * Set by a caller that reads the whole tensor front to back in such reads and lets none of the
+   * bytes out (into any output) before its read of the tensor's last byte returns: a reader may
+   * then check the data's integrity on the way, failing that last read, instead of in a pass of
+   * its own first.
    */
   sweep?: boolean;
 }
