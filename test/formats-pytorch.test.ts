@@ -8,7 +8,7 @@ import { GraftError } from '../src/errors';
 import { readHead } from '../src/io/bytes';
 import { TorchStorage, TorchStorageType, TorchTensor } from '../src/io/pickle';
 import { openPyTorch, pytorchFormat, readStrided } from '../src/formats/pytorch/reader';
-import type { WeightReader } from '../src/formats/types';
+import type { ReadsStrided, WeightReader } from '../src/formats/types';
 import { fixture, realworld } from './helpers/realworld';
 import { mutateAndRead } from './helpers/mutate';
 
@@ -28,6 +28,30 @@ async function assertMatches(reader: WeightReader, want: Expected): Promise<void
     assert.equal(raw.dtype, e.dtype, info.name);
     assert.deepEqual(raw.shape, e.shape, info.name);
     assert.deepEqual(Buffer.from(raw.data), Buffer.from(e.data, 'base64'), `${info.name} bytes`);
+  }
+  await assertStridedMatches(reader as WeightReader & ReadsStrided, want);
+}
+
+/**
+ * Strided reads give the bytes PyTorch wrote: a sweep in two halves, and a column of a 2-D tensor
+ * (one element per row), for stored, legacy, big-endian, shared and strided-view tensors alike.
+ */
+async function assertStridedMatches(reader: WeightReader & ReadsStrided, want: Expected): Promise<void> {
+  for (const info of reader.list()) {
+    const bytes = Buffer.from(want[info.name].data, 'base64');
+    if (bytes.length === 0) continue;
+    const got = new Uint8Array(bytes.length);
+    const half = Math.floor(bytes.length / 2);
+    await reader.readStrided(info.name, { start: 0, runBytes: half, stride: half, count: 1, sweep: true }, got.subarray(0, half));
+    reader.readStridedSync!(info.name, { start: half, runBytes: bytes.length - half, stride: bytes.length - half, count: 1, sweep: true }, got.subarray(half));
+    assert.deepEqual(Buffer.from(got), bytes, `${info.name} swept`);
+    if (info.shape.length === 2 && info.shape[0] > 1 && info.shape[1] > 1) {
+      const es = bytes.length / (info.shape[0] * info.shape[1]);
+      const column = new Uint8Array(info.shape[0] * es);
+      await reader.readStrided(info.name, { start: es, runBytes: es, stride: info.shape[1] * es, count: info.shape[0] }, column);
+      const want1 = Buffer.concat(Array.from({ length: info.shape[0] }, (_, r) => bytes.subarray((r * info.shape[1] + 1) * es, (r * info.shape[1] + 2) * es)));
+      assert.deepEqual(Buffer.from(column), want1, `${info.name} column 1`);
+    }
   }
 }
 
@@ -55,6 +79,39 @@ test('zip checkpoint under a custom top folder: dtypes, shared storages and stri
   } finally {
     await r.close();
   }
+});
+
+test('a flipped byte in a stored storage record fails its CRC-32: up front, or at the end of a sweep', async () => {
+  const good = Buffer.from(fs.readFileSync(edge('my_custom_folder.pt')));
+  const r0 = await openPyTorch(edge('my_custom_folder.pt'));
+  const names = r0.list().filter((i) => i.byteSize >= 8 && i.shape.length >= 1).map((i) => i.name);
+  await r0.close();
+  // Flip one byte inside the first storage record: the local header of '<prefix>/data/0'.
+  const at = good.indexOf(Buffer.from('my_custom_folder/data/0'));
+  assert.ok(at > 30);
+  const nameLength = good.readUInt16LE(at - 4);
+  const extraLength = good.readUInt16LE(at - 2);
+  good[at + nameLength + extraLength] ^= 0x01;
+  const damaged = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'graft-pt-')), 'flip.pt');
+  fs.writeFileSync(damaged, good);
+  let failed = 0;
+  for (const name of names) {
+    const r = (await openPyTorch(damaged)) as WeightReader & ReadsStrided;
+    try {
+      const info = r.list().find((i) => i.name === name)!;
+      const target = new Uint8Array(info.byteSize);
+      try {
+        await r.readStrided(name, { start: 0, runBytes: info.byteSize, stride: info.byteSize, count: 1, sweep: true }, target);
+      } catch (e) {
+        assert.ok(e instanceof GraftError && e.code === 'CORRUPT' && /CRC-32/.test(e.message) && e.message.includes(damaged), String(e));
+        failed++;
+        await assert.rejects(r.readStrided(name, { start: 0, runBytes: 1, stride: 1, count: 1 }, new Uint8Array(1)), /CRC-32/);
+      }
+    } finally {
+      await r.close();
+    }
+  }
+  assert.ok(failed > 0, 'a tensor of the damaged storage failed');
 });
 
 test('legacy (pre-1.6) checkpoint holds the same tensors', async () => {

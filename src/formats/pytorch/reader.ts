@@ -2,8 +2,8 @@ import { GraftError } from '../../errors';
 import { byteSwapInPlace, ByteSource, elementCount, openSource, printable, rawTensor, tensorInfo } from '../../io/bytes';
 import { PickleTruncated, PyDict, PyGlobal, TorchStorage, TorchStorageType, TorchTensor, unpickle } from '../../io/pickle';
 import { startsWith } from '../registry';
-import type { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
-import { ZipArchive, ZipEntry } from '../../io/zip';
+import type { FormatHandler, OpenOptions, RawTensor, ReadsStrided, StridedRange, TensorInfo, WeightReader } from '../types';
+import { METHOD_STORED, ZipArchive, ZipEntry } from '../../io/zip';
 import { MAX_PICKLE_BYTES } from '../../io/budget';
 
 /**
@@ -98,6 +98,13 @@ interface StorageBlob {
   /** Bytes available for the storage (the zip entry's size or the legacy record's size). */
   byteLength: number;
   read(offset: number, length: number, tensor: string): Uint8Array;
+  /**
+   * Fills `target` from `offset` straight from the file, where the record is stored as is (a
+   * stored zip entry, a legacy record); `sweep` as in StridedRange. Absent for deflated records.
+   */
+  readInto?(offset: number, target: Uint8Array, tensor: string, sweep: boolean): void;
+  /** For a sweep's read that reached the end of the tensor's data: finishes the record's check. */
+  finishSweep?(): void;
 }
 
 /** A storage type as named in a persistent id, checked. */
@@ -152,6 +159,11 @@ async function openZip(path: string, options: OpenOptions): Promise<WeightReader
         if (!entry) throw new GraftError('CORRUPT', `storage record '${printable(`${prefix}data/${storage.key}`)}' is missing from the archive`, { file: path, tensor });
         // keep: a deflated storage is inflated once, however many views read from it.
         blob = { byteLength: entry.uncompressedSize, read: (offset, length) => zip.readRange(entry, offset, length, { keep: true }) };
+        if (entry.method === METHOD_STORED) {
+          // A sweep starting at the record's start defers its CRC-32 to the end (see StridedRange).
+          blob.readInto = (offset, target, _t, sweep) => zip.readStoredInto(entry, offset, target, { deferCheck: sweep && (offset === 0 || zip.checkingFrontToBack(entry)) });
+          blob.finishSweep = () => zip.finishStoredCheck(entry);
+        }
         blobs.set(storage.key, blob);
       }
       return blob;
@@ -286,7 +298,11 @@ function parseLegacy(path: string, src: ByteSource, bytes: Uint8Array, options: 
   const blobFor = (storage: TorchStorage, tensor: string): StorageBlob => {
     const rec = records.get(storage.key);
     if (!rec) throw new GraftError('CORRUPT', `storage '${printable(storage.key)}' has no data record`, { file: path, tensor });
-    return { byteLength: rec.byteLength, read: (offset, length, t) => src.read(rec.offset + offset, length, t) };
+    return {
+      byteLength: rec.byteLength,
+      read: (offset, length, t) => src.read(rec.offset + offset, length, t),
+      readInto: (offset, target, t) => src.readInto(rec.offset + offset, target, t),
+    };
   };
   return makeReader(path, object.value, options, { container: 'legacy', byteorder: 'little', maxRecordBytes: src.size, blobFor, close: () => src.close() });
 }
@@ -330,6 +346,16 @@ function makeReader(path: string, root: unknown, options: OpenOptions, c: Contai
   }
   names = [...entries.keys()];
   let closed = false;
+  /** The last tensor decoded whole for strided reads (a view that is not one run of its record). */
+  let decoded: { name: string; data: Uint8Array } | undefined;
+  const readWhole = (name: string): RawTensor => {
+    const entry = entries.get(name);
+    if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in the checkpoint', { file: path, tensor: name });
+    const { info, tensor } = entry;
+    const data = readStrided(tensor, info, c.blobFor(tensor.storage, name), path);
+    if (c.byteorder === 'big') byteSwapInPlace(data, tensor.storage.type.elementBytes);
+    return rawTensor(info, data, path);
+  };
   const metadata: Record<string, unknown> = { container: c.container, byteorder: c.byteorder, key: picked.key };
   if (c.prefix !== undefined) metadata.prefix = c.prefix;
   if (stripped) metadata.strippedPrefix = stripped;
@@ -342,20 +368,51 @@ function makeReader(path: string, root: unknown, options: OpenOptions, c: Contai
     metadata,
     list: () => names.map((n) => entries.get(n)!.info),
     async read(name: string): Promise<RawTensor> {
+      return readWhole(name);
+    },
+    async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
+      this.readStridedSync(name, r, target);
+    },
+    /**
+     * Runs of a contiguous little-endian tensor in a stored record come straight from the file;
+     * other views (and deflated records) are decoded whole once, kept until another is.
+     */
+    readStridedSync(name: string, r: StridedRange, target: Uint8Array): void {
       const entry = entries.get(name);
       if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in the checkpoint', { file: path, tensor: name });
       const { info, tensor } = entry;
-      const data = readStrided(tensor, info, c.blobFor(tensor.storage, name), path);
-      if (c.byteorder === 'big') byteSwapInPlace(data, tensor.storage.type.elementBytes);
-      return rawTensor(info, data, path);
+      const { start, runBytes, stride, count } = r;
+      const last = start + (count - 1) * stride + runBytes;
+      if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > info.byteSize)) {
+        throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${info.byteSize} bytes`, { file: path, tensor: name });
+      }
+      if (count === 0 || runBytes === 0) return;
+      const blob = c.blobFor(tensor.storage, name);
+      if (blob.readInto && c.byteorder === 'little' && isContiguous(tensor.shape, tensor.stride)) {
+        checkView(tensor, info, blob, path);
+        const base = (tensor.storage.elementOffset + tensor.storageOffset) * tensor.storage.type.elementBytes;
+        const sweep = r.sweep === true;
+        for (let i = 0; i < count; i++) {
+          const run = count === 1 && target.length === runBytes ? target : target.subarray(i * runBytes, (i + 1) * runBytes);
+          blob.readInto(base + start + i * stride, run, name, sweep);
+        }
+        if (sweep && last === info.byteSize) blob.finishSweep?.();
+        return;
+      }
+      if (decoded?.name !== name) {
+        decoded = undefined;
+        decoded = { name, data: readWhole(name).data };
+      }
+      for (let i = 0; i < count; i++) target.set(decoded.data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);
     },
     async close() {
+      decoded = undefined;
       if (!closed) {
         closed = true;
         c.close();
       }
     },
-  };
+  } as WeightReader & Required<ReadsStrided>;
 }
 
 /** 'module.' (DataParallel) or '_orig_mod.' (torch.compile) when every name carries it. */
