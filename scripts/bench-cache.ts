@@ -10,7 +10,10 @@
  * uncounted warm-up run per path. Per case it reports, as medians over the rounds:
  * - the whole run: cache fill plus every epoch (what a user waits for; the uncached run has no fill);
  * - the steady-state epoch: the median of epochs 2..E of every round;
- * - the first epoch, to show whether it still carries a warm-up penalty.
+ * - the first epoch, to show whether it still carries a warm-up penalty;
+ * - the CPU time (user + system) of the whole finetune() call, model read and write included:
+ *   on a machine shared with other jobs, wall times stretch with the load while CPU time much
+ *   less (the wasm backend runs one thread), so its ratio is the steadier one.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -125,13 +128,16 @@ interface Measured {
   /** Per round: every epoch's seconds. */
   rounds: number[][];
   cacheSeconds: number[];
+  /** Per round: CPU seconds of the whole finetune() call. */
+  cpuSeconds: number[];
   accuracy: number;
   loss: number;
 }
 
 /** Whole runs (fill + epochs), steady-state epochs (2..E) and first epochs, as medians over rounds. */
-function summarise(m: Measured): { whole: number; steady: number; first: number; fill: number } {
+function summarise(m: Measured): { whole: number; steady: number; first: number; fill: number; cpu: number } {
   return {
+    cpu: median(m.cpuSeconds),
     whole: median(m.rounds.map((epochs, r) => m.cacheSeconds[r] + epochs.reduce((a, b) => a + b, 0))),
     steady: median(m.rounds.flatMap((epochs) => (epochs.length > 1 ? epochs.slice(1) : epochs))),
     first: median(m.rounds.map((epochs) => epochs[0])),
@@ -148,8 +154,8 @@ async function runCase(c: Case, rounds: number, epochs: number): Promise<{ cache
     const { x, y } = syntheticData(c.inputShape, 7);
     fs.writeFileSync(path.join(dir, 'x.npy'), encodeNpy({ dtype: 'float32', shape: [SAMPLES, ...c.inputShape], data: x }));
     fs.writeFileSync(path.join(dir, 'y.npy'), encodeNpy({ dtype: 'int32', shape: [SAMPLES], data: y }));
-    const cached: Measured = { rounds: [], cacheSeconds: [], accuracy: NaN, loss: NaN };
-    const uncached: Measured = { rounds: [], cacheSeconds: [], accuracy: NaN, loss: NaN };
+    const cached: Measured = { rounds: [], cacheSeconds: [], cpuSeconds: [], accuracy: NaN, loss: NaN };
+    const uncached: Measured = { rounds: [], cacheSeconds: [], cpuSeconds: [], accuracy: NaN, loss: NaN };
     const run = (cache: boolean, n: number): Promise<FinetuneReport> =>
       finetune({
         model: path.join(dir, 'model'),
@@ -169,14 +175,17 @@ async function runCase(c: Case, rounds: number, epochs: number): Promise<{ cache
     await run(false, 2);
     for (let round = 0; round < rounds; round++) {
       for (const cache of [true, false]) {
+        const cpuBefore = process.cpuUsage();
         const report = await run(cache, epochs);
+        const cpu = process.cpuUsage(cpuBefore);
         const m = cache ? cached : uncached;
+        m.cpuSeconds.push((cpu.user + cpu.system) / 1e6);
         m.rounds.push(report.history.map((h) => h.seconds));
         m.cacheSeconds.push(report.cacheSeconds);
         const last = report.history[report.history.length - 1];
         m.accuracy = last.accuracy;
         m.loss = last.loss;
-        process.stderr.write(`  ${c.id} ${cache ? 'cache   ' : 'no cache'} round ${round + 1}: fill ${report.cacheSeconds.toFixed(3)} s, epochs ${report.history.map((h) => h.seconds.toFixed(3)).join(' ')} s\n`);
+        process.stderr.write(`  ${c.id} ${cache ? 'cache   ' : 'no cache'} round ${round + 1}: fill ${report.cacheSeconds.toFixed(3)} s, epochs ${report.history.map((h) => h.seconds.toFixed(3)).join(' ')} s, CPU ${m.cpuSeconds[m.cpuSeconds.length - 1].toFixed(3)} s\n`);
       }
     }
     return { cached, uncached };
@@ -211,6 +220,7 @@ async function main(): Promise<void> {
       b.steady.toFixed(3),
       `**${(b.steady / a.steady).toFixed(1)}×**`,
       `${a.first.toFixed(3)} / ${b.first.toFixed(3)}`,
+      `${a.cpu.toFixed(2)} / ${b.cpu.toFixed(2)} (**${(b.cpu / a.cpu).toFixed(1)}×**)`,
       `${cached.accuracy.toFixed(3)} / ${uncached.accuracy.toFixed(3)}`,
     ]);
   }
@@ -220,8 +230,8 @@ async function main(): Promise<void> {
     '',
     ...cases.map((c) => `- ${c.id}: ${c.description}; learning rate ${c.learningRate}`),
     '',
-    `| case | whole run with cache, fill included (s) | whole run without cache (s) | whole-run speed-up | steady-state epoch with cache (s) | without cache (s) | steady-state speed-up | first epoch with / without cache (s) | final train accuracy (cache / no cache) |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| case | whole run with cache, fill included (s) | whole run without cache (s) | whole-run speed-up | steady-state epoch with cache (s) | without cache (s) | steady-state speed-up | first epoch with / without cache (s) | CPU time of the finetune() call with / without cache (s) | final train accuracy (cache / no cache) |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
