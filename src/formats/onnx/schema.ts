@@ -2,11 +2,12 @@ import { lazyMessageTypes } from '../../io/protobuf';
 import type { OnnxModel } from '../../topology/onnx/ir';
 
 /**
- * The subset of onnx.proto (ONNX IR) graft reads, as a protobufjs JSON descriptor. Field numbers
- * follow the ONNX specification; messages and fields not listed here (value infos, type protos,
- * training info, functions, sub-graphs) are skipped by the decoder as unknown fields.
+ * The subset of onnx.proto (ONNX IR) graft reads, as a protobufjs-style JSON descriptor read by
+ * io/protobuf.ts. Field numbers follow the ONNX specification; messages and fields not listed here
+ * (training info, functions, sub-graphs) are skipped by the decoder as unknown fields.
+ * Exported for the decoder's tests only.
  */
-const descriptor = {
+export const ONNX_DESCRIPTOR = {
   nested: {
     onnx: {
       nested: {
@@ -116,9 +117,9 @@ const descriptor = {
   },
 };
 
-const modelTypes = lazyMessageTypes(descriptor, { model: 'onnx.ModelProto' });
+const modelTypes = lazyMessageTypes(ONNX_DESCRIPTOR, { model: 'onnx.ModelProto' });
 
-/** Decodes a ModelProto. Throws protobufjs errors on malformed input (callers wrap them). */
+/** Decodes a ModelProto. Throws on malformed input (callers wrap the errors). */
 export function decodeModel(bytes: Uint8Array): OnnxModel {
   return modelTypes().model.decode(bytes) as unknown as OnnxModel;
 }

@@ -1,12 +1,12 @@
 /**
  * Protobuf messages of a TensorFlow tensor bundle index (tensorflow/core/protobuf/tensor_bundle.proto
- * and the TensorShapeProto / TensorSliceProto / VersionDef it uses), as a protobufjs descriptor.
- * Only what a reader needs is declared; unknown fields are skipped by protobufjs.
+ * and the TensorShapeProto / TensorSliceProto / VersionDef it uses), as a protobufjs-style JSON
+ * descriptor read by io/protobuf.ts. Only what a reader needs is declared; unknown fields are skipped.
  */
-import type * as protobufTypes from 'protobufjs/light';
 import { lazyMessageTypes } from '../../io/protobuf';
 
-const DESCRIPTOR = {
+/** Exported for the decoder's tests only. */
+export const BUNDLE_DESCRIPTOR = {
   nested: {
     tensorflow: {
       nested: {
@@ -68,7 +68,7 @@ const DESCRIPTOR = {
   },
 };
 
-const bundleTypes = lazyMessageTypes(DESCRIPTOR, { header: 'tensorflow.BundleHeaderProto', entry: 'tensorflow.BundleEntryProto' });
+const bundleTypes = lazyMessageTypes(BUNDLE_DESCRIPTOR, { header: 'tensorflow.BundleHeaderProto', entry: 'tensorflow.BundleEntryProto' });
 
 export interface BundleHeader {
   numShards: number;
@@ -91,36 +91,48 @@ export interface BundleEntry {
   sliceCount: number;
 }
 
-// int64 fields come back as strings so no precision is lost before range checks.
-const CONVERSION: protobufTypes.IConversionOptions = { longs: String, defaults: true, arrays: true };
+/** A 64-bit integer as decoded (a Long, or a number without the `long` package). */
+type Int64 = number | { toString(): string };
 
-/** Decodes a BundleHeaderProto; throws protobufjs errors on malformed bytes. */
+interface HeaderMessage {
+  numShards: number;
+  endianness: number;
+  version: { producer: number; minConsumer: number; badConsumers: number[] } | null;
+}
+
+interface EntryMessage {
+  dtype: number;
+  shape: { dim: { size: Int64 }[]; unknownRank: boolean } | null;
+  shardId: number;
+  offset: Int64;
+  size: Int64;
+  crc32c: number;
+  slices: unknown[];
+}
+
+/** Decodes a BundleHeaderProto; throws on malformed bytes. */
 export function decodeBundleHeader(bytes: Uint8Array): BundleHeader {
-  const { header } = bundleTypes();
-  const o = header.toObject(header.decode(bytes), CONVERSION);
-  const version = (o.version ?? {}) as { producer?: number; minConsumer?: number; badConsumers?: number[] };
+  const o = bundleTypes().header.decode(bytes) as unknown as HeaderMessage;
   return {
-    numShards: o.numShards as number,
-    endianness: o.endianness as number,
-    producer: version.producer ?? 0,
-    minConsumer: version.minConsumer ?? 0,
-    badConsumers: version.badConsumers ?? [],
+    numShards: o.numShards,
+    endianness: o.endianness,
+    producer: o.version?.producer ?? 0,
+    minConsumer: o.version?.minConsumer ?? 0,
+    badConsumers: o.version ? [...o.version.badConsumers] : [],
   };
 }
 
-/** Decodes a BundleEntryProto; throws protobufjs errors on malformed bytes. */
+/** Decodes a BundleEntryProto; throws on malformed bytes. int64 fields become decimal strings, so no precision is lost before range checks. */
 export function decodeBundleEntry(bytes: Uint8Array): BundleEntry {
-  const { entry } = bundleTypes();
-  const o = entry.toObject(entry.decode(bytes), CONVERSION);
-  const shape = (o.shape ?? {}) as { dim?: { size: string }[]; unknownRank?: boolean };
+  const o = bundleTypes().entry.decode(bytes) as unknown as EntryMessage;
   return {
-    dtype: o.dtype as number,
-    dims: (shape.dim ?? []).map((d) => String(d.size)),
-    unknownRank: shape.unknownRank === true,
-    shardId: o.shardId as number,
+    dtype: o.dtype,
+    dims: (o.shape?.dim ?? []).map((d) => String(d.size)),
+    unknownRank: o.shape?.unknownRank === true,
+    shardId: o.shardId,
     offset: String(o.offset),
     size: String(o.size),
-    crc32c: (o.crc32c as number) >>> 0,
-    sliceCount: (o.slices as unknown[]).length,
+    crc32c: o.crc32c >>> 0,
+    sliceCount: o.slices.length,
   };
 }
