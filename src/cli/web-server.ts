@@ -45,17 +45,6 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/**
- * The page's worker (worker.js, where graft reads and converts) may also evaluate code it builds:
- * protobufjs compiles its ONNX decoders with Function(). The policy comes with the worker's own
- * script and covers only the worker and what it imports; the page keeps the strict one, and the
- * worker, like the page, may still fetch from no other origin.
- */
-export const WORKER_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace("script-src 'self' 'wasm-unsafe-eval'", "script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'");
-
-/** Files served with WORKER_CONTENT_SECURITY_POLICY. */
-const WORKER_SCRIPTS = new Set(['worker.js']);
-
 export interface WebServerOptions {
   /** Port to listen on; 0 picks a free one. */
   port?: number;
@@ -157,8 +146,8 @@ function serve(root: string, req: http.IncomingMessage, res: http.ServerResponse
   }
   const type = MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
   const size = fs.statSync(file).size;
-  const csp = path.dirname(file) === root && WORKER_SCRIPTS.has(path.basename(file)) ? WORKER_CONTENT_SECURITY_POLICY : CONTENT_SECURITY_POLICY;
-  res.writeHead(200, { 'Content-Type': type, 'Content-Length': size, ...SECURITY_HEADERS, 'Content-Security-Policy': csp });
+  // One policy for the page and its worker: graft's protobuf decoding evaluates no code (no 'unsafe-eval').
+  res.writeHead(200, { 'Content-Type': type, 'Content-Length': size, ...SECURITY_HEADERS, 'Content-Security-Policy': CONTENT_SECURITY_POLICY });
   if (req.method === 'HEAD') {
     res.end();
     return;
