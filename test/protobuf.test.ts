@@ -569,6 +569,8 @@ test('descriptors the decoder cannot honour are refused when compiled, not misre
   assert.throws(() => compile({ nested: { A: { fields: { a: { type: 'int32', id: 1 }, b: { type: 'int32', id: 1 } } } } }, 'A'), /field number 1/);
   assert.throws(() => compile({ nested: { A: { oneofs: { o: { oneof: ['a'] } }, fields: { a: { type: 'int32', id: 1 } } } } }, 'A'), /oneofs/);
   assert.throws(() => compile({ nested: { A: { fields: {} } } }, 'B'), /no type 'B'/);
+  // JSON.parse makes '__proto__' an own key (an object literal would set the prototype instead).
+  assert.throws(() => compile(JSON.parse('{"nested":{"A":{"fields":{"__proto__":{"type":"int32","id":1}}}}}'), 'A'), /field named '__proto__'/);
 });
 
 // ------------------------------------------------------------------- no code generation at all

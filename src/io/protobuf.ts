@@ -122,6 +122,9 @@ function compile(descriptor: DescriptorNode, pb: Minimal): (name: string) => Com
     compiled.set(fullName, type); // before the fields: types may refer to themselves
     const scope = fullName.split('.');
     for (const [name, f] of Object.entries(node.fields)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || name === '__proto__') {
+        throw new Error(`protobuf descriptor: ${fullName} has a field named '${name}'`);
+      }
       if (!Number.isInteger(f.id) || f.id < 1 || f.id > 0x1fffffff || type.byId[f.id]) {
         throw new Error(`protobuf descriptor: ${fullName}.${name} has a bad or repeated field number ${f.id}`);
       }
