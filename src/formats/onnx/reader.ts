@@ -481,7 +481,7 @@ interface Traced {
   via: Record<string, unknown>[];
 }
 
-/** Not Buffer: the reader also runs in browsers. An unset bytes field decodes to protobufjs's empty array. */
+/** Not Buffer: the reader also runs in browsers. An unset bytes field decodes to an empty Uint8Array. */
 const UTF8 = new TextDecoder('utf-8');
 const utf8 = (b: ArrayLike<number>): string => UTF8.decode(b instanceof Uint8Array ? b : Uint8Array.from(b));
 

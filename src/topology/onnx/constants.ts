@@ -77,7 +77,7 @@ export function attributes(node: OnnxNode): Attrs {
   return out;
 }
 
-/** Not Buffer: graphs are also built in browsers. An unset bytes field decodes to protobufjs's empty array. */
+/** Not Buffer: graphs are also built in browsers. An unset bytes field decodes to an empty Uint8Array. */
 const UTF8 = new TextDecoder('utf-8');
 const utf8 = (b: ArrayLike<number>): string => UTF8.decode(b instanceof Uint8Array ? b : Uint8Array.from(b));
 
