@@ -13,6 +13,7 @@ import * as path from 'path';
 import { TEMP_MARKER, checkOutputDir, writeFolderAtomically } from '../src/output/atomic';
 import { GraftError } from '../src/errors';
 import { CLI, graft } from './helpers/cli';
+import { safetensorsPrefix } from './helpers/hostile-build';
 import { fixture } from './helpers/realworld';
 
 const mlp = fixture('torch/mlp');
@@ -170,14 +171,9 @@ function bigModel(dir: string): { source: string; target: string } {
     'fc.weight': { dtype: 'F32', shape: [rows, cols], data_offsets: [0, weightBytes] },
     'fc.bias': { dtype: 'F32', shape: [rows], data_offsets: [weightBytes, weightBytes + rows * 4] },
   };
-  let text = JSON.stringify(header);
-  text += ' '.repeat((8 - (text.length % 8)) % 8);
   const source = path.join(dir, 'big.safetensors');
   const fd = fs.openSync(source, 'w');
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(text.length));
-  fs.writeSync(fd, len);
-  fs.writeSync(fd, text);
+  fs.writeSync(fd, safetensorsPrefix(header));
   const chunk = Buffer.alloc(16 << 20, 0x3c);
   for (let left = weightBytes + rows * 4; left > 0; left -= chunk.length) fs.writeSync(fd, chunk, 0, Math.min(left, chunk.length));
   fs.closeSync(fd);

@@ -18,6 +18,7 @@ import { openWeights } from '../src/formats';
 import { parseMappingTable } from '../src/mapping/table';
 import { loadLayersModelFromDir } from '../src/output/load';
 import { startWebServer, type RunningWebServer } from '../src/cli/web-server';
+import { safetensorsPrefix } from './helpers/hostile-build';
 import { maxAbsDiff, predictArray, readNpy, tempDir, type LoadedArray } from './helpers/models';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 
@@ -367,14 +368,9 @@ function writeBigSafetensors(dir: string, layers: number, n: number): { file: st
     header[`fc${l}.bias`] = { dtype: 'F32', shape: [n], data_offsets: [offset, offset + n * 4] };
     offset += n * 4;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
   const file = path.join(dir, 'big.safetensors');
   const fd = fs.openSync(file, 'w');
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  fs.writeSync(fd, len);
-  fs.writeSync(fd, json);
+  fs.writeSync(fd, safetensorsPrefix(header));
   const weight = new Float32Array(n * n);
   const bias = new Float32Array(n);
   for (let l = 0; l < layers; l++) {

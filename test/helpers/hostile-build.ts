@@ -153,3 +153,12 @@ export class PickleWriter {
     return Buffer.concat([...this.parts, Buffer.from([0x2e])]);
   }
 }
+
+/** The start of a safetensors file: the 8-byte little-endian header length, then the JSON header padded to 8 bytes. */
+export function safetensorsPrefix(header: Record<string, unknown>): Buffer {
+  let text = JSON.stringify(header);
+  text += ' '.repeat((8 - (text.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(text.length));
+  return Buffer.concat([len, Buffer.from(text, 'utf8')]);
+}
