@@ -53,9 +53,15 @@ export function transposeReads(rows: number, cols: number): TransposeReads {
   const rowBytes = cols * 4;
   const columnWidth = bandColumns(rows, cols);
   const columnCost = Math.ceil(cols / columnWidth) * rows * (READ_CALL_BYTES + columnWidth * 4);
-  // By rows, the band's width follows from BAND_BYTES alone (no run length to keep up).
+  // By rows, the band's width follows from BAND_BYTES alone (no run length to keep up), evened out
+  // over the sweeps it takes: their count stays, the band's memory shrinks to what they need.
   let rowWidth = Math.min(cols, Math.max(1, Math.floor(BAND_BYTES / (rows * 4))));
   if (rowWidth > 4) rowWidth -= rowWidth % 4;
+  if (rowWidth < cols) {
+    const sweeps = Math.ceil(cols / rowWidth);
+    const even = Math.ceil(cols / sweeps);
+    rowWidth = Math.min(rowWidth, even + ((4 - (even % 4)) % 4));
+  }
   const stageRows = Math.max(1, Math.floor(STAGE_BYTES / rowBytes));
   const rowCost = Math.ceil(cols / rowWidth) * (rows * rowBytes + Math.ceil(rows / stageRows) * READ_CALL_BYTES);
   return rowCost <= columnCost ? { mode: 'rows', width: rowWidth, stageRows } : { mode: 'columns', width: columnWidth, stageRows: 0 };
@@ -323,13 +329,17 @@ function bandedValues(reader: WeightReader & ReadsStrided, arena: Arena, a: Assi
 async function* transposedByRows(reader: WeightReader & ReadsStrided, arena: Arena, name: string, rows: number, cols: number, plan: TransposeReads): AsyncGenerator<Float32Array> {
   const rowBytes = cols * 4;
   // One range object for all the reads (thousands for a large tensor): no garbage per read. The
-  // first band's reads sweep the tensor, and nothing leaves here before the last of them returns.
+  // first band's reads sweep the tensor front to back, and nothing leaves here before the last of
+  // them returns.
   const range: StridedRange = { start: 0, runBytes: 0, stride: 0, count: 1, sweep: true };
-  for (let b0 = 0; b0 < cols; b0 += plan.width) {
+  const blocks = Math.ceil(rows / plan.stageRows);
+  for (let b0 = 0, band = 0; b0 < cols; b0 += plan.width, band++) {
     const w = Math.min(plan.width, cols - b0);
     const region = arena.region(Math.min(plan.stageRows, rows) * rowBytes, w * rows * 4);
-    const band = region.simd ? undefined : new Int32Array(region.buffer, region.pieceOffset, w * rows);
-    for (let r0 = 0; r0 < rows; r0 += plan.stageRows) {
+    const out = region.simd ? undefined : new Int32Array(region.buffer, region.pieceOffset, w * rows);
+    range.sweep = band === 0;
+    for (let i = 0; i < blocks; i++) {
+      const r0 = i * plan.stageRows;
       const k = Math.min(plan.stageRows, rows - r0);
       const bytes = k * rowBytes;
       range.start = r0 * rowBytes;
@@ -337,7 +347,7 @@ async function* transposedByRows(reader: WeightReader & ReadsStrided, arena: Are
       if (reader.readStridedSync) reader.readStridedSync(name, range, region.input);
       else await reader.readStrided(name, range, region.input);
       if (region.simd) region.simd.rowsInto(0, k, cols, b0, b0 + w, region.pieceOffset, rows, r0);
-      else transposeRowsInto(new Int32Array(region.buffer, 0, k * cols), k, cols, b0, b0 + w, band!, rows, r0);
+      else transposeRowsInto(new Int32Array(region.buffer, 0, k * cols), k, cols, b0, b0 + w, out!, rows, r0);
     }
     yield new Float32Array(region.buffer, region.pieceOffset, w * rows);
   }
