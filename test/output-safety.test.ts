@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { TEMP_MARKER, checkOutputDir, writeFolderAtomically } from '../src/output/atomic';
+import { writeLayersModel, WeightToWrite } from '../src/output/writer';
 import { GraftError } from '../src/errors';
 import { CLI, graft } from './helpers/cli';
 import { safetensorsPrefix } from './helpers/hostile-build';
@@ -64,6 +65,36 @@ test('a fill that fails leaves no output folder and no temporary folder; an exis
     );
     assert.deepEqual(snapshot(out), before);
     assert.deepEqual(leftovers(parent), []);
+  } finally {
+    fs.rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('shard files created ahead of the writer: a run failing mid-way leaves no folder, no temporary folder and no open file', async () => {
+  const parent = tempDir();
+  const openFiles = () => fs.readdirSync('/proc/self/fd').length;
+  try {
+    const out = path.join(parent, 'out');
+    // 64 weights of 1 KiB in 1 KiB shards: files are created ahead while earlier ones are written.
+    const weight = (i: number, fail: boolean): WeightToWrite => ({
+      spec: { name: `w${i}`, shape: [256], dtype: 'float32' },
+      bytes: () => new Uint8Array(1024),
+      chunks: async function* () {
+        if (fail) throw new GraftError('CORRUPT', `tensor ${i} is damaged`);
+        yield new Uint8Array(1024).fill(i);
+      },
+    });
+    const model = { format: 'layers-model', modelTopology: {} } as never;
+    const before = openFiles();
+    await assert.rejects(writeLayersModel(out, model, Array.from({ length: 64 }, (_, i) => weight(i, i === 40)), { shardBytes: 1024 }), /tensor 40 is damaged/);
+    assert.equal(fs.existsSync(out), false);
+    assert.deepEqual(leftovers(parent), []);
+    assert.equal(openFiles(), before, 'every file opened ahead was closed');
+    // The same weights written whole: every shard holds its own weight's bytes.
+    const { files } = await writeLayersModel(out, model, Array.from({ length: 64 }, (_, i) => weight(i, false)), { shardBytes: 1024 });
+    assert.equal(files.length, 65);
+    for (let i = 0; i < 64; i++) assert.ok(fs.readFileSync(path.join(out, `group1-shard${i + 1}of64.bin`)).equals(Buffer.alloc(1024, i)));
+    assert.equal(openFiles(), before);
   } finally {
     fs.rmSync(parent, { recursive: true, force: true });
   }
