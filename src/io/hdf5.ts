@@ -1,10 +1,11 @@
 import type * as H5 from 'h5wasm';
 import { GraftError } from '../errors';
 import { DTYPE_BYTES, DType } from './tensor';
-import { elementCount, printable, readHead, statRegularFile } from './bytes';
+import { elementCount, openSource, printable, readHead, statRegularFile } from './bytes';
 import { diskPathOf, importH5wasm } from './h5wasm-load';
 import * as posix from './posix';
-import type { Volume } from './volume';
+import { checkRange, type ByteSource, type Volume } from './volume';
+import { BytesSource, NativeHdf5, NotNative } from './hdf5-native';
 import { MAX_HDF5_CHUNK_BYTES, budgetError, inflateBudget, mib } from './budget';
 
 /**
@@ -164,7 +165,8 @@ export interface Hdf5DatasetInfo {
 
 export type AttrValue = string | number | boolean | bigint | string[] | number[] | undefined;
 
-export class Hdf5File {
+/** The h5wasm backend of Hdf5File: files graft's own parser declines (chunked, filtered, dense storage, …). */
+class WasmHdf5 {
   /** The name errors give: the path, or what the user knows it as (a member of a .keras zip). */
   readonly path: string;
   private file: H5.File | null;
@@ -196,8 +198,8 @@ export class Hdf5File {
    * Opens read-only. Missing files are NOT_FOUND; anything HDF5 cannot parse is CORRUPT.
    * `displayName` replaces the path in error messages (an extracted temporary file).
    */
-  static async open(path: string, displayName: string = path, volume?: Volume): Promise<Hdf5File> {
-    if (volume?.bytes) return Hdf5File.openBytes(volume.bytes(path), displayName);
+  static async open(path: string, displayName: string = path, volume?: Volume): Promise<WasmHdf5> {
+    if (volume?.bytes) return WasmHdf5.openBytes(volume.bytes(path), displayName);
     // h5wasm aborts unhelpfully on some inputs it cannot open, so check the path ourselves first.
     const stat = statRegularFile(path, volume);
     const diskPath = diskPathOf(path);
@@ -211,7 +213,7 @@ export class Hdf5File {
       disallowOpen(diskPath);
       throw refusal(displayName) ?? new GraftError('CORRUPT', `not a readable HDF5 file (${printable(hdf5Reason(e))})`, { file: displayName });
     }
-    return new Hdf5File(displayName, file, api, module, diskPath, stat.size);
+    return new WasmHdf5(displayName, file, api, module, diskPath, stat.size);
   }
 
   /**
@@ -219,7 +221,7 @@ export class Hdf5File {
    * build (the only one a browser has). The file system shares `bytes` rather than copying them,
    * and holds only the files graft put there; the same confinement refuses links to any other.
    */
-  static async openBytes(bytes: Uint8Array, displayName: string): Promise<Hdf5File> {
+  static async openBytes(bytes: Uint8Array, displayName: string): Promise<WasmHdf5> {
     const { api, module } = await loadH5wasm('memory');
     const memFs = (module as unknown as { FS: MemoryFs }).FS;
     const dir = '/graft-memory';
@@ -238,7 +240,7 @@ export class Hdf5File {
       release();
       throw refusal(displayName) ?? new GraftError('CORRUPT', `not a readable HDF5 file (${printable(hdf5Reason(e))})`, { file: displayName });
     }
-    return new Hdf5File(displayName, file, api, module, memPath, bytes.length, release);
+    return new WasmHdf5(displayName, file, api, module, memPath, bytes.length, release);
   }
 
   /** Size of the file on disk, in bytes (budgets of readers walking it scale with it). */
@@ -320,31 +322,6 @@ export class Hdf5File {
     }
     this.confined();
     return normaliseAttr(value);
-  }
-
-  /** A string attribute; byte strings and one-element string arrays count too. */
-  stringAttr(objPath: string, name: string): string | undefined {
-    const v = this.attr(objPath, name);
-    if (typeof v === 'string') return v;
-    if (Array.isArray(v) && v.length === 1 && typeof v[0] === 'string') return v[0];
-    return undefined;
-  }
-
-  /**
-   * A list-of-strings attribute. Keras splits attributes larger than 64 KB into `name0`,
-   * `name1`, …; those chunks are joined in order.
-   */
-  stringListAttr(objPath: string, name: string): string[] | undefined {
-    const whole = this.attr(objPath, name);
-    if (whole !== undefined) return toStringList(whole);
-    const names = new Set(this.attrNames(objPath));
-    if (!names.has(`${name}0`)) return undefined;
-    const out: string[] = [];
-    for (let i = 0; names.has(`${name}${i}`); i++) {
-      const chunk = this.attr(objPath, `${name}${i}`);
-      out.push(...(toStringList(chunk) ?? []));
-    }
-    return out;
   }
 
   datasetInfo(objPath: string): Hdf5DatasetInfo {
@@ -566,4 +543,248 @@ function toStringList(v: AttrValue): string[] | undefined {
   if (typeof v === 'string') return [v];
   if (Array.isArray(v)) return v.map(String);
   return [String(v)];
+}
+
+/**
+ * Where the HDF5 signature sits in a file: at 0 or after a user block of 512·2^k bytes. One small
+ * read per candidate, so a large file is never read whole to find it.
+ */
+function magicOffsetIn(source: ByteSource): number | undefined {
+  for (let off = 0; off + HDF5_MAGIC.length <= source.size; off = off === 0 ? 512 : off * 2) {
+    if (hdf5MagicOffset(source.read(off, HDF5_MAGIC.length)) === 0) return off;
+  }
+  return undefined;
+}
+
+/**
+ * graft's parser (io/hdf5-native.ts) on a source, or why it declined. The source is closed when it
+ * declines; GraftErrors (loops in the file's structure) pass through.
+ */
+function tryNative(source: ByteSource, displayName: string): NativeHdf5 | { declined: string } {
+  try {
+    const at = magicOffsetIn(source);
+    if (at === undefined) {
+      source.close();
+      return { declined: 'no HDF5 signature' };
+    }
+    return NativeHdf5.open(source, displayName, at);
+  } catch (e) {
+    source.close();
+    if (e instanceof GraftError) throw e;
+    // Anything else the parser trips over is h5wasm's to read (and to report, when it is damage).
+    return { declined: e instanceof NotNative ? e.reason : `parser error: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+export interface Hdf5OpenOptions {
+  /** Read through h5wasm even when graft's parser could (tests comparing the two). */
+  h5wasmOnly?: boolean;
+}
+
+/**
+ * Read-only access to one HDF5 file. graft's own parser reads what h5py and Keras write, straight
+ * from the file with positioned reads; files it declines go through h5wasm, which stays the
+ * reference. Both answer the same way; every failure is a GraftError naming the file.
+ */
+export class Hdf5File {
+  /** The name errors give: the path, or what the user knows it as (a member of a .keras zip). */
+  readonly path: string;
+  /** Which reader serves the file: graft's own ('native') or h5wasm (files the native one declines). */
+  readonly backend: 'native' | 'h5wasm';
+  /** Why graft's parser declined the file (h5wasm backend only). */
+  readonly declined?: string;
+  private readonly native?: NativeHdf5;
+  private readonly wasm?: WasmHdf5;
+  /** Bytes of dataset data read so far by the native backend (see readRaw). */
+  private decoded = 0;
+  private readonly charged = new Set<string>();
+
+  private constructor(path: string, backend: NativeHdf5 | WasmHdf5, declined?: string) {
+    this.path = path;
+    if (backend instanceof NativeHdf5) this.native = backend;
+    else this.wasm = backend;
+    this.backend = this.native ? 'native' : 'h5wasm';
+    this.declined = declined;
+  }
+
+  /**
+   * Opens read-only. Missing files are NOT_FOUND; anything HDF5 cannot parse is CORRUPT.
+   * `displayName` replaces the path in error messages (an extracted temporary file).
+   */
+  static async open(path: string, displayName: string = path, volume?: Volume, options: Hdf5OpenOptions = {}): Promise<Hdf5File> {
+    if (volume?.bytes) return Hdf5File.openBytes(volume.bytes(path), displayName, options);
+    if (options.h5wasmOnly) return new Hdf5File(displayName, await WasmHdf5.open(path, displayName, volume), 'h5wasm asked for');
+    const native = tryNative(new RenamedSource(openSource(path, volume), displayName), displayName);
+    if (native instanceof NativeHdf5) return new Hdf5File(displayName, native);
+    return new Hdf5File(displayName, await WasmHdf5.open(path, displayName, volume), native.declined);
+  }
+
+  /** Opens an HDF5 file held in memory (natively, else through h5wasm's in-memory file system). */
+  static async openBytes(bytes: Uint8Array, displayName: string, options: Hdf5OpenOptions = {}): Promise<Hdf5File> {
+    if (options.h5wasmOnly) return new Hdf5File(displayName, await WasmHdf5.openBytes(bytes, displayName), 'h5wasm asked for');
+    const native = tryNative(new BytesSource(displayName, bytes), displayName);
+    if (native instanceof NativeHdf5) return new Hdf5File(displayName, native);
+    return new Hdf5File(displayName, await WasmHdf5.openBytes(bytes, displayName), native.declined);
+  }
+
+  /** Size of the file, in bytes (budgets of readers walking it scale with it). */
+  get fileSize(): number {
+    return this.native ? this.native.fileSize : this.wasm!.fileSize;
+  }
+
+  kind(objPath: string): 'group' | 'dataset' | undefined {
+    return this.native ? this.native.kind(objPath) : this.wasm!.kind(objPath);
+  }
+
+  /** Child names of a group, or [] when it is absent or not a group. */
+  keys(groupPath: string): string[] {
+    return this.native ? this.native.keys(groupPath) : this.wasm!.keys(groupPath);
+  }
+
+  attrNames(objPath: string): string[] {
+    return this.native ? this.native.attrNames(objPath) : this.wasm!.attrNames(objPath);
+  }
+
+  /**
+   * One attribute, decoded: strings (fixed, variable or byte strings) as string, arrays of them
+   * as string[], numbers as number / number[]. Undefined when absent.
+   */
+  attr(objPath: string, name: string): AttrValue {
+    return this.native ? this.native.attr(objPath, name) : this.wasm!.attr(objPath, name);
+  }
+
+  /** A string attribute; byte strings and one-element string arrays count too. */
+  stringAttr(objPath: string, name: string): string | undefined {
+    const v = this.attr(objPath, name);
+    if (typeof v === 'string') return v;
+    if (Array.isArray(v) && v.length === 1 && typeof v[0] === 'string') return v[0];
+    return undefined;
+  }
+
+  /**
+   * A list-of-strings attribute. Keras splits attributes larger than 64 KB into `name0`,
+   * `name1`, …; those chunks are joined in order.
+   */
+  stringListAttr(objPath: string, name: string): string[] | undefined {
+    const whole = this.attr(objPath, name);
+    if (whole !== undefined) return toStringList(whole);
+    const names = new Set(this.attrNames(objPath));
+    if (!names.has(`${name}0`)) return undefined;
+    const out: string[] = [];
+    for (let i = 0; names.has(`${name}${i}`); i++) {
+      const chunk = this.attr(objPath, `${name}${i}`);
+      out.push(...(toStringList(chunk) ?? []));
+    }
+    return out;
+  }
+
+  datasetInfo(objPath: string): Hdf5DatasetInfo {
+    if (!this.native) return this.wasm!.datasetInfo(objPath);
+    const d = this.native.dataset(objPath);
+    const bytes = elementCount(d.shape, { file: this.path, tensor: objPath }) * DTYPE_BYTES[d.dtype];
+    if (bytes > this.fileSize * MAX_EXPANSION + EXPANSION_SLACK) {
+      throw new GraftError('CORRUPT', `dataspace [${d.shape.join(', ')}] of ${d.dtype} claims ${bytes} bytes, more than a ${this.fileSize}-byte file can hold even compressed`, { file: this.path, tensor: objPath });
+    }
+    return { dtype: d.dtype, shape: d.shape.slice() };
+  }
+
+  /** Counts a dataset against the decode budget (see WasmHdf5.readRaw); `once`: only on its first read. */
+  private charge(objPath: string, total: number, once: boolean): void {
+    if (once && this.charged.has(objPath)) return;
+    const budget = inflateBudget(this.fileSize);
+    if (this.decoded + total > budget) {
+      throw budgetError(this.path, `datasets would decode to more than ${mib(budget)} (dataset '${printable(objPath)}' of ${mib(total)} after ${mib(this.decoded)} already)`, `${mib(budget)} decoded per HDF5 file (32× its size, at least 64 MiB)`);
+    }
+    this.decoded += total;
+    if (once) this.charged.add(objPath);
+  }
+
+  /** The dataset's elements as little-endian C-order bytes of its own type (big-endian storage is converted). */
+  readRaw(objPath: string): Uint8Array {
+    if (!this.native) return this.wasm!.readRaw(objPath);
+    const { dtype, shape } = this.datasetInfo(objPath);
+    const total = elementCount(shape) * DTYPE_BYTES[dtype];
+    this.charge(objPath, total, false);
+    const out = new Uint8Array(total);
+    this.native.readInto(objPath, 0, out);
+    return out;
+  }
+
+  /**
+   * Fills `target` with the hyperslab `count` elements from `offset` (one per axis) of a dataset,
+   * C-order little-endian bytes of its own type. The dataset counts against the decode budget
+   * (see readRaw) in full on its first piece.
+   */
+  readBlockInto(objPath: string, offset: number[], count: number[], target: Uint8Array): void {
+    if (!this.native) return this.wasm!.readBlockInto(objPath, offset, count, target);
+    const { dtype, shape } = this.datasetInfo(objPath);
+    const ctx = { file: this.path, tensor: objPath };
+    if (offset.length !== shape.length || count.length !== shape.length
+      || shape.some((d, i) => !Number.isSafeInteger(offset[i]) || !Number.isSafeInteger(count[i]) || offset[i] < 0 || count[i] < 0 || offset[i] + count[i] > d)) {
+      throw new GraftError('CORRUPT', `hyperslab [${offset.join(', ')}] + [${count.join(', ')}] lies outside dataspace [${shape.join(', ')}]`, ctx);
+    }
+    const element = DTYPE_BYTES[dtype];
+    const bytes = count.reduce((a, b) => a * b, 1) * element;
+    if (bytes !== target.length) throw new Error(`internal: hyperslab of ${bytes} bytes read into ${target.length}`);
+    this.charge(objPath, elementCount(shape) * element, true);
+    if (bytes === 0) return;
+    // Axes after the last partial one are whole: each run of the selection is contiguous.
+    let split = shape.length - 1;
+    while (split > 0 && count[split] === shape[split]) split--;
+    const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1) * element);
+    const run = shape.length ? count[split] * strides[split] : element;
+    const index = count.slice(0, Math.max(0, split)).map(() => 0);
+    for (let at = 0; at < bytes; at += run) {
+      let start = shape.length ? offset[split] * strides[split] : 0;
+      for (let k = 0; k < index.length; k++) start += (offset[k] + index[k]) * strides[k];
+      this.native.readInto(objPath, start, target.subarray(at, at + run));
+      for (let k = index.length - 1; k >= 0; k--) {
+        if (++index[k] < count[k]) break;
+        index[k] = 0;
+      }
+    }
+  }
+
+  /**
+   * Copies `target.length` bytes of a dataset's C-order data from byte `start` into `target`, when
+   * the file is read natively (one positioned read; false through h5wasm, whose callers then read by
+   * hyperslab). The dataset counts against the decode budget once, like readBlockInto.
+   */
+  readBytesInto(objPath: string, start: number, target: Uint8Array): boolean {
+    if (!this.native) return false;
+    const { dtype, shape } = this.datasetInfo(objPath);
+    const element = DTYPE_BYTES[dtype];
+    const total = elementCount(shape) * element;
+    if (!Number.isSafeInteger(start) || start < 0 || start + target.length > total) {
+      throw new GraftError('CORRUPT', `byte range ${start}+${target.length} lies outside the dataset's ${total} bytes`, { file: this.path, tensor: objPath });
+    }
+    if (start % element !== 0 || target.length % element !== 0) return false;
+    this.charge(objPath, total, true);
+    this.native.readInto(objPath, start, target);
+    return true;
+  }
+
+  close(): void {
+    this.native?.close();
+    this.wasm?.close();
+  }
+}
+
+/** A source whose range errors name the file as the user knows it (a .keras member's temporary copy). */
+class RenamedSource implements ByteSource {
+  constructor(private readonly inner: ByteSource, readonly path: string) {}
+  get size(): number {
+    return this.inner.size;
+  }
+  read(offset: number, length: number, tensor?: string): Uint8Array {
+    checkRange(this, offset, length, tensor);
+    return this.inner.read(offset, length, tensor);
+  }
+  readInto(offset: number, target: Uint8Array, tensor?: string): void {
+    checkRange(this, offset, target.length, tensor);
+    this.inner.readInto(offset, target, tensor);
+  }
+  close(): void {
+    this.inner.close();
+  }
 }
