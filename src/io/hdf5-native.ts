@@ -545,7 +545,10 @@ export class NativeHdf5 {
       } catch {
         return notNative(`dataspace [${shape.join(', ')}] is implausibly large`);
       }
-      if (layout.kind === 'compact') {
+      if (bytes === 0) {
+        // Nothing to read (HDF5 allocates no storage for an empty dataset).
+        storage = { kind: 'compact', bytes: new Uint8Array(0) };
+      } else if (layout.kind === 'compact') {
         if (layout.bytes.length < bytes) notNative('compact data shorter than its dataspace');
         storage = { kind: 'compact', bytes: layout.bytes.slice(0, bytes) };
       } else {
@@ -848,10 +851,10 @@ export class NativeHdf5 {
       else if (type.size === 2) numbers.push(type.signed ? view.getInt16(at, le) : view.getUint16(at, le));
       else numbers.push(type.signed ? view.getInt8(at) : view.getUint8(at));
     }
-    if (!space.scalar) return numbers;
-    // h5wasm gives 64-bit integer scalars as bigint, h5py bools as booleans.
+    // As Hdf5File's h5wasm backend answers: unsigned bytes as UTF-8 text (its opaque-blob rule),
+    // 64-bit integer scalars as bigint, bools as 0 / 1.
+    if (!space.scalar) return type.kind === 'int' && type.size === 1 && !type.signed ? utf8.decode(raw) : numbers;
     if (big !== undefined) return big;
-    if (type.kind === 'bool') return numbers[0] !== 0;
     return numbers[0];
   }
 

@@ -764,6 +764,21 @@ export class Hdf5File {
     return true;
   }
 
+  /**
+   * `count` runs of `runBytes`, the i-th at byte `start + i·stride` of a dataset's data, back to back
+   * into `target`, one positioned read each, when the file is read natively; false when it is not
+   * (or the runs split elements), and the caller reads another way. Ranges are the caller's to check.
+   */
+  readRunsInto(objPath: string, r: { start: number; runBytes: number; stride: number; count: number }, target: Uint8Array): boolean {
+    if (!this.native) return false;
+    const { start, runBytes, stride, count } = r;
+    // One run filling the target (a block of rows) needs no view of its own.
+    if (count === 1 && target.length === runBytes) return this.readBytesInto(objPath, start, target);
+    if (!this.readBytesInto(objPath, start, target.subarray(0, runBytes))) return false;
+    for (let i = 1; i < count; i++) this.readBytesInto(objPath, start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes));
+    return true;
+  }
+
   close(): void {
     this.native?.close();
     this.wasm?.close();

@@ -168,6 +168,10 @@ export class KerasH5Reader implements WeightReader {
   }
 
   async read(name: string): Promise<RawTensor> {
+    return this.readSync(name);
+  }
+
+  private readSync(name: string): RawTensor {
     const entry = this.byName.get(name);
     if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in this file', { file: this.path, tensor: name });
     let data = this.h5.readRaw(entry.datasetPath);
@@ -179,9 +183,14 @@ export class KerasH5Reader implements WeightReader {
    * Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the tensor's data, into
    * `target`. Whole rows of the outermost axis, or a band of columns of a 2-D dataset, are read as
    * an HDF5 hyperslab straight into `target`; other selections (and kernels whose spatial axes are
-   * flipped) decode the tensor whole once, kept until another tensor is read this way.
+   * flipped) decode the tensor whole once, kept until another tensor is read this way. Files graft
+   * reads natively are read like safetensors: one positioned read per run, straight from the file.
    */
   async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
+    this.readStridedSync(name, r, target);
+  }
+
+  readStridedSync(name: string, r: StridedRange, target: Uint8Array): void {
     const entry = this.byName.get(name);
     if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in this file', { file: this.path, tensor: name });
     const { start, runBytes, stride, count } = r;
@@ -192,6 +201,7 @@ export class KerasH5Reader implements WeightReader {
     }
     if (count === 0 || runBytes === 0) return;
     const element = DTYPE_BYTES[dtype];
+    if (!entry.flipSpatial && this.h5.readRunsInto(entry.datasetPath, r, target)) return;
     if (!entry.flipSpatial && shape.length >= 1 && start % element === 0 && runBytes % element === 0) {
       const rowBytes = byteSize / shape[0];
       const out = target.subarray(0, count * runBytes);
@@ -207,7 +217,7 @@ export class KerasH5Reader implements WeightReader {
     }
     if (this.decoded?.name !== name) {
       this.decoded = undefined;
-      this.decoded = { name, data: (await this.read(name)).data };
+      this.decoded = { name, data: this.readSync(name).data };
     }
     const data = this.decoded.data;
     for (let i = 0; i < count; i++) target.set(data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);

@@ -6,7 +6,7 @@ import { removeTemp } from '../../io/temp';
 import { layerClass } from '../../topology/catalogue';
 import { toTfjsTopology } from '../../topology/keras-config';
 import { isModelClass } from '../../topology/walk';
-import type { Convention, RawTensor, TensorInfo, WeightReader } from '../types';
+import type { Convention, RawTensor, StridedRange, TensorInfo, WeightReader } from '../types';
 
 /**
  * Keras 3 weights: `model.save_weights('x.weights.h5')` and the `.keras` zip (config.json,
@@ -201,6 +201,8 @@ export class Keras3Reader implements WeightReader {
   private readonly topologyValue?: Record<string, unknown>;
   private readonly topologyError?: GraftError;
   private readonly tempDir?: string;
+  /** The last tensor decoded whole for strided reads through h5wasm. */
+  private decoded?: { name: string; data: Uint8Array };
 
   private constructor(path: string, h5: Hdf5File, entries: Entry[], metadata: Record<string, unknown>, topology: { value?: Record<string, unknown>; error?: GraftError }, tempDir?: string) {
     this.path = path;
@@ -272,7 +274,35 @@ export class Keras3Reader implements WeightReader {
     return rawTensor(entry.info, this.h5.readRaw(entry.datasetPath), this.path);
   }
 
+  /**
+   * `count` runs of `runBytes`, the i-th at `start + i·stride` of a tensor's data, into `target`:
+   * positioned reads from the file when it is read natively, else from the tensor decoded whole.
+   */
+  async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
+    this.readStridedSync(name, r, target);
+  }
+
+  readStridedSync(name: string, r: StridedRange, target: Uint8Array): void {
+    const entry = this.byName.get(name);
+    if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in this file', { file: this.path, tensor: name });
+    const { start, runBytes, stride, count } = r;
+    const { byteSize } = entry.info;
+    const last = start + (count - 1) * stride + runBytes;
+    if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > byteSize)) {
+      throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${byteSize} bytes`, { file: this.path, tensor: name });
+    }
+    if (count === 0 || runBytes === 0) return;
+    if (this.h5.readRunsInto(entry.datasetPath, r, target)) return;
+    if (this.decoded?.name !== name) {
+      this.decoded = undefined;
+      this.decoded = { name, data: this.h5.readRaw(entry.datasetPath) };
+    }
+    const data = this.decoded.data;
+    for (let i = 0; i < count; i++) target.set(data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);
+  }
+
   async close(): Promise<void> {
+    this.decoded = undefined;
     this.h5.close();
     if (this.tempDir) removeTemp(this.tempDir);
   }
