@@ -59,6 +59,9 @@ def fill(f, many_links):
     f['soft_kernel'] = h5py.SoftLink('/model_weights/dense_1/kernel:0')
     g['relative_soft'] = h5py.SoftLink('bias:0')
     f['dangling'] = h5py.SoftLink('/nowhere')
+    # Soft links naming each other resolve to nothing.
+    f['types/loop_a'] = h5py.SoftLink('/types/loop_b')
+    f['types/loop_b'] = h5py.SoftLink('loop_a')
     f['alias'] = g['kernel:0']
     g['up'] = f['model_weights']  # a hard-link cycle: model_weights/dense_1/up is model_weights
     grown = f.create_group('grown')

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { GraftError } from '../src/errors';
 import { Hdf5File } from '../src/io/hdf5';
+import { BytesSource, NativeHdf5, NotNative } from '../src/io/hdf5-native';
 import { ZipArchive } from '../src/io/zip';
 import { fixture, FIXTURES_DIR, REALWORLD_DIR } from './helpers/realworld';
 
@@ -138,6 +139,180 @@ test('a file on disk is read natively: same bytes from a positioned read as from
     assert.equal(h5.readBytesInto(ds, 4, part), true);
     assert.deepEqual(part, whole.subarray(4, 12));
     assert.equal(ref.readBytesInto(ds, 4, part), false);
+  } finally {
+    h5.close();
+    ref.close();
+  }
+});
+
+// ------------------------------------------------------------------ hostile and damaged input
+
+const earliest = () => new Uint8Array(fs.readFileSync(fixture('hdf5/earliest.h5')));
+const latest = () => new Uint8Array(fs.readFileSync(fixture('hdf5/latest.h5')));
+
+/** The native parser alone: it opens, declines (NotNative) or reports CORRUPT/UNSAFE — nothing else. */
+function parseNatively(bytes: Uint8Array, name = 'damaged.h5'): NativeHdf5 | NotNative | GraftError {
+  try {
+    return NativeHdf5.open(new BytesSource(name, bytes), name, 0);
+  } catch (e) {
+    if (e instanceof NotNative || e instanceof GraftError) return e;
+    throw e;
+  }
+}
+
+const u32 = (b: Uint8Array, at: number) => new DataView(b.buffer, b.byteOffset).getUint32(at, true);
+const setU64 = (b: Uint8Array, at: number, v: number) => new DataView(b.buffer, b.byteOffset).setBigUint64(at, BigInt(v), true);
+
+test('native HDF5: the UNSAFE refusals are its own (external link, external raw storage, virtual dataset)', async () => {
+  const link = await Hdf5File.open(fixture('hostile/h5/inner/external_link.h5'));
+  const storage = await Hdf5File.open(fixture('hostile/h5/inner/external_storage.h5'));
+  const virtual = await Hdf5File.open(fixture('hostile/h5/inner/virtual.h5'));
+  try {
+    for (const h5 of [link, storage, virtual]) assert.equal(h5.backend, 'native');
+    assert.deepEqual(link.keys('/'), ['dense']);
+    assert.throws(() => link.kind('dense/dense'), (e: unknown) => e instanceof GraftError && e.code === 'UNSAFE' && /another file \('\.\.\/outside\.h5'\) through an HDF5 external link/.test(e.message));
+    const ds = 'dense/dense/kernel:0';
+    assert.equal(storage.kind(ds), 'dataset');
+    assert.throws(() => storage.readRaw(ds), (e: unknown) => e instanceof GraftError && e.code === 'UNSAFE' && /another file \('secret\.txt'\)/.test(e.message));
+    assert.throws(() => storage.readBlockInto(ds, [0], [1], new Uint8Array(4)), (e: unknown) => e instanceof GraftError && e.code === 'UNSAFE');
+    assert.throws(() => virtual.datasetInfo(ds), (e: unknown) => e instanceof GraftError && e.code === 'UNSAFE' && /virtual dataset/.test(e.message));
+  } finally {
+    for (const h5 of [link, storage, virtual]) h5.close();
+  }
+});
+
+test('native HDF5: hard-link cycles and soft-link loops resolve without walking forever', async () => {
+  for (const bytes of [earliest(), latest()]) {
+    const h5 = await Hdf5File.openBytes(bytes, 'cycles.h5');
+    try {
+      assert.equal(h5.backend, 'native');
+      assert.equal(h5.kind('model_weights/dense_1/up/dense_1/up/dense_1/up/dense_1/kernel:0'), 'dataset');
+      assert.deepEqual(h5.keys('model_weights/dense_1/up'), ['dense_1']);
+      assert.equal(h5.kind('types/loop_a'), undefined);
+      assert.equal(h5.kind('types/loop_b/x'), undefined);
+      assert.equal(h5.kind('dangling'), undefined);
+      assert.deepEqual(h5.readRaw('soft_kernel'), h5.readRaw('model_weights/dense_1/kernel:0'));
+      assert.deepEqual(h5.readRaw('model_weights/dense_1/relative_soft'), h5.readRaw('model_weights/dense_1/bias:0'));
+    } finally {
+      h5.close();
+    }
+  }
+});
+
+test('native HDF5: an object header continuing into a block it already read is CORRUPT, not a hang', async () => {
+  const bytes = earliest();
+  // A version 1 continuation message (type 0x10, 16 bytes of data); the header holding it starts
+  // with version 1, a reference count of 1 and its size, at most a few KiB before it.
+  let patched = false;
+  for (let m = 0; m + 24 <= bytes.length && !patched; m++) {
+    if (bytes[m] !== 0x10 || bytes[m + 1] !== 0 || bytes[m + 2] !== 0x10 || bytes[m + 3] !== 0 || bytes[m + 4] !== 0) continue;
+    for (let p = m - 16; p >= Math.max(0, m - 4096); p--) {
+      if (bytes[p] === 1 && bytes[p + 1] === 0 && u32(bytes, p + 4) === 1 && p + 16 + u32(bytes, p + 8) > m) {
+        setU64(bytes, m + 8, p + 16); // back to the header's own first block
+        setU64(bytes, m + 16, u32(bytes, p + 8));
+        patched = true;
+        break;
+      }
+    }
+  }
+  assert.ok(patched, 'no continuation message found to patch');
+  const r = parseNatively(bytes);
+  assert.ok(r instanceof GraftError && r.code === 'CORRUPT' && /continuation loop/.test(r.message), String(r));
+  await assert.rejects(Hdf5File.openBytes(bytes, 'loop.h5'), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT' && /^loop\.h5: HDF5 object header at \d+ continues into a block it already read/.test(e.message));
+});
+
+test('native HDF5: a group B-tree node listing itself as its child is CORRUPT, not a hang', () => {
+  const bytes = earliest();
+  // The 300-link group's B-tree has one node of level 1: its first child becomes itself.
+  let node = -1;
+  for (let i = bytes.indexOf(0x54); i >= 0; i = bytes.indexOf(0x54, i + 1)) {
+    if (String.fromCharCode(...bytes.subarray(i, i + 4)) === 'TREE' && bytes[i + 4] === 0 && bytes[i + 5] === 1) node = i;
+  }
+  assert.ok(node > 0);
+  setU64(bytes, node + 24 + 8, node);
+  const r = parseNatively(bytes);
+  assert.ok(r instanceof GraftError && r.code === 'CORRUPT' && /reached twice/.test(r.message), String(r));
+});
+
+test('native HDF5: the root group past the end of the file is declined, and h5wasm reports it', async () => {
+  const bytes = earliest();
+  // Superblock 0: the root's symbol table entry holds its object header address at byte 64.
+  setU64(bytes, 64, bytes.length + 4096);
+  const r = parseNatively(bytes);
+  assert.ok(r instanceof NotNative && /past the end of the file/.test(r.reason), String(r));
+  await assert.rejects(Hdf5File.openBytes(bytes, 'root.h5'), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT');
+});
+
+test('native HDF5: truncated files are declined before anything is read past their end', async () => {
+  for (const [label, whole] of [['earliest', earliest()], ['latest', latest()]] as const) {
+    for (const n of [0, 8, 40, 100, 600, 2048, whole.length >> 1, whole.length - 100, whole.length - 1]) {
+      const cut = whole.slice(0, n);
+      const r = parseNatively(cut);
+      assert.ok(r instanceof NotNative, `${label} cut to ${n}: ${String(r)}`);
+      await assert.rejects(Hdf5File.openBytes(cut, `${label}-${n}.h5`), (e: unknown) => e instanceof GraftError && e.code === 'CORRUPT', `${label} cut to ${n}`);
+    }
+  }
+});
+
+test('native HDF5: random byte damage ends in a clean answer, a decline or a GraftError, quickly', () => {
+  let seed = 15;
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  for (const [label, whole] of [['earliest', earliest()], ['latest', latest()]] as const) {
+    const outcomes: Record<string, number> = {};
+    for (let i = 0; i < 150; i++) {
+      const bytes = whole.slice();
+      const flips = 1 + Math.floor(random() * 4);
+      // Mostly metadata (the first few KiB hold the superblock and the root's structures).
+      for (let k = 0; k < flips; k++) bytes[Math.floor(random() * (random() < 0.7 ? 4096 : bytes.length))] = Math.floor(random() * 256);
+      const started = Date.now();
+      const r = parseNatively(bytes);
+      if (r instanceof NativeHdf5) {
+        // Every lookup and read on what it accepted also ends cleanly.
+        const h5 = r;
+        const visit = (p: string, depth: number): void => {
+          if (depth > 6) return;
+          let kind: ReturnType<NativeHdf5['kind']>;
+          try {
+            kind = h5.kind(p);
+            for (const a of h5.attrNames(p)) h5.attr(p, a);
+            if (kind === 'dataset') {
+              const d = h5.dataset(p);
+              const n = d.shape.reduce((a, b) => a * b, 1) * d.elementBytes;
+              if (n < 1 << 20) h5.readInto(p, 0, new Uint8Array(n));
+            }
+          } catch (e) {
+            if (!(e instanceof GraftError)) throw e;
+            return;
+          }
+          if (kind === 'group') for (const k of h5.keys(p)) visit(p === '/' ? k : `${p}/${k}`, depth + 1);
+        };
+        visit('/', 0);
+        h5.close();
+      }
+      const key = r instanceof NativeHdf5 ? 'opened' : r instanceof NotNative ? 'declined' : r.code;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+      assert.ok(Date.now() - started < 2000, `${label} case ${i} took ${Date.now() - started} ms`);
+    }
+    assert.ok(outcomes.declined > 0 && outcomes.opened > 0, `${label}: ${JSON.stringify(outcomes)}`);
+  }
+});
+
+test('native HDF5: hyperslabs match h5wasm', async () => {
+  const file = fixture('layers/keras/files/keras2_mha.h5');
+  const h5 = await Hdf5File.open(file);
+  const ref = await Hdf5File.open(file, file, undefined, { h5wasmOnly: true });
+  try {
+    const ds = 'model_weights/mha/mha/query/kernel:0'; // [6, 2, 3] float32
+    const cases: [number[], number[]][] = [[[0, 0, 0], [6, 2, 3]], [[2, 1, 0], [3, 1, 3]], [[1, 0, 1], [4, 2, 2]], [[5, 1, 2], [1, 1, 1]], [[0, 0, 0], [0, 2, 3]]];
+    for (const [offset, count] of cases) {
+      const n = count.reduce((a, b) => a * b, 1) * 4;
+      const got = new Uint8Array(n);
+      const want = new Uint8Array(n);
+      h5.readBlockInto(ds, offset, count, got);
+      ref.readBlockInto(ds, offset, count, want);
+      assert.deepEqual(got, want, `${offset} + ${count}`);
+    }
+    assert.throws(() => h5.readBlockInto(ds, [5, 0, 0], [2, 2, 3], new Uint8Array(48)), /lies outside dataspace/);
   } finally {
     h5.close();
     ref.close();
