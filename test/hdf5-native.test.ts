@@ -5,6 +5,7 @@ import * as path from 'path';
 import { GraftError } from '../src/errors';
 import { Hdf5File } from '../src/io/hdf5';
 import { BytesSource, NativeHdf5, NotNative } from '../src/io/hdf5-native';
+import { DTYPE_BYTES } from '../src/io/tensor';
 import { ZipArchive } from '../src/io/zip';
 import { fixture, FIXTURES_DIR, REALWORLD_DIR } from './helpers/realworld';
 
@@ -174,7 +175,7 @@ test('native HDF5: the UNSAFE refusals are its own (external link, external raw 
     const ds = 'dense/dense/kernel:0';
     assert.equal(storage.kind(ds), 'dataset');
     assert.throws(() => storage.readRaw(ds), (e: unknown) => e instanceof GraftError && e.code === 'UNSAFE' && /another file \('secret\.txt'\)/.test(e.message));
-    assert.throws(() => storage.readBlockInto(ds, [0], [1], new Uint8Array(4)), (e: unknown) => e instanceof GraftError && e.code === 'UNSAFE');
+    assert.throws(() => storage.readBlockInto(ds, [0], [1], new Uint8Array(DTYPE_BYTES[storage.datasetInfo(ds).dtype])), (e: unknown) => e instanceof GraftError && e.code === 'UNSAFE');
     assert.throws(() => virtual.datasetInfo(ds), (e: unknown) => e instanceof GraftError && e.code === 'UNSAFE' && /virtual dataset/.test(e.message));
   } finally {
     for (const h5 of [link, storage, virtual]) h5.close();
