@@ -208,6 +208,7 @@ export class NativeHdf5 {
   private readonly maxWork: number;
   private readonly heaps = new Map<number, Map<number, Uint8Array>>();
   private closed = false;
+  private lastRead?: { path: string; node: DatasetNode };
 
   private constructor(
     private readonly source: ByteSource,
@@ -963,7 +964,9 @@ export class NativeHdf5 {
    */
   readInto(objPath: string, start: number, target: Uint8Array): void {
     if (this.closed) throw new Error(`NativeHdf5 ${this.path} used after close`);
-    const d = this.dataset(objPath);
+    // A large tensor is read in thousands of pieces: its lookup is kept.
+    if (this.lastRead?.path !== objPath) this.lastRead = { path: objPath, node: this.dataset(objPath) };
+    const d = this.lastRead.node;
     const s = d.storage;
     if (s.kind === 'external') {
       throw new GraftError('UNSAFE', `refers to another file ('${printable(s.file)}') through an HDF5 external link, external raw storage or virtual dataset; graft reads only the file it was given`, { file: this.path, tensor: objPath });

@@ -9,9 +9,11 @@ import { BytesSource, NativeHdf5, NotNative } from './hdf5-native';
 import { MAX_HDF5_CHUNK_BYTES, budgetError, inflateBudget, mib } from './budget';
 
 /**
- * A thin, read-only wrapper over h5wasm: its Node build for files on disk (read on demand rather
- * than copied into wasm memory), its ES-module build's in-memory file system for bytes held in
- * memory (io/h5wasm-load.ts). Every failure becomes a GraftError naming the file.
+ * HDF5 access (Hdf5File, at the end): graft's own parser (io/hdf5-native.ts) for what h5py and
+ * Keras write, and as its fallback a thin, read-only wrapper over h5wasm: its Node build for files
+ * on disk (read on demand rather than copied into wasm memory), its ES-module build's in-memory
+ * file system for bytes held in memory (io/h5wasm-load.ts), loaded only when a file needs it.
+ * Every failure becomes a GraftError naming the file.
  */
 
 type H5Api = typeof H5.default;
@@ -598,6 +600,8 @@ export class Hdf5File {
   /** Bytes of dataset data read so far by the native backend (see readRaw). */
   private decoded = 0;
   private readonly charged = new Set<string>();
+  /** Natively read datasets looked up so far (see nativeInfo). */
+  private readonly infos = new Map<string, { dtype: DType; shape: number[]; bytes: number }>();
 
   private constructor(path: string, backend: NativeHdf5 | WasmHdf5, declined?: string) {
     this.path = path;
@@ -680,12 +684,22 @@ export class Hdf5File {
 
   datasetInfo(objPath: string): Hdf5DatasetInfo {
     if (!this.native) return this.wasm!.datasetInfo(objPath);
-    const d = this.native.dataset(objPath);
+    const { dtype, shape } = this.nativeInfo(objPath);
+    return { dtype, shape: shape.slice() };
+  }
+
+  /** A natively read dataset's type, shape and size in bytes, checked once and kept (strided reads ask per run). */
+  private nativeInfo(objPath: string): { dtype: DType; shape: number[]; bytes: number } {
+    const known = this.infos.get(objPath);
+    if (known) return known;
+    const d = this.native!.dataset(objPath);
     const bytes = elementCount(d.shape, { file: this.path, tensor: objPath }) * DTYPE_BYTES[d.dtype];
     if (bytes > this.fileSize * MAX_EXPANSION + EXPANSION_SLACK) {
       throw new GraftError('CORRUPT', `dataspace [${d.shape.join(', ')}] of ${d.dtype} claims ${bytes} bytes, more than a ${this.fileSize}-byte file can hold even compressed`, { file: this.path, tensor: objPath });
     }
-    return { dtype: d.dtype, shape: d.shape.slice() };
+    const info = { dtype: d.dtype, shape: d.shape.slice(), bytes };
+    this.infos.set(objPath, info);
+    return info;
   }
 
   /** Counts a dataset against the decode budget (see WasmHdf5.readRaw); `once`: only on its first read. */
@@ -752,9 +766,8 @@ export class Hdf5File {
    */
   readBytesInto(objPath: string, start: number, target: Uint8Array): boolean {
     if (!this.native) return false;
-    const { dtype, shape } = this.datasetInfo(objPath);
+    const { dtype, bytes: total } = this.nativeInfo(objPath);
     const element = DTYPE_BYTES[dtype];
-    const total = elementCount(shape) * element;
     if (!Number.isSafeInteger(start) || start < 0 || start + target.length > total) {
       throw new GraftError('CORRUPT', `byte range ${start}+${target.length} lies outside the dataset's ${total} bytes`, { file: this.path, tensor: objPath });
     }
