@@ -33,12 +33,13 @@ const notNative = (reason: string): never => {
 const UNDEFINED = -1;
 
 /**
- * Bytes of metadata a walk may read, per byte of file (plus a floor): honest files read each
- * structure once; crafted ones whose structures overlap or refer to each other cannot make the
- * walk quadratic.
+ * Bytes of metadata a walk may read (and of variable-length strings it may decode), per byte of
+ * file plus a floor: honest files read each structure once; crafted ones whose structures overlap
+ * or share parts (one B-tree under many groups, one heap string behind many attribute elements)
+ * cannot make the walk, or what it builds, grow faster than the file.
  */
-const WORK_PER_FILE_BYTE = 4;
-const WORK_FLOOR = 16 << 20;
+const WORK_PER_FILE_BYTE = 2;
+const WORK_FLOOR = 1 << 20;
 /** HDF5 follows at most this many soft links in one lookup. */
 const MAX_SOFT_LINKS = 16;
 /** Largest rank HDF5 allows. */
@@ -257,6 +258,9 @@ export class NativeHdf5 {
     if (root === UNDEFINED) notNative('no root group');
     this.rootAddress = root;
     this.walk(root);
+    // Everything later reads dataset data, straight from the file: the metadata pages can go.
+    this.pages = new Map();
+    this.heaps.clear();
   }
 
   /**
@@ -288,14 +292,18 @@ export class NativeHdf5 {
     if (address === UNDEFINED || !Number.isSafeInteger(address) || address < 0 || length < 0) notNative(`${what} at an invalid address`);
     const at = this.base + address;
     if (at + length > this.source.size) notNative(`${what} at ${address} (+${length}) lies past the end of the file`);
-    this.work += length;
-    if (this.work > this.maxWork) throw this.corrupt(`metadata refers to itself over and over (more than ${this.maxWork} bytes walked in a ${this.source.size}-byte file)`);
+    this.spend(length);
     const first = Math.floor(at / PAGE_BYTES);
     const last = Math.floor((at + length - 1) / PAGE_BYTES);
     if (length === 0) return new Uint8Array(0);
     if (first === last) return this.page(first).subarray(at - first * PAGE_BYTES, at - first * PAGE_BYTES + length);
     // Spanning pages (large heaps, long attributes): one read of its own.
     return this.source.read(at, length);
+  }
+
+  private spend(bytes: number): void {
+    this.work += bytes;
+    if (this.work > this.maxWork) throw this.corrupt(`metadata refers to itself over and over (more than ${this.maxWork} bytes walked in a ${this.source.size}-byte file)`);
   }
 
   private page(index: number): Uint8Array {
@@ -868,6 +876,7 @@ export class NativeHdf5 {
     const object = this.globalHeap(collection).get(index);
     if (!object) return notNative('variable-length string missing from its global heap');
     if (length > object.length) notNative('variable-length string longer than its heap object');
+    this.spend(length);
     return cString(object.subarray(0, length));
   }
 
