@@ -8,6 +8,9 @@ reads, for test/hdf5-native.test.ts to compare it with h5wasm:
     8–64-bit integers, float16/32/64, big-endian data, scalar, empty and compact datasets).
   - latest.h5: the same with libver='latest' (superblock 3, OHDR headers with checksums, link
     messages), minus the 300-link group (dense storage there).
+  - vlen_strings.h5: one attribute of 3,001 variable-length strings, the first 100,000 characters
+    long, the rest short, spread over several global heap collections (the test points every
+    element at the long one, a 300 MB expansion the walk budget must stop).
   - dense.h5: libver='latest' with 20 links and 10 attributes on one group: dense (fractal heap)
     storage, which graft leaves to h5wasm.
 Run: /usr/bin/python3 scripts/make_hdf5_fixtures.py
@@ -85,3 +88,6 @@ with h5py.File(os.path.join(OUT, 'dense.h5'), 'w', libver='latest') as f:
         g.create_dataset(f'w{i}', data=np.full(2, i, dtype=np.float32))
     for i in range(10):
         g.attrs[f'a{i}'] = i
+
+with h5py.File(os.path.join(OUT, 'vlen_strings.h5'), 'w') as f:
+    f.attrs['names'] = ['y' * 100_000] + [f'name_{i}' for i in range(3000)]

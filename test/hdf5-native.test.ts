@@ -7,6 +7,9 @@ import { Hdf5File } from '../src/io/hdf5';
 import { BytesSource, NativeHdf5, NotNative } from '../src/io/hdf5-native';
 import { DTYPE_BYTES } from '../src/io/tensor';
 import { ZipArchive } from '../src/io/zip';
+import { keras3Format, kerasH5Format } from '../src/formats/keras/dispatch';
+import { openWeights, registerFormat } from '../src/formats/registry';
+import type { ReadsStrided, WeightReader } from '../src/formats/types';
 import { fixture, FIXTURES_DIR, REALWORLD_DIR } from './helpers/realworld';
 
 /**
@@ -78,6 +81,9 @@ function survey(h5: Hdf5File): Map<string, unknown> {
   visit('/', 0);
   return seen;
 }
+
+registerFormat(kerasH5Format);
+registerFormat(keras3Format);
 
 const files = [...hdf5Files(FIXTURES_DIR), ...hdf5Files(REALWORLD_DIR)];
 
@@ -317,5 +323,54 @@ test('native HDF5: hyperslabs match h5wasm', async () => {
   } finally {
     h5.close();
     ref.close();
+  }
+});
+
+test('native HDF5: 3,000 string elements all pointing at one 100,000-character heap string stop at the walk budget', async () => {
+  const bytes = new Uint8Array(fs.readFileSync(fixture('hdf5/vlen_strings.h5')));
+  const honest = await Hdf5File.openBytes(bytes.slice(), 'vlen_strings.h5');
+  try {
+    assert.equal(honest.backend, 'native');
+    const names = honest.stringListAttr('/', 'names')!;
+    assert.equal(names.length, 3001);
+    assert.equal(names[0], 'y'.repeat(100_000));
+    assert.equal(names[3000], 'name_2999');
+  } finally {
+    honest.close();
+  }
+  // Each element: length (u32), heap collection address (u64), object index (u32).
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  let first = -1;
+  for (let i = 0; i + 16 <= bytes.length; i++) if (view.getUint32(i, true) === 100_000 && view.getUint32(i + 12, true) === 1) { first = i; break; }
+  assert.ok(first > 0);
+  for (let k = 1; k <= 3000; k++) bytes.copyWithin(first + 16 * k, first, first + 16);
+  const started = Date.now();
+  const r = parseNatively(bytes, 'amplified.h5');
+  assert.ok(r instanceof GraftError && r.code === 'CORRUPT' && /metadata walk went past \d+ bytes in a 247\d+-byte file/.test(r.message), String(r));
+  assert.ok(Date.now() - started < 2000);
+});
+
+test('Keras readers on natively read files: strided reads give the bytes read() gives', async () => {
+  for (const rel of ['layers/keras/files/keras2_mha.h5', 'layers/keras/files/keras3_mha.keras', 'keras/keras3_nested.weights.h5']) {
+    const reader = (await openWeights(fixture(rel))) as WeightReader & ReadsStrided;
+    try {
+      assert.equal(typeof reader.readStridedSync, 'function', rel);
+      for (const info of reader.list()) {
+        const whole = (await reader.read(info.name)).data;
+        const element = DTYPE_BYTES[info.dtype];
+        const rowBytes = info.shape.length ? whole.length / Math.max(1, info.shape[0]) : whole.length;
+        const runs = info.shape.length ? info.shape[0] : 1;
+        if (whole.length === 0) continue;
+        // Every row's first element (a column), and the whole tensor in one run.
+        const column = new Uint8Array(runs * element);
+        reader.readStridedSync!(info.name, { start: 0, runBytes: element, stride: rowBytes, count: runs }, column);
+        for (let i = 0; i < runs; i++) assert.deepEqual(column.subarray(i * element, (i + 1) * element), whole.subarray(i * rowBytes, i * rowBytes + element), `${rel} ${info.name} row ${i}`);
+        const all = new Uint8Array(whole.length);
+        await reader.readStrided(info.name, { start: 0, runBytes: whole.length, stride: whole.length, count: 1 }, all);
+        assert.deepEqual(all, whole, `${rel} ${info.name}`);
+      }
+    } finally {
+      await reader.close();
+    }
   }
 });

@@ -303,7 +303,7 @@ export class NativeHdf5 {
 
   private spend(bytes: number): void {
     this.work += bytes;
-    if (this.work > this.maxWork) throw this.corrupt(`metadata refers to itself over and over (more than ${this.maxWork} bytes walked in a ${this.source.size}-byte file)`);
+    if (this.work > this.maxWork) throw this.corrupt(`metadata walk went past ${this.maxWork} bytes in a ${this.source.size}-byte file (structures or strings referred to over and over)`);
   }
 
   private page(index: number): Uint8Array {
