@@ -14,6 +14,7 @@ reads, for test/hdf5-native.test.ts to compare it with h5wasm:
   - dense.h5: libver='latest' with 20 links and 10 attributes on one group: dense (fractal heap)
     storage, which graft leaves to h5wasm.
 Run: /usr/bin/python3 scripts/make_hdf5_fixtures.py
+(HDF5 stamps groups with their creation time: a rerun changes a few bytes, never the contents.)
 """
 import os
 
