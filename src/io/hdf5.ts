@@ -787,6 +787,9 @@ export class Hdf5File {
     const { start, runBytes, stride, count } = r;
     // One run filling the target (a block of rows) needs no view of its own.
     if (count === 1 && target.length === runBytes) return this.readBytesInto(objPath, start, target);
+    const element = DTYPE_BYTES[this.nativeInfo(objPath).dtype];
+    if (stride % element !== 0) return false;
+    // Every run aligned like the first: it answers for all of them.
     if (!this.readBytesInto(objPath, start, target.subarray(0, runBytes))) return false;
     for (let i = 1; i < count; i++) this.readBytesInto(objPath, start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes));
     return true;
