@@ -11,8 +11,9 @@ reads, for test/hdf5-native.test.ts to compare it with h5wasm:
   - vlen_strings.h5: one attribute of 3,001 variable-length strings, the first 100,000 characters
     long, the rest short, spread over several global heap collections (the test points every
     element at the long one, a 300 MB expansion the walk budget must stop).
-  - dense.h5: libver='latest' with 20 links and 10 attributes on one group: dense (fractal heap)
-    storage, which graft leaves to h5wasm.
+  - dense.h5: libver='latest' with 20 links and 11 attributes on one group, 300 links on another
+    (a name index of two levels, a heap of several direct blocks), 40 attributes on a dataset:
+    dense (fractal heap) storage.
 Run: /usr/bin/python3 scripts/make_hdf5_fixtures.py
 (HDF5 stamps groups with their creation time: a rerun changes a few bytes, never the contents.)
 """
@@ -89,6 +90,12 @@ with h5py.File(os.path.join(OUT, 'dense.h5'), 'w', libver='latest') as f:
         g.create_dataset(f'w{i}', data=np.full(2, i, dtype=np.float32))
     for i in range(10):
         g.attrs[f'a{i}'] = i
+    g.attrs['names'] = ['dense_1', 'dense_2']
+    many = f.create_group('many')
+    for i in range(300):
+        many[f'link_{i:03d}'] = g['w3']
+    for i in range(40):
+        g['w3'].attrs[f'attr_{i:02d}'] = np.arange(i % 5, dtype=np.float32)
 
 with h5py.File(os.path.join(OUT, 'vlen_strings.h5'), 'w') as f:
     f.attrs['names'] = ['y' * 100_000] + [f'name_{i}' for i in range(3000)]

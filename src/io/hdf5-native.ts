@@ -6,11 +6,12 @@ import { lookup3 } from './hdf5-checksum';
 
 /**
  * graft's own read-only HDF5 parser, for the files h5py and Keras write: superblocks 0–3, object
- * headers v1/v2, groups as symbol tables or compact links, compact attributes, numeric / string /
- * bool types, contiguous and compact datasets. Contiguous data is read with positioned reads
- * straight into the caller's buffer. Anything else (chunked or filtered data, dense storage, shared
- * messages, odd types, and structures that do not add up) is declined with NotNative, and the
- * caller reads the file through h5wasm instead, which stays the reference.
+ * headers v1/v2, groups as symbol tables, link messages or (small) dense link storage, attributes
+ * compact or dense, numeric / string / bool types, contiguous and compact datasets. Contiguous
+ * data is read with positioned reads straight into the caller's buffer. Anything else (chunked or
+ * filtered data, large fractal heaps, shared messages, odd types, and structures that do not add
+ * up) is declined with NotNative, and the caller reads the file through h5wasm instead, which
+ * stays the reference.
  *
  * Nothing read from the file is trusted: every address is checked against the file's real size,
  * every length against what its structure holds, and the work of walking metadata is bounded by
@@ -471,10 +472,15 @@ export class NativeHdf5 {
         case 0x01:
           space = this.dataspace(m.data);
           break;
-        case 0x02:
-          this.linkInfo(m.data);
-          groupLinks();
+        case 0x02: {
+          const l = groupLinks();
+          for (const dense of this.linkInfo(m.data)) {
+            const [name, link] = this.link(dense);
+            if (l.has(name)) notNative(`two links named '${printable(name)}' in one group`);
+            l.set(name, link);
+          }
           break;
+        }
         case 0x03:
           type = this.datatype(this.cursor(m.data, 'datatype message'));
           break;
@@ -509,7 +515,7 @@ export class NativeHdf5 {
           break;
         }
         case 0x15:
-          this.attributeInfo(m.data);
+          for (const dense of this.attributeInfo(m.data)) attrs.push(this.attribute(dense));
           break;
         default:
           notNative(`object header message type ${m.type}`);
@@ -572,22 +578,161 @@ export class NativeHdf5 {
     return { kind: 'dataset', attrs, dtype, elementBytes, bigEndian, shape, storage };
   }
 
-  private linkInfo(data: Uint8Array): void {
+  /** A new-style group's links when they are stored densely (in a fractal heap), else []. */
+  private linkInfo(data: Uint8Array): Uint8Array[] {
     const c = this.cursor(data, 'link info message');
     if (c.u8() !== 0) notNative('link info version');
     const flags = c.u8();
     if (flags & 1) c.skip(8);
     const heap = c.offset();
-    if (heap !== UNDEFINED) notNative('dense link storage (fractal heap)');
+    const names = c.offset();
+    if (heap === UNDEFINED) return [];
+    return this.denseMessages(heap, names, 5);
   }
 
-  private attributeInfo(data: Uint8Array): void {
+  /** An object's attribute messages when they are stored densely (in a fractal heap), else []. */
+  private attributeInfo(data: Uint8Array): Uint8Array[] {
     const c = this.cursor(data, 'attribute info message');
     if (c.u8() !== 0) notNative('attribute info version');
     const flags = c.u8();
     if (flags & 1) c.skip(2);
     const heap = c.offset();
-    if (heap !== UNDEFINED) notNative('dense attribute storage (fractal heap)');
+    const names = c.offset();
+    if (heap === UNDEFINED) return [];
+    return this.denseMessages(heap, names, 8);
+  }
+
+  /**
+   * The messages a fractal heap holds for a group's links (name index: v2 B-tree of type 5) or an
+   * object's attributes (type 8): every record of the name index names one heap object by its
+   * offset and length. Only what small heaps use is read: a B-tree of depth 0 or 1, a root block
+   * that is direct or an indirect block of direct blocks, managed objects, no filters.
+   */
+  private denseMessages(heapAddress: number, indexAddress: number, recordType: number): Uint8Array[] {
+    const h = this.cursor(this.metaUpTo(heapAddress, 256, 'fractal heap header'), 'fractal heap header');
+    if (!signatureIs(h.bytes, 0, 'FRHP')) notNative('fractal heap without its FRHP signature');
+    h.skip(4);
+    if (h.u8() !== 0) notNative('fractal heap version');
+    const idLength = h.u16();
+    if (h.u16() !== 0) notNative('fractal heap with I/O filters');
+    h.u8(); // flags
+    const maxManaged = h.u32();
+    h.length(); // next huge object id
+    h.offset(); // huge objects' B-tree
+    h.length(); // free space
+    h.offset(); // free-space manager
+    h.length(); // managed space
+    h.length(); // allocated managed space
+    h.length(); // allocation iterator
+    h.length(); // managed objects
+    h.length(); // size of huge objects
+    const huge = h.length();
+    h.length(); // size of tiny objects
+    const tiny = h.length();
+    const width = h.u16();
+    const startBlock = h.length();
+    const maxDirect = h.length();
+    const maxHeapBits = h.u16();
+    h.u16(); // starting rows of the root indirect block
+    const root = h.offset();
+    const rows = h.u16();
+    const sumAt = h.pos;
+    h.u32();
+    this.checkSum(h.bytes.subarray(0, sumAt + 4), `fractal heap at ${heapAddress}`);
+    if (huge !== 0 || tiny !== 0) notNative('fractal heap with huge or tiny objects');
+    const pow2 = (v: number) => v > 0 && Number.isSafeInteger(v) && 2 ** Math.round(Math.log2(v)) === v;
+    if (!pow2(startBlock) || !pow2(maxDirect) || startBlock > maxDirect || width < 1 || width > 1024 || maxHeapBits < 1 || maxHeapBits > 64 || root === UNDEFINED) {
+      notNative('fractal heap with an odd doubling table');
+    }
+    const offsetBytes = Math.ceil(maxHeapBits / 8);
+    const lengthBytes = Math.min(Math.ceil(Math.log2(maxDirect) / 8), Math.floor(Math.log2(Math.max(1, maxManaged)) / 8) + 1);
+    if (1 + offsetBytes + lengthBytes > idLength) notNative('fractal heap ids too short');
+    // Direct blocks by their offset in the heap's address space: [heap offset, size, file address].
+    const blocks: [number, number, number][] = [];
+    if (rows === 0) {
+      blocks.push([0, startBlock, root]);
+    } else {
+      const directRows = Math.log2(maxDirect) - Math.log2(startBlock) + 2;
+      if (rows > directRows) notNative('fractal heap with nested indirect blocks');
+      const entries = rows * width;
+      const ib = this.cursor(this.meta(root, 5 + this.offsetSize + offsetBytes + entries * this.offsetSize + 4, 'fractal heap indirect block'), 'fractal heap indirect block');
+      if (!signatureIs(ib.bytes, 0, 'FHIB')) notNative('fractal heap indirect block without its FHIB signature');
+      this.checkSum(ib.bytes, `fractal heap indirect block at ${root}`);
+      ib.skip(5 + this.offsetSize + offsetBytes);
+      let at = 0;
+      for (let r = 0; r < rows; r++) {
+        const size = r < 2 ? startBlock : startBlock * 2 ** (r - 1);
+        for (let col = 0; col < width; col++) {
+          const address = ib.offset();
+          if (address !== UNDEFINED) blocks.push([at, size, address]);
+          at += size;
+        }
+      }
+    }
+    const objectAt = (id: Uint8Array): Uint8Array => {
+      const c = this.cursor(id, 'fractal heap id');
+      const kind = c.u8();
+      if (kind !== 0) notNative('fractal heap id that is not a managed object');
+      const offset = c.uint(offsetBytes);
+      const length = c.uint(lengthBytes);
+      const block = blocks.find(([start, size]) => offset >= start && offset < start + size);
+      if (!block || offset === UNDEFINED || length === UNDEFINED || offset + length > block[0] + block[1]) return notNative('fractal heap object outside its blocks');
+      const [start, , address] = block!;
+      if (offset === start) notNative('fractal heap object inside its block header');
+      const header = this.meta(address, 4, 'fractal heap direct block');
+      if (!signatureIs(header, 0, 'FHDB')) notNative('fractal heap direct block without its FHDB signature');
+      return this.meta(address + (offset - start), length, 'fractal heap object');
+    };
+    return this.nameIndex(indexAddress, recordType).map((record) => objectAt(recordType === 5 ? record.subarray(4) : record.subarray(0, 8)));
+  }
+
+  /** The records of a v2 B-tree of depth 0 or 1 (a name index), in key order. */
+  private nameIndex(address: number, type: number): Uint8Array[] {
+    const h = this.cursor(this.meta(address, 16 + 2 * this.offsetSize + this.lengthSize, 'v2 B-tree header'), 'v2 B-tree header');
+    if (!signatureIs(h.bytes, 0, 'BTHD')) notNative('v2 B-tree without its BTHD signature');
+    h.skip(4);
+    if (h.u8() !== 0) notNative('v2 B-tree version');
+    if (h.u8() !== type) notNative('v2 B-tree of another type');
+    const nodeSize = h.u32();
+    const recordSize = h.u16();
+    const depth = h.u16();
+    h.skip(2);
+    const root = h.offset();
+    const rootRecords = h.u16();
+    h.length();
+    this.checkSum(h.bytes.subarray(0, h.pos + 4), `v2 B-tree at ${address}`);
+    if (recordSize < (type === 5 ? 5 : 17) || nodeSize < 10 + recordSize) notNative('v2 B-tree of impossible node or record size');
+    if (depth > 1) notNative('v2 B-tree deeper than one level');
+    const records: Uint8Array[] = [];
+    const node = (at: number, count: number, signature: string, extra: number): Cursor => {
+      const body = count * recordSize + extra;
+      if (6 + body + 4 > nodeSize) notNative('v2 B-tree node overflows its size');
+      const n = this.cursor(this.meta(at, 6 + body + 4, 'v2 B-tree node'), 'v2 B-tree node');
+      if (!signatureIs(n.bytes, 0, signature) || n.bytes[4] !== 0 || n.bytes[5] !== type) notNative(`v2 B-tree node without its ${signature} signature`);
+      this.checkSum(n.bytes, `v2 B-tree node at ${at}`);
+      n.skip(6);
+      return n;
+    };
+    if (root === UNDEFINED || rootRecords === 0) return records;
+    if (depth === 0) {
+      const leaf = node(root, rootRecords, 'BTLF', 0);
+      for (let i = 0; i < rootRecords; i++) records.push(leaf.take(recordSize));
+      return records;
+    }
+    // Depth 1: the root's records interleave with its leaves' (child i, record i, child i+1 …).
+    const maxLeaf = Math.floor((nodeSize - 10) / recordSize);
+    const countBytes = Math.floor(Math.log2(maxLeaf) / 8) + 1;
+    const inner = node(root, rootRecords, 'BTIN', (rootRecords + 1) * (this.offsetSize + countBytes));
+    const own = Array.from({ length: rootRecords }, () => inner.take(recordSize));
+    for (let i = 0; i <= rootRecords; i++) {
+      const child = inner.offset();
+      const count = inner.uint(countBytes);
+      if (count === UNDEFINED || count > maxLeaf) notNative('v2 B-tree leaf of impossible size');
+      const leaf = node(child, count, 'BTLF', 0);
+      for (let k = 0; k < count; k++) records.push(leaf.take(recordSize));
+      if (i < rootRecords) records.push(own[i]);
+    }
+    return records;
   }
 
   private link(data: Uint8Array): [string, Link] {

@@ -167,7 +167,7 @@ export interface Hdf5DatasetInfo {
 
 export type AttrValue = string | number | boolean | bigint | string[] | number[] | undefined;
 
-/** The h5wasm backend of Hdf5File: files graft's own parser declines (chunked, filtered, dense storage, …). */
+/** The h5wasm backend of Hdf5File: files graft's own parser declines (chunked or filtered data, …). */
 class WasmHdf5 {
   /** The name errors give: the path, or what the user knows it as (a member of a .keras zip). */
   readonly path: string;
