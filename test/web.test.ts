@@ -244,6 +244,10 @@ test('Keras .h5 without a target: the page builds the model from the file, same 
   const dir = path.join(FIX, 'layers', 'keras', 'files');
   const source = path.join(dir, 'keras2_self_attention_groupnorm.h5');
   const expected = JSON.parse(fs.readFileSync(path.join(dir, 'keras2_self_attention_groupnorm.expected.json'), 'utf8')) as { inputs: { shape: number[]; values: number[] }[]; output: { shape: number[]; values: number[] } };
+  // graft reads this file itself: h5wasm's chunk (the one large chunk) is not fetched for it.
+  const h5wasmChunk = fs.readdirSync(WEB).find((f) => /^graft-chunk-.*\.js$/.test(f) && fs.statSync(path.join(WEB, f)).size > 1 << 20);
+  assert.ok(h5wasmChunk);
+  const requestsBefore = requests.length;
   const page = await openPage();
   await choose(page, [source]);
   await assertInspectMatches(page, source, true);
@@ -259,6 +263,7 @@ test('Keras .h5 without a target: the page builds the model from the file, same 
   assert.ok(err <= 1e-5, `max |tfjs - NumPy| = ${err}`);
   assert.match(await tryIt(page), /output 0: shape \[1, \d+, \d+\]/);
   await closePage(page);
+  assert.ok(!requests.slice(requestsBefore).some((u) => u.endsWith(`/${h5wasmChunk}`)), 'h5wasm was loaded for a file graft reads natively');
 });
 
 test('ONNX graph without a target: built in the page, downloaded with Download all, same bytes as Node, matches PyTorch', { skip: SKIP }, async () => {
