@@ -45,9 +45,12 @@ const WORK_FLOOR = 1 << 20;
 const MAX_SOFT_LINKS = 16;
 /** Largest rank HDF5 allows. */
 const MAX_RANK = 32;
-/** Metadata is read in pages of this size, a few kept, so scattered small reads cost few calls. */
-const PAGE_BYTES = 64 * 1024;
-const MAX_PAGES = 64;
+/**
+ * Metadata is read in pages of this size, a few kept, so scattered small reads cost few calls;
+ * small enough that the pages of a large file's scattered headers add nothing to peak memory.
+ */
+const PAGE_BYTES = 8 * 1024;
+const MAX_PAGES = 32;
 
 export type NativeAttrValue = string | number | boolean | bigint | string[] | number[] | undefined;
 
