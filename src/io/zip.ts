@@ -4,6 +4,7 @@ import { openSource, printable } from './bytes';
 import { crc32 } from './crc32';
 import type { ByteSource, Volume } from './volume';
 import { budgetError, inflateBudget, mib, parseJsonBudgeted } from './budget';
+import { InflatedFile, inflateToFile } from './inflate-file';
 
 /**
  * A lazy ZIP reader: parses the central directory only, and reads an entry's bytes when asked.
@@ -70,19 +71,24 @@ export class ZipArchive {
   private readonly inflatedCache = new Map<ZipEntry, Uint8Array>();
   /** Bytes inflated so far in this run, over all entries; bounded by `inflateBudget`. */
   private inflatedTotal = 0;
+  /** Whether the archive is a file on disk, which zlib's file inflation (inflate-file.ts) can read. */
+  private readonly onDisk: boolean;
+  /** Deflated entries inflated (or being inflated) into temporary files. */
+  private readonly inflatedFiles = new Map<ZipEntry, InflatedFile>();
 
-  private constructor(path: string, source: ByteSource, entries: ZipEntry[]) {
+  private constructor(path: string, source: ByteSource, entries: ZipEntry[], onDisk: boolean) {
     this.path = path;
     this.source = source;
     this.entries = entries;
     this.byName = new Map(entries.map((e) => [e.name, e]));
+    this.onDisk = onDisk;
   }
 
   static open(path: string, volume?: Volume): ZipArchive {
     const source = openSource(path, volume);
     try {
       const entries = readCentralDirectory(source);
-      return new ZipArchive(path, source, entries);
+      return new ZipArchive(path, source, entries, !volume || volume.kind === 'files');
     } catch (e) {
       source.close();
       if (e instanceof GraftError) throw e;
@@ -278,8 +284,74 @@ export class ZipArchive {
     this.verified.add(entry);
   }
 
+  /**
+   * Starts inflating deflated entries into temporary files (inflate-file.ts: zlib on the thread
+   * pool, bounded pieces, declared size and CRC-32 checked): `entry`, then `ahead` (read next, most
+   * likely, so its inflation overlaps the reads of `entry`), each once while kept; entries not among
+   * them are released. Every inflation counts against the archive's inflate budget, refused
+   * beforehand for `entry`, not started for `ahead`. False when the archive is not a file on disk
+   * (bytes in memory, a browser): the caller inflates in memory instead.
+   */
+  inflateToFiles(entry: ZipEntry, ahead: readonly ZipEntry[] = []): boolean {
+    if (!this.onDisk || entry.method !== METHOD_DEFLATE) return false;
+    const wanted = [entry, ...ahead.filter((e) => e !== entry && e.method === METHOD_DEFLATE)];
+    for (const [e, file] of this.inflatedFiles) {
+      if (!wanted.includes(e)) {
+        file.close();
+        this.inflatedFiles.delete(e);
+      }
+    }
+    for (const e of wanted) {
+      if (this.inflatedFiles.has(e)) continue;
+      const budget = this.inflateBudget;
+      if (this.inflatedTotal + e.uncompressedSize > budget) {
+        if (e !== entry) continue;
+        throw budgetError(this.path, `zip archive would inflate to more than ${mib(budget)} (entry '${printable(e.name)}' of ${mib(e.uncompressedSize)} after ${mib(this.inflatedTotal)} already)`, `${mib(budget)} inflated per archive (32× its size, at least 64 MiB)`);
+      }
+      const file = inflateToFile(this.path, this.dataOffset(e), e.compressedSize, e.uncompressedSize, e.crc32);
+      if (!file) return false;
+      this.inflatedTotal += e.uncompressedSize;
+      this.inflatedFiles.set(e, file);
+    }
+    return true;
+  }
+
+  /** Whether an entry's inflation into a file is still running (one read ahead, say). */
+  get inflatingToFile(): boolean {
+    for (const file of this.inflatedFiles.values()) if (!file.done) return true;
+    return false;
+  }
+
+  /**
+   * Waits until an entry started by inflateToFiles is inflated and checked; a failed inflation is
+   * the entry's one-line CORRUPT error. No byte of the entry is readable before this returns.
+   */
+  async inflatedFileReady(entry: ZipEntry): Promise<void> {
+    const file = this.inflatedFiles.get(entry);
+    if (!file) throw new Error(`internal: zip entry '${entry.name}' is not being inflated`);
+    if (!file.done) await file.ready;
+    if (file.failure) {
+      file.close();
+      this.inflatedFiles.delete(entry);
+      throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' ${file.failure}`, { file: this.path });
+    }
+    this.verified.add(entry);
+  }
+
+  /** Fills `target` with the bytes at `offset` within an entry inflated to a file (after inflatedFileReady). */
+  readInflatedInto(entry: ZipEntry, offset: number, target: Uint8Array): void {
+    const file = this.inflatedFiles.get(entry);
+    if (!file || !file.done || file.failure) throw new Error(`internal: zip entry '${entry.name}' read before its inflation was checked`);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + target.length > entry.uncompressedSize) {
+      throw new GraftError('CORRUPT', `range ${offset}+${target.length} lies outside zip entry '${printable(entry.name)}' (${entry.uncompressedSize} bytes)`, { file: this.path });
+    }
+    file.readInto(offset, target);
+  }
+
   close(): void {
     this.inflatedCache.clear();
+    for (const file of this.inflatedFiles.values()) file.close();
+    this.inflatedFiles.clear();
     this.source.close();
   }
 

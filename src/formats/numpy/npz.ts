@@ -3,18 +3,33 @@ import { rawTensor } from '../../io/bytes';
 import { NPY_PREFIX_V2, NpyHeader, infoOf, normalizeNpyData, npyHeaderEnd, parseNpyHeader } from './npy';
 import { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
 import type { StridedRange } from '../types';
-import { METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } from '../../io/zip';
+import { METHOD_DEFLATE, METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } from '../../io/zip';
 
 /**
  * NumPy .npz: a zip (stored by np.savez, deflated by np.savez_compressed, zip64 extras always)
- * of .npy members. Listing reads only each member's header; data is read on demand: stored
- * little-endian C-order members straight from the file in the pieces the caller asks for, others
- * (deflated, big-endian, Fortran order) decoded whole once and kept until another member is read.
+ * of .npy members. Listing reads only each member's header; data is read on demand, in the pieces
+ * the caller asks for: stored little-endian C-order members straight from the file; deflated ones,
+ * when the archive is a file on disk, from a temporary file each is inflated into (see below).
+ * Others (big-endian, Fortran order, deflated members of an archive in memory or in a browser) are
+ * decoded whole once and kept until another member is read.
+ *
+ * Why a deflated member goes through a temporary file rather than being inflated straight into
+ * the caller's pieces: deflate has no random access, and the streaming engine revisits a tensor — a
+ * transpose reads it once per band of columns, (tensor bytes / 4 MiB) bands, so re-inflating per
+ * band grows with the square of the tensor's size (4 passes of ~90 ms for one 16 MiB member of the
+ * benchmark, 256 passes for a 1 GiB one) — and its CRC-32 is known only at the stream's end, while
+ * a plain front-to-back read hands each piece on before it gets there. Inflated once, in bounded
+ * pieces, into a file checked before its first byte is read, a member costs one inflation; memory
+ * stays flat whatever its size (the pieces, not the member; the file lives in the page cache, not in
+ * graft); and zlib inflates on the thread pool, the next member while this one converts. The reads
+ * of such an archive are therefore asynchronous: its reader has no readStridedSync.
  */
 
 interface Member {
   entry: ZipEntry;
   header: NpyHeader;
+  /** Position among the archive's .npy members. */
+  index: number;
 }
 
 class NpzReader implements WeightReader {
@@ -23,53 +38,75 @@ class NpzReader implements WeightReader {
   readonly format = 'npz';
   readonly path: string;
   readonly metadata: Record<string, unknown>;
+  /** Synchronous strided reads: only for archives without deflated members (see above). */
+  readonly readStridedSync?: (name: string, r: StridedRange, target: Uint8Array) => void;
   private readonly zip: ZipArchive;
   private readonly members: Map<string, Member>;
+  private readonly order: Member[];
+  /** The member whose temporary file was last found ready (many reads of one member come in a row). */
+  private inflatedMember?: Member;
 
   constructor(path: string, zip: ZipArchive, members: Map<string, Member>) {
     this.path = path;
     this.zip = zip;
     this.members = members;
-    const compressed = [...members.values()].some((m) => m.entry.method !== METHOD_STORED);
+    this.order = [...members.values()];
+    this.order.forEach((m, i) => (m.index = i));
+    const compressed = this.order.some((m) => m.entry.method !== METHOD_STORED);
     this.metadata = { arrays: members.size, compressed };
+    if (!compressed) this.readStridedSync = (name, r, target) => this.readStoredStrided(this.member(name), r, target);
   }
 
   list(): TensorInfo[] {
     return [...this.members.entries()].map(([name, m]) => infoOf(name, m.header));
   }
 
-  async read(name: string): Promise<RawTensor> {
-    return this.readSync(name);
-  }
-
-  private readSync(name: string): RawTensor {
+  private member(name: string): Member {
     const m = this.members.get(name);
     if (!m) throw new GraftError('NOT_FOUND', `has no array named '${name}'`, { file: this.path, tensor: name });
-    let data: Uint8Array;
-    try {
-      data = this.zip.readRange(m.entry, m.header.dataOffset, m.header.byteSize);
-    } catch (e) {
-      if (e instanceof GraftError) throw new GraftError(e.code, stripFile(e.message, this.path), { file: this.path, tensor: name });
-      throw e;
+    return m;
+  }
+
+  async read(name: string): Promise<RawTensor> {
+    const m = this.member(name);
+    if (await this.inflatedToFile(m)) {
+      const data = new Uint8Array(m.header.byteSize);
+      this.rethrowing(name, () => this.zip.readInflatedInto(m.entry, m.header.dataOffset, data));
+      return rawTensor(infoOf(name, m.header), data, this.path);
     }
+    return this.readWhole(m, name);
+  }
+
+  private readWhole(m: Member, name: string): RawTensor {
+    const data = this.rethrowing(name, () => this.zip.readRange(m.entry, m.header.dataOffset, m.header.byteSize));
     return rawTensor(infoOf(name, m.header), normalizeNpyData(m.header, data), this.path);
   }
 
   async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
-    this.readStridedSync(name, r, target);
+    const m = this.member(name);
+    checkRange(m, name, r, target, this.path);
+    if (await this.inflatedToFile(m)) {
+      const { start, runBytes, stride, count } = r;
+      this.rethrowing(name, () => {
+        for (let i = 0; i < count; i++) {
+          this.zip.readInflatedInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes));
+        }
+      });
+      // zlib's callbacks (feeding the next member's inflation) run only when the event loop does.
+      if (this.zip.inflatingToFile) await new Promise((resolve) => setImmediate(resolve));
+      return;
+    }
+    this.readStoredStrided(m, r, target);
   }
 
   /** Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the array's data, into `target`. */
-  readStridedSync(name: string, r: StridedRange, target: Uint8Array): void {
-    const m = this.members.get(name);
-    if (!m) throw new GraftError('NOT_FOUND', `has no array named '${name}'`, { file: this.path, tensor: name });
+  private readStoredStrided(m: Member, r: StridedRange, target: Uint8Array): void {
+    const name = m.entry.name.slice(0, -4);
+    checkRange(m, name, r, target, this.path);
     const { start, runBytes, stride, count } = r;
     const last = start + (count - 1) * stride + runBytes;
-    if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > m.header.byteSize)) {
-      throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the array's ${m.header.byteSize} bytes`, { file: this.path, tensor: name });
-    }
     if (m.entry.method === METHOD_STORED && !m.header.bigEndian && !m.header.fortranOrder) {
-      try {
+      this.rethrowing(name, () => {
         // In a sweep (see StridedRange) the member's CRC-32 is computed on the way and checked when
         // the read reaching the data's end returns, not in a pass of its own first.
         const deferCheck = r.sweep === true && (start === 0 || this.zip.checkingFrontToBack(m.entry));
@@ -77,15 +114,12 @@ class NpzReader implements WeightReader {
           this.zip.readStoredInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes), { deferCheck });
         }
         if (deferCheck && count > 0 && last === m.header.byteSize) this.zip.finishStoredCheck(m.entry);
-      } catch (e) {
-        if (e instanceof GraftError) throw new GraftError(e.code, stripFile(e.message, this.path), { file: this.path, tensor: name });
-        throw e;
-      }
+      });
       return;
     }
     if (this.decoded?.name !== name) {
       this.decoded = undefined;
-      this.decoded = { name, data: this.readSync(name).data };
+      this.decoded = { name, data: this.readWhole(m, name).data };
     }
     const data = this.decoded.data;
     for (let i = 0; i < count; i++) {
@@ -93,9 +127,51 @@ class NpzReader implements WeightReader {
     }
   }
 
+  /**
+   * Whether this member is read from a temporary file it has been inflated into (a deflated,
+   * little-endian C-order member of an archive on disk), waiting for the inflation and its checks;
+   * the next such member starts inflating meanwhile.
+   */
+  private async inflatedToFile(m: Member): Promise<boolean> {
+    if (m === this.inflatedMember) return true;
+    if (m.entry.method !== METHOD_DEFLATE || m.header.bigEndian || m.header.fortranOrder) return false;
+    const name = m.entry.name.slice(0, -4);
+    const next = this.order.slice(m.index + 1).find((x) => x.entry.method === METHOD_DEFLATE && !x.header.bigEndian && !x.header.fortranOrder);
+    this.inflatedMember = undefined;
+    if (!this.rethrowing(name, () => this.zip.inflateToFiles(m.entry, next ? [next.entry] : []))) return false;
+    try {
+      await this.zip.inflatedFileReady(m.entry);
+    } catch (e) {
+      this.rethrowing(name, () => {
+        throw e;
+      });
+    }
+    this.inflatedMember = m;
+    return true;
+  }
+
+  /** Runs `f`, giving a GraftError it throws this file's and the tensor's names. */
+  private rethrowing<T>(name: string, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof GraftError) throw new GraftError(e.code, stripFile(e.message, this.path), { file: this.path, tensor: name });
+      throw e;
+    }
+  }
+
   async close(): Promise<void> {
     this.decoded = undefined;
+    this.inflatedMember = undefined;
     this.zip.close();
+  }
+}
+
+function checkRange(m: Member, name: string, r: StridedRange, target: Uint8Array, file: string): void {
+  const { start, runBytes, stride, count } = r;
+  const last = start + (count - 1) * stride + runBytes;
+  if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > m.header.byteSize)) {
+    throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the array's ${m.header.byteSize} bytes`, { file, tensor: name });
   }
 }
 
@@ -141,7 +217,7 @@ export const NpzHandler: FormatHandler = {
       for (const entry of zip.entries) {
         if (!entry.name.endsWith('.npy')) continue;
         const name = entry.name.slice(0, -4);
-        members.set(name, { entry, header: readMemberHeader(zip, entry, name) });
+        members.set(name, { entry, header: readMemberHeader(zip, entry, name), index: 0 });
       }
       if (members.size === 0 && zip.entries.length > 0) {
         throw new GraftError('UNKNOWN_FORMAT', `is a zip archive without .npy members (entries: ${zip.entries.slice(0, 5).map((e) => e.name).join(', ')}), not an .npz`, { file: filePath });

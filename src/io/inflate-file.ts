@@ -1,0 +1,125 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { crc32 } from './crc32';
+
+/**
+ * A deflated zip entry inflated into a private temporary file, by Node's native zlib on libuv's
+ * thread pool (so two entries inflate on two cores while the main thread converts), in bounded
+ * pieces: the compressed bytes stream in 1 MiB reads, the output in 256 KiB pieces straight to the
+ * file. The inflation fails, and the file is never read, when the stream is damaged or truncated,
+ * produces more than the declared size (stopped at once: a bomb writes no byte beyond it) or less,
+ * or its CRC-32 differs. The file is unlinked as soon as it is created, so it disappears with its
+ * descriptor however graft ends (a crash, kill -9): nothing is left on disk.
+ *
+ * The browser bundle swaps in inflate-file.browser.ts: no disk there, ZipArchive inflates in memory.
+ */
+
+const READ_CHUNK = 1 << 20;
+const OUTPUT_CHUNK = 256 << 10;
+
+export interface InflatedFile {
+  /** Settles when the inflation has ended; never rejects (see `failure`). */
+  readonly ready: Promise<void>;
+  /** Whether the inflation has ended (either way). */
+  readonly done: boolean;
+  /** Why the inflation failed (one line, to follow the entry's name), once `ready` has settled. */
+  readonly failure?: string;
+  /** Reads from the inflated bytes: only after `ready` settled without failure. */
+  readInto(offset: number, target: Uint8Array): void;
+  /** Closes the file (after the inflation ends, if it still runs). */
+  close(): void;
+}
+
+class TempInflation implements InflatedFile {
+  readonly ready: Promise<void>;
+  done = false;
+  failure?: string;
+  private fd: number | null;
+  private closeWhenDone = false;
+
+  constructor(file: string, offset: number, compressedSize: number, private readonly size: number, crc: number) {
+    const dest = path.join(os.tmpdir(), `graft-inflate-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    this.fd = fs.openSync(dest, 'wx+', 0o600);
+    fs.unlinkSync(dest);
+    this.ready = this.run(file, offset, compressedSize, crc).then(
+      () => undefined,
+      (e: unknown) => {
+        this.failure = (e as { reason?: string })?.reason ?? `has a damaged deflate stream (${firstLine(e)})`;
+      },
+    ).finally(() => {
+      this.done = true;
+      if (this.failure || this.closeWhenDone) this.closeFile();
+    });
+  }
+
+  private async run(file: string, offset: number, compressedSize: number, expectedCrc: number): Promise<void> {
+    if (compressedSize === 0) throw failure('has an empty deflate stream');
+    // Loaded on first use: the CLI's start-up never pays for them.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { createInflateRaw } = require('zlib') as typeof import('zlib');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { pipeline } = require('stream/promises') as typeof import('stream/promises');
+    let produced = 0;
+    let crc = 0;
+    const fd = this.fd!;
+    const size = this.size;
+    // The pipeline reports its own abort, not the error that caused it: keep ours.
+    let stopped: Error | undefined;
+    const stop = (reason: string): Error => (stopped = failure(reason));
+    await pipeline(
+      fs.createReadStream(file, { start: offset, end: offset + compressedSize - 1, highWaterMark: READ_CHUNK }),
+      createInflateRaw({ chunkSize: OUTPUT_CHUNK }),
+      async function (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          if (produced + chunk.length > size) throw stop(`inflates to more than its declared ${size} bytes`);
+          crc = crc32(chunk, crc);
+          for (let at = 0; at < chunk.length; ) at += fs.writeSync(fd, chunk, at, chunk.length - at, produced + at);
+          produced += chunk.length;
+        }
+      },
+    ).catch((e: unknown) => {
+      throw stopped ?? e;
+    });
+    if (produced !== size) throw failure(`inflates to ${produced} bytes, fewer than the ${size} declared`);
+    if (crc !== expectedCrc) throw failure('fails its CRC-32 check');
+  }
+
+  readInto(offset: number, target: Uint8Array): void {
+    if (!this.done || this.failure || this.fd === null) throw new Error('internal: inflated file read before it was ready');
+    if (offset < 0 || offset + target.length > this.size) throw new Error(`internal: read ${offset}+${target.length} outside ${this.size} inflated bytes`);
+    for (let at = 0; at < target.length; ) {
+      const n = fs.readSync(this.fd, target, at, target.length - at, offset + at);
+      if (n <= 0) throw new Error('internal: inflated file ended early');
+      at += n;
+    }
+  }
+
+  close(): void {
+    if (this.done) this.closeFile();
+    else this.closeWhenDone = true;
+  }
+
+  private closeFile(): void {
+    if (this.fd !== null) {
+      fs.closeSync(this.fd);
+      this.fd = null;
+    }
+  }
+}
+
+function failure(reason: string): Error {
+  return Object.assign(new Error(reason), { reason });
+}
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0];
+}
+
+/**
+ * Starts inflating the raw deflate stream of `compressedSize` bytes at `offset` of `file` (a file
+ * on disk), which must give exactly `size` bytes with CRC-32 `crc`.
+ */
+export function inflateToFile(file: string, offset: number, compressedSize: number, size: number, crc: number): InflatedFile | undefined {
+  return new TempInflation(file, offset, compressedSize, size, crc);
+}
