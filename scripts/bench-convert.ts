@@ -4,14 +4,14 @@
  * measured side by side (alternating), reporting medians of wall time and peak RSS; plus `dd bs=4M`
  * copying the safetensors file, the floor any converter is held against.
  *
- *   npx tsx scripts/bench-convert.ts [--sizes 256,1024] [--runs 3] [--formats pt,npz,onnx,h5,safetensors] [--cli dist/cli/main.js]
+ *   npx tsx scripts/bench-convert.ts [--sizes 256,1024] [--runs 3] [--formats pt,npz,npz-deflated,onnx,h5,safetensors] [--cli dist/cli/main.js]
  *
  * Checkpoints are stacks of Linear(2048, 2048) with biases (16 MiB + 8 KiB per layer), written by
  * the real libraries from one set of values (Debian /usr/bin/python3): `.pt` by torch.save, `.npz`
- * by np.savez (stored), `.onnx` by onnx.save (a Gemm chain, initializers in raw_data), Keras 2
- * weights `.h5` by h5py in the layout Keras' save_weights writes (kernels [in, out]), safetensors
- * by NumPy (header + raw bytes, as the format defines). The tfjs target (Dense layers `layers_N`)
- * is the same for all. Python references: torch.load, np.load, onnx.load + numpy_helper.to_array,
+ * by np.savez (stored) and np.savez_compressed (deflated), `.onnx` by onnx.save (a Gemm chain,
+ * initializers in raw_data), Keras 2 weights `.h5` by h5py in the layout Keras' save_weights writes
+ * (kernels [in, out]), safetensors by NumPy (header + raw bytes, as the format defines). The tfjs
+ * target (Dense layers `layers_N`) is the same for all. Python references: torch.load, np.load, onnx.load + numpy_helper.to_array,
  * h5py, NumPy on safetensors; each writes its arrays in the target's order, and each graft output
  * is checked byte for byte against it once before timing. Graft is the built CLI (`npm run build`
  * first) run by node directly. Peak RSS comes from `/usr/bin/time -f %M`. Generated files live in
@@ -46,11 +46,11 @@ if fmt == 'pt':
         sd[f'layers.{i}.weight'] = torch.from_numpy(w)
         sd[f'layers.{i}.bias'] = torch.from_numpy(b)
     torch.save(sd, dst)
-elif fmt == 'npz':
+elif fmt in ('npz', 'npz-deflated'):
     arrays = {}
     for i in range(n):
         arrays[f'layers.{i}.weight'], arrays[f'layers.{i}.bias'] = layer(i)
-    np.savez(dst, **arrays)
+    (np.savez if fmt == 'npz' else np.savez_compressed)(dst, **arrays)
 elif fmt == 'onnx':
     import onnx
     from onnx import helper, numpy_helper, TensorProto
@@ -116,7 +116,7 @@ with open(dst, 'wb') as out:
         import torch
         sd = torch.load(src)
         write_torch_layout(out, list(sd), lambda k: sd[k].numpy())
-    elif fmt == 'npz':
+    elif fmt in ('npz', 'npz-deflated'):
         z = np.load(src)
         write_torch_layout(out, z.files, lambda k: z[k])
     elif fmt == 'onnx':
@@ -160,6 +160,7 @@ interface FormatCase {
 const FORMATS: FormatCase[] = [
   { id: 'pt', label: 'PyTorch zip `.pt`', reference: '`torch.load`', ext: 'pt', from: 'torch' },
   { id: 'npz', label: 'NumPy `.npz` (stored)', reference: '`np.load`', ext: 'npz', from: 'torch' },
+  { id: 'npz-deflated', label: 'NumPy `.npz` (deflated)', reference: '`np.load`', ext: 'npz', from: 'torch' },
   { id: 'onnx', label: 'ONNX (raw_data initializers)', reference: '`onnx.load` + `numpy_helper`', ext: 'onnx', from: 'torch' },
   { id: 'h5', label: 'Keras 2 weights `.h5`', reference: '`h5py`', ext: 'h5', from: 'keras' },
   { id: 'safetensors', label: 'safetensors', reference: 'NumPy', ext: 'safetensors', from: 'torch' },
@@ -191,7 +192,7 @@ function parseArgs(argv: string[]): Args {
       args.cli = path.resolve(value);
       i++;
     } else {
-      throw new Error(`unknown argument ${argv[i]} (use --sizes 256,1024 --runs 3 --formats pt,npz,onnx,h5,safetensors)`);
+      throw new Error(`unknown argument ${argv[i]} (use --sizes 256,1024 --runs 3 --formats pt,npz,npz-deflated,onnx,h5,safetensors)`);
     }
   }
   if (!args.sizes.every((s) => Number.isInteger(s) && s >= 16) || !Number.isInteger(args.runs) || args.runs < 1) {
