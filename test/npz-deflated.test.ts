@@ -81,6 +81,17 @@ test('npz deflated: graft convert writes the weights np.load + transpose gives',
   assert.equal(hash.digest('hex'), expected.weights_sha256);
 });
 
+test('npz deflated: without a writable temporary folder the members are inflated in memory, with the same result', (t) => {
+  const dir = scratch(t);
+  const out = path.join(dir, 'out');
+  const r = graft(['convert', path.join(DIR, 'model.npz'), '--target', path.join(DIR, 'target.json'), '--from', 'torch', '--out', out, '--quiet'], { env: { TMPDIR: path.join(dir, 'missing') } });
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
+  const hash = crypto.createHash('sha256');
+  for (const p of doc.weightsManifest.flatMap((g) => g.paths)) hash.update(fs.readFileSync(path.join(out, p)));
+  assert.equal(hash.digest('hex'), expected.weights_sha256);
+});
+
 // ------------------------------------------------------------------ damaged members
 
 /** A raw deflate stream of `head` then `zeros` zero bytes (flushed blocks, so parts concatenate). */

@@ -6,6 +6,7 @@ export interface InflatedFile {
   readonly ready: Promise<void>;
   readonly done: boolean;
   readonly failure?: string;
+  readonly failedOnDisk?: boolean;
   readInto(offset: number, target: Uint8Array): void;
   close(): void;
 }

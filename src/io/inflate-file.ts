@@ -25,6 +25,8 @@ export interface InflatedFile {
   readonly done: boolean;
   /** Why the inflation failed (one line, to follow the entry's name), once `ready` has settled. */
   readonly failure?: string;
+  /** Whether it failed writing or reading the temporary file (a full disk), not on the archive's bytes. */
+  readonly failedOnDisk?: boolean;
   /** Reads from the inflated bytes: only after `ready` settled without failure. */
   readInto(offset: number, target: Uint8Array): void;
   /** Closes the file (after the inflation ends, if it still runs). */
@@ -35,17 +37,19 @@ class TempInflation implements InflatedFile {
   readonly ready: Promise<void>;
   done = false;
   failure?: string;
+  failedOnDisk?: boolean;
   private fd: number | null;
   private closeWhenDone = false;
 
-  constructor(file: string, offset: number, compressedSize: number, private readonly size: number, crc: number) {
-    const dest = path.join(os.tmpdir(), `graft-inflate-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-    this.fd = fs.openSync(dest, 'wx+', 0o600);
-    fs.unlinkSync(dest);
+  constructor(fd: number, file: string, offset: number, compressedSize: number, private readonly size: number, crc: number) {
+    this.fd = fd;
     this.ready = this.run(file, offset, compressedSize, crc).then(
       () => undefined,
       (e: unknown) => {
-        this.failure = (e as { reason?: string })?.reason ?? `has a damaged deflate stream (${firstLine(e)})`;
+        const reason = (e as { reason?: string })?.reason;
+        // A system error (ENOSPC, EIO …) is the disk's, not the archive's; zlib's errors carry Z_ codes.
+        this.failedOnDisk = !reason && typeof (e as NodeJS.ErrnoException)?.syscall === 'string';
+        this.failure = reason ?? (this.failedOnDisk ? `cannot be inflated into a temporary file in ${os.tmpdir()} (${firstLine(e)})` : `has a damaged deflate stream (${firstLine(e)})`);
       },
     ).finally(() => {
       this.done = true;
@@ -121,5 +125,17 @@ function firstLine(e: unknown): string {
  * on disk), which must give exactly `size` bytes with CRC-32 `crc`.
  */
 export function inflateToFile(file: string, offset: number, compressedSize: number, size: number, crc: number): InflatedFile | undefined {
-  return new TempInflation(file, offset, compressedSize, size, crc);
+  const dest = path.join(os.tmpdir(), `graft-inflate-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  let fd: number;
+  try {
+    fd = fs.openSync(dest, 'wx+', 0o600);
+  } catch {
+    return undefined; // no writable temporary folder: the caller inflates in memory
+  }
+  try {
+    fs.unlinkSync(dest);
+  } catch {
+    // Left for the system's own clean-up of its temporary folder; the inflation works the same.
+  }
+  return new TempInflation(fd, file, offset, compressedSize, size, crc);
 }

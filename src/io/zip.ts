@@ -333,7 +333,7 @@ export class ZipArchive {
     if (file.failure) {
       file.close();
       this.inflatedFiles.delete(entry);
-      throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' ${file.failure}`, { file: this.path });
+      throw new GraftError(file.failedOnDisk ? 'OUTPUT' : 'CORRUPT', `zip entry '${printable(entry.name)}' ${file.failure}`, { file: this.path });
     }
     this.verified.add(entry);
   }
