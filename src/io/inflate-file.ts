@@ -6,8 +6,8 @@ import { crc32 } from './crc32';
 /**
  * A deflated zip entry inflated into a private temporary file, by Node's native zlib on libuv's
  * thread pool (so two entries inflate on two cores while the main thread converts), in bounded
- * pieces: the compressed bytes stream in 1 MiB reads, the output in 256 KiB pieces straight to the
- * file. The inflation fails, and the file is never read, when the stream is damaged or truncated,
+ * pieces: the compressed bytes stream through one reused 1 MiB buffer, the output in 256 KiB
+ * pieces straight to the file. The inflation fails, and the file is never read, when the stream is damaged or truncated,
  * produces more than the declared size (stopped at once: a bomb writes no byte beyond it) or less,
  * or its CRC-32 differs. The file is unlinked as soon as it is created, so it disappears with its
  * descriptor however graft ends (a crash, kill -9): nothing is left on disk.
@@ -59,32 +59,52 @@ class TempInflation implements InflatedFile {
 
   private async run(file: string, offset: number, compressedSize: number, expectedCrc: number): Promise<void> {
     if (compressedSize === 0) throw failure('has an empty deflate stream');
-    // Loaded on first use: the CLI's start-up never pays for them.
+    // Loaded on first use: the CLI's start-up never pays for it.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { createInflateRaw } = require('zlib') as typeof import('zlib');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { pipeline } = require('stream/promises') as typeof import('stream/promises');
-    let produced = 0;
-    let crc = 0;
     const fd = this.fd!;
     const size = this.size;
-    // The pipeline reports its own abort, not the error that caused it: keep ours.
+    let produced = 0;
+    let crc = 0;
     let stopped: Error | undefined;
-    const stop = (reason: string): Error => (stopped = failure(reason));
-    await pipeline(
-      fs.createReadStream(file, { start: offset, end: offset + compressedSize - 1, highWaterMark: READ_CHUNK }),
-      createInflateRaw({ chunkSize: OUTPUT_CHUNK }),
-      async function (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          if (produced + chunk.length > size) throw stop(`inflates to more than its declared ${size} bytes`);
-          crc = crc32(chunk, crc);
-          for (let at = 0; at < chunk.length; ) at += fs.writeSync(fd, chunk, at, chunk.length - at, produced + at);
-          produced += chunk.length;
-        }
-      },
-    ).catch((e: unknown) => {
-      throw stopped ?? e;
+    const inflater = createInflateRaw({ chunkSize: OUTPUT_CHUNK });
+    const ended = new Promise<void>((resolve, reject) => {
+      inflater.on('end', resolve);
+      inflater.on('error', reject);
     });
+    ended.catch(() => undefined); // awaited below; not unhandled meanwhile
+    inflater.on('data', (chunk: Buffer) => {
+      if (stopped) return;
+      if (produced + chunk.length > size) {
+        // A bomb: stop at once, nothing beyond the declared size is written.
+        stopped = failure(`inflates to more than its declared ${size} bytes`);
+        inflater.destroy(stopped);
+        return;
+      }
+      crc = crc32(chunk, crc);
+      for (let at = 0; at < chunk.length; ) at += fs.writeSync(fd, chunk, at, chunk.length - at, produced + at);
+      produced += chunk.length;
+    });
+    // The compressed bytes go through one reused buffer, refilled once zlib has consumed it (the
+    // write's callback): a buffer per read would be garbage as large as the archive.
+    const input = Buffer.allocUnsafe(Math.min(READ_CHUNK, compressedSize));
+    const source = await fs.promises.open(file, 'r');
+    try {
+      for (let pos = 0; pos < compressedSize && !stopped && !inflater.destroyed; ) {
+        const { bytesRead } = await source.read(input, 0, Math.min(input.length, compressedSize - pos), offset + pos);
+        if (bytesRead <= 0) throw failure('is cut short by the end of the file');
+        pos += bytesRead;
+        await new Promise<void>((resolve, reject) => inflater.write(input.subarray(0, bytesRead), (e) => (e ? reject(e) : resolve())));
+      }
+      inflater.end();
+      await ended;
+    } catch (e) {
+      inflater.destroy();
+      throw stopped ?? e;
+    } finally {
+      await source.close();
+    }
+    if (stopped) throw stopped;
     if (produced !== size) throw failure(`inflates to ${produced} bytes, fewer than the ${size} declared`);
     if (crc !== expectedCrc) throw failure('fails its CRC-32 check');
   }

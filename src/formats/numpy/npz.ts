@@ -20,9 +20,11 @@ import { METHOD_DEFLATE, METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } fro
  * benchmark, 256 passes for a 1 GiB one) — and its CRC-32 is known only at the stream's end, while
  * a plain front-to-back read hands each piece on before it gets there. Inflated once, in bounded
  * pieces, into a file checked before its first byte is read, a member costs one inflation; memory
- * stays flat whatever its size (the pieces, not the member; the file lives in the page cache, not in
- * graft); and zlib inflates on the thread pool, the next member while this one converts. The reads
- * of such an archive are therefore asynchronous: its reader has no readStridedSync.
+ * stays flat whatever its size (the file lives in the page cache, not in graft; what grows is zlib's
+ * 256 KiB output pieces awaiting garbage collection, about 40 MiB measured, for a 16 MiB member as
+ * for a 256 MiB one); and zlib inflates on the thread pool, the next member while this one
+ * converts. The reads of such an archive are therefore asynchronous: its reader has no
+ * readStridedSync (Node's zlib has no synchronous incremental inflate).
  */
 
 interface Member {
@@ -31,6 +33,9 @@ interface Member {
   /** Position among the archive's .npy members. */
   index: number;
 }
+
+const DEFER_CHECK = { deferCheck: true };
+const CHECK_FIRST = { deferCheck: false };
 
 class NpzReader implements WeightReader {
   /** The last member decoded whole for strided reads, so its pieces do not each decode it again. */
@@ -54,7 +59,7 @@ class NpzReader implements WeightReader {
     this.order.forEach((m, i) => (m.index = i));
     const compressed = this.order.some((m) => m.entry.method !== METHOD_STORED);
     this.metadata = { arrays: members.size, compressed };
-    if (!compressed) this.readStridedSync = (name, r, target) => this.readStoredStrided(this.member(name), r, target);
+    if (!compressed) this.readStridedSync = (name, r, target) => this.readStoredStrided(this.member(name), name, r, target);
   }
 
   list(): TensorInfo[] {
@@ -84,37 +89,45 @@ class NpzReader implements WeightReader {
 
   async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
     const m = this.member(name);
-    checkRange(m, name, r, target, this.path);
     if (await this.inflatedToFile(m)) {
+      checkRange(m, name, r, target, this.path);
       const { start, runBytes, stride, count } = r;
-      this.rethrowing(name, () => {
+      try {
         for (let i = 0; i < count; i++) {
           this.zip.readInflatedInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes));
         }
-      });
+      } catch (e) {
+        throw this.named(e, name);
+      }
       // zlib's callbacks (feeding the next member's inflation) run only when the event loop does.
       if (this.zip.inflatingToFile) await new Promise((resolve) => setImmediate(resolve));
       return;
     }
-    this.readStoredStrided(m, r, target);
+    this.readStoredStrided(m, name, r, target);
   }
 
   /** Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the array's data, into `target`. */
-  private readStoredStrided(m: Member, r: StridedRange, target: Uint8Array): void {
-    const name = m.entry.name.slice(0, -4);
+  private readStoredStrided(m: Member, name: string, r: StridedRange, target: Uint8Array): void {
     checkRange(m, name, r, target, this.path);
     const { start, runBytes, stride, count } = r;
     const last = start + (count - 1) * stride + runBytes;
     if (m.entry.method === METHOD_STORED && !m.header.bigEndian && !m.header.fortranOrder) {
-      this.rethrowing(name, () => {
+      try {
         // In a sweep (see StridedRange) the member's CRC-32 is computed on the way and checked when
         // the read reaching the data's end returns, not in a pass of its own first.
         const deferCheck = r.sweep === true && (start === 0 || this.zip.checkingFrontToBack(m.entry));
-        for (let i = 0; i < count; i++) {
-          this.zip.readStoredInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes), { deferCheck });
+        const options = deferCheck ? DEFER_CHECK : CHECK_FIRST;
+        // A read of one run filling the target (a block of rows) makes no view of it: no garbage per read.
+        if (count === 1 && runBytes === target.length) this.zip.readStoredInto(m.entry, m.header.dataOffset + start, target, options);
+        else {
+          for (let i = 0; i < count; i++) {
+            this.zip.readStoredInto(m.entry, m.header.dataOffset + start + i * stride, target.subarray(i * runBytes, (i + 1) * runBytes), options);
+          }
         }
         if (deferCheck && count > 0 && last === m.header.byteSize) this.zip.finishStoredCheck(m.entry);
-      });
+      } catch (e) {
+        throw this.named(e, name);
+      }
       return;
     }
     if (this.decoded?.name !== name) {
@@ -155,9 +168,13 @@ class NpzReader implements WeightReader {
     try {
       return f();
     } catch (e) {
-      if (e instanceof GraftError) throw new GraftError(e.code, stripFile(e.message, this.path), { file: this.path, tensor: name });
-      throw e;
+      throw this.named(e, name);
     }
+  }
+
+  /** A GraftError from the zip layer, naming this file and the tensor; anything else as it is. */
+  private named(e: unknown, name: string): unknown {
+    return e instanceof GraftError ? new GraftError(e.code, stripFile(e.message, this.path), { file: this.path, tensor: name }) : e;
   }
 
   async close(): Promise<void> {
