@@ -40,6 +40,9 @@ class TempInflation implements InflatedFile {
   failedOnDisk?: boolean;
   private fd: number | null;
   private closeWhenDone = false;
+  /** Set by close() while inflating: the inflation stops at its next piece (nobody will read it). */
+  private abandoned = false;
+  private inflater?: import('zlib').InflateRaw;
 
   constructor(fd: number, file: string, offset: number, compressedSize: number, private readonly size: number, crc: number) {
     this.fd = fd;
@@ -67,10 +70,11 @@ class TempInflation implements InflatedFile {
     let produced = 0;
     let crc = 0;
     let stopped: Error | undefined;
-    const inflater = createInflateRaw({ chunkSize: OUTPUT_CHUNK });
+    const inflater = (this.inflater = createInflateRaw({ chunkSize: OUTPUT_CHUNK }));
     const ended = new Promise<void>((resolve, reject) => {
       inflater.on('end', resolve);
       inflater.on('error', reject);
+      inflater.on('close', resolve); // destroyed by close(): checked below
     });
     ended.catch(() => undefined); // awaited below; not unhandled meanwhile
     inflater.on('data', (chunk: Buffer) => {
@@ -91,6 +95,7 @@ class TempInflation implements InflatedFile {
     const source = await fs.promises.open(file, 'r');
     try {
       for (let pos = 0; pos < compressedSize && !stopped && !inflater.destroyed; ) {
+        if (this.abandoned) throw failure('was not read to the end (its archive was closed)');
         const { bytesRead } = await source.read(input, 0, Math.min(input.length, compressedSize - pos), offset + pos);
         if (bytesRead <= 0) throw failure('is cut short by the end of the file');
         pos += bytesRead;
@@ -98,6 +103,7 @@ class TempInflation implements InflatedFile {
       }
       inflater.end();
       await ended;
+      if (this.abandoned) throw failure('was not read to the end (its archive was closed)');
     } catch (e) {
       inflater.destroy();
       throw stopped ?? e;
@@ -121,7 +127,11 @@ class TempInflation implements InflatedFile {
 
   close(): void {
     if (this.done) this.closeFile();
-    else this.closeWhenDone = true;
+    else {
+      this.closeWhenDone = true;
+      this.abandoned = true;
+      this.inflater?.destroy();
+    }
   }
 
   private closeFile(): void {
