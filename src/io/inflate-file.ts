@@ -7,9 +7,9 @@ import { crc32 } from './crc32';
  * A deflated zip entry inflated into a private temporary file, by Node's native zlib on libuv's
  * thread pool (so two entries inflate on two cores while the main thread converts), in bounded
  * pieces: the compressed bytes stream through one reused 1 MiB buffer, the output in 256 KiB
- * pieces straight to the file. The inflation fails, and the file is never read, when the stream is damaged or truncated,
- * produces more than the declared size (stopped at once: a bomb writes no byte beyond it) or less,
- * or its CRC-32 differs. The file is unlinked as soon as it is created, so it disappears with its
+ * pieces straight to the file. The inflation fails, and the file is never read, when the stream
+ * is damaged or truncated, produces more than the declared size (stopped at once: a bomb writes no
+ * byte beyond it) or less, or its CRC-32 differs. The file is unlinked as soon as it is created, so it disappears with its
  * descriptor however graft ends (a crash, kill -9): nothing is left on disk.
  *
  * The browser bundle swaps in inflate-file.browser.ts: no disk there, ZipArchive inflates in memory.
@@ -92,8 +92,11 @@ class TempInflation implements InflatedFile {
     // The compressed bytes go through one reused buffer, refilled once zlib has consumed it (the
     // write's callback): a buffer per read would be garbage as large as the archive.
     const input = Buffer.allocUnsafe(Math.min(READ_CHUNK, compressedSize));
-    const source = await fs.promises.open(file, 'r');
+    // Opened again (a descriptor of its own for the pool's reads) as every input is: without
+    // blocking, and only if it still is a regular file.
+    const source = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
     try {
+      if (!(await source.stat()).isFile()) throw failure('is no longer in a regular file');
       for (let pos = 0; pos < compressedSize && !stopped && !inflater.destroyed; ) {
         if (this.abandoned) throw failure('was not read to the end (its archive was closed)');
         const { bytesRead } = await source.read(input, 0, Math.min(input.length, compressedSize - pos), offset + pos);
