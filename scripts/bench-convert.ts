@@ -295,6 +295,8 @@ function main(): void {
         const source = path.join(work, `linear-${mib}.${format.ext}`);
         const made = spawnSync(PYTHON, [generate, format.id, String(layers), source], { encoding: 'utf8' });
         if (made.status !== 0) throw new Error(`generating ${source} failed: ${made.stderr}`);
+        // The new file's pages are written back to disk now, not during the timed runs.
+        spawnSync('sync');
         const graftOut = path.join(work, `graft-${mib}-${format.id}`);
         const pythonOut = path.join(work, `python-${mib}-${format.id}.bin`);
         // Each run writes into a fresh place, so neither side pays for deleting the last output.
