@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { GraftError } from '../../errors';
 import { printOut, reportError } from '../run';
-import { startWebServer } from '../web-server';
 
 export function registerWeb(program: Command): void {
   program
@@ -11,6 +10,8 @@ export function registerWeb(program: Command): void {
     .action(async (flags: { port: string }) => {
       try {
         if (!/^\d+$/.test(flags.port)) throw new GraftError('USAGE', `--port must be a whole number from 0 to 65535, not ${JSON.stringify(flags.port)}`);
+        // Loaded here: node:http and the server are needed by this command only, not by every run.
+        const { startWebServer } = await import('../web-server');
         const running = await startWebServer({ port: Number(flags.port) });
         printOut(`graft: the converter page is at ${running.url} (files stay in your browser; Ctrl-C stops the server)`);
         await new Promise<void>((resolve) => {
