@@ -70,12 +70,12 @@ test('a fill that fails leaves no output folder and no temporary folder; an exis
   }
 });
 
-test('shard files created ahead of the writer: a run failing mid-way leaves no folder, no temporary folder and no open file', async () => {
+test('a writer failing mid-way through many shards leaves no folder, no temporary folder and no open file', async () => {
   const parent = tempDir();
   const openFiles = () => fs.readdirSync('/proc/self/fd').length;
   try {
     const out = path.join(parent, 'out');
-    // 64 weights of 1 KiB in 1 KiB shards: files are created ahead while earlier ones are written.
+    // 64 weights of 1 KiB in 1 KiB shards; the 41st fails while the writer is under way.
     const weight = (i: number, fail: boolean): WeightToWrite => ({
       spec: { name: `w${i}`, shape: [256], dtype: 'float32' },
       bytes: () => new Uint8Array(1024),
@@ -89,7 +89,7 @@ test('shard files created ahead of the writer: a run failing mid-way leaves no f
     await assert.rejects(writeLayersModel(out, model, Array.from({ length: 64 }, (_, i) => weight(i, i === 40)), { shardBytes: 1024 }), /tensor 40 is damaged/);
     assert.equal(fs.existsSync(out), false);
     assert.deepEqual(leftovers(parent), []);
-    assert.equal(openFiles(), before, 'every file opened ahead was closed');
+    assert.equal(openFiles(), before, 'every file opened was closed');
     // The same weights written whole: every shard holds its own weight's bytes.
     const { files } = await writeLayersModel(out, model, Array.from({ length: 64 }, (_, i) => weight(i, false)), { shardBytes: 1024 });
     assert.equal(files.length, 65);

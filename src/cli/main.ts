@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import './heap-tuning';
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version';
 import { registerConvert } from './commands/convert';

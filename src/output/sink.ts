@@ -3,21 +3,13 @@
  * folder on disk (output/folder-sink.ts) or memory (MemorySink), so both hold the same bytes.
  */
 export interface ModelSink {
-  /**
-   * Called once, before any file, with the bytes all shards together will hold and the names of
-   * the files that will be begun, in order.
-   */
-  start(shardBytesTotal: number, files: readonly string[]): void;
-  /**
-   * Starts the file `name` of exactly `size` bytes; the writes that follow fill it in order. A
-   * promise means the file is not ready yet (opened on a background thread): the writer waits.
-   */
-  begin(name: string, size: number): void | Promise<void>;
+  /** Called once, before any file, with the bytes all shards together will hold. */
+  start(shardBytesTotal: number): void;
+  /** Starts the file `name` of exactly `size` bytes; the writes that follow fill it in order. */
+  begin(name: string, size: number): void;
   write(bytes: Uint8Array, offset: number, length: number): void;
   /** Ends the current file. Called even when writing fails (to release it). */
   end(): void;
-  /** Settles work still in the background; called once after the last file, even on failure. */
-  close?(): Promise<void>;
 }
 
 /** A layers model's files held in memory: every shard is a view into one buffer, `weightData`. */
@@ -27,7 +19,7 @@ export class MemorySink implements ModelSink {
   private shardsAt = 0;
   private current?: { data: Uint8Array; at: number };
 
-  start(shardBytesTotal: number, _files?: readonly string[]): void {
+  start(shardBytesTotal: number): void {
     this.weightData = new ArrayBuffer(shardBytesTotal);
     this.shardsAt = 0;
   }

@@ -74,36 +74,22 @@ export async function writeLayersModelTo(
   const totalBytes = weights.reduce((s, w) => s + manifestBytes(w.spec), 0);
   const shardCount = Math.max(1, Math.ceil(totalBytes / shardBytes));
   const paths = Array.from({ length: shardCount }, (_, i) => `group1-shard${i + 1}of${shardCount}.bin`);
-  sink.start(totalBytes, [...paths, 'model.json']);
-  try {
-    return await fillSink(sink, model, weights, options, { shardBytes, totalBytes, paths });
-  } finally {
-    await sink.close?.();
-  }
-}
-
-/** writeLayersModelTo's files, in the order `sink.start` was told. */
-async function fillSink(
-  sink: ModelSink,
-  model: Omit<ModelJson, 'weightsManifest'>,
-  weights: WeightToWrite[],
-  options: WriteOptions,
-  { shardBytes, totalBytes, paths }: { shardBytes: number; totalBytes: number; paths: string[] },
-): Promise<{ files: string[]; totalBytes: number; modelJson: ModelJson }> {
   const shardSize = (i: number) => Math.min(shardBytes, totalBytes - i * shardBytes);
+
+  sink.start(totalBytes);
   let shard = 0;
+  sink.begin(paths[0], shardSize(0));
   let inShard = 0;
   let written = 0;
   try {
-    await sink.begin(paths[0], shardSize(0));
-    const put = async (bytes: Uint8Array): Promise<void> => {
+    const put = (bytes: Uint8Array): void => {
       let off = 0;
       while (off < bytes.byteLength) {
         if (inShard === shardBytes) {
           sink.end();
           shard++;
           if (shard >= paths.length) throw new Error('internal: weights overflow the planned shards');
-          await sink.begin(paths[shard], shardSize(shard));
+          sink.begin(paths[shard], shardSize(shard));
           inShard = 0;
         }
         const n = Math.min(bytes.byteLength - off, shardBytes - inShard);
@@ -119,9 +105,9 @@ async function fillSink(
       const expected = manifestBytes(w.spec);
       const before = written;
       if (w.chunks) {
-        for await (const piece of w.chunks()) await put(piece);
+        for await (const piece of w.chunks()) put(piece);
       } else {
-        await put(await w.bytes());
+        put(await w.bytes());
       }
       if (written - before !== expected) throw new Error(`internal: weight ${w.spec.name} has ${written - before} bytes, manifest says ${expected}`);
       options.onWeight?.(i + 1, weights.length, written);
@@ -143,7 +129,7 @@ async function fillSink(
   if (model.trainingConfig !== undefined) doc.trainingConfig = model.trainingConfig;
   if (model.userDefinedMetadata !== undefined) doc.userDefinedMetadata = model.userDefinedMetadata;
   const json = new TextEncoder().encode(JSON.stringify(doc));
-  await sink.begin('model.json', json.length);
+  sink.begin('model.json', json.length);
   try {
     sink.write(json, 0, json.length);
   } finally {
