@@ -1,5 +1,4 @@
 import * as path from 'path';
-import { setFlagsFromString } from 'v8';
 import type { Command } from 'commander';
 import { BACKEND_NAMES, BackendName } from '../../backend';
 import { QUANTIZE_DTYPES, QuantizeDType } from '../../output/quantize';
@@ -94,12 +93,6 @@ export function registerConvert(program: Command): void {
     .option('-v, --verbose', 'also print the engine, backend and timing')
     .action((source: string, flags: ConvertFlags) =>
       runCommand(async () => {
-        // A streaming conversion makes few JS objects, all short-lived: V8 growing its young
-        // generation further only raises peak memory as its new pages get touched, more at 1 GiB
-        // than at 256 MiB (Keras .h5: 58→63 MiB, 58→62 MiB kept as is). Set here, after start-up,
-        // which a young generation kept small from the first module on slowed by ~15 ms. Only this
-        // CLI process: library users' processes keep V8's defaults.
-        setFlagsFromString('--semi-space-growth-factor=1');
         if (flags.from && !['torch', 'keras', 'tf'].includes(flags.from)) {
           throw new GraftError('USAGE', `--from must be torch, keras or tf, not ${JSON.stringify(flags.from)}`);
         }
