@@ -195,11 +195,7 @@ export class KerasH5Reader implements WeightReader {
     if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in this file', { file: this.path, tensor: name });
     const { start, runBytes, stride, count } = r;
     const { shape, byteSize, dtype } = entry.info;
-    const last = start + (count - 1) * stride + runBytes;
-    if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > byteSize)) {
-      throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${byteSize} bytes`, { file: this.path, tensor: name });
-    }
-    if (count === 0 || runBytes === 0) return;
+    if (!checkStridedRead(r, byteSize, target, this.path, name)) return;
     const element = DTYPE_BYTES[dtype];
     if (!entry.flipSpatial && this.h5.readRunsInto(entry.datasetPath, r, target)) return;
     if (!entry.flipSpatial && shape.length >= 1 && start % element === 0 && runBytes % element === 0) {
@@ -366,3 +362,15 @@ export function flipLeadingAxes(data: Uint8Array, shape: readonly number[], elem
   return out;
 }
 
+/**
+ * Checks a strided read of a tensor of `byteSize` bytes into `target` (CORRUPT when it lies
+ * outside either); false when it reads nothing.
+ */
+export function checkStridedRead(r: StridedRange, byteSize: number, target: Uint8Array, file: string, tensor: string): boolean {
+  const { start, runBytes, stride, count } = r;
+  const last = start + (count - 1) * stride + runBytes;
+  if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > byteSize)) {
+    throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${byteSize} bytes`, { file, tensor });
+  }
+  return count > 0 && runBytes > 0;
+}

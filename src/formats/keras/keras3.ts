@@ -7,6 +7,7 @@ import { layerClass } from '../../topology/catalogue';
 import { toTfjsTopology } from '../../topology/keras-config';
 import { isModelClass } from '../../topology/walk';
 import type { Convention, RawTensor, StridedRange, TensorInfo, WeightReader } from '../types';
+import { checkStridedRead } from './h5';
 
 /**
  * Keras 3 weights: `model.save_weights('x.weights.h5')` and the `.keras` zip (config.json,
@@ -286,12 +287,7 @@ export class Keras3Reader implements WeightReader {
     const entry = this.byName.get(name);
     if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in this file', { file: this.path, tensor: name });
     const { start, runBytes, stride, count } = r;
-    const { byteSize } = entry.info;
-    const last = start + (count - 1) * stride + runBytes;
-    if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > byteSize)) {
-      throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${byteSize} bytes`, { file: this.path, tensor: name });
-    }
-    if (count === 0 || runBytes === 0) return;
+    if (!checkStridedRead(r, entry.info.byteSize, target, this.path, name)) return;
     if (this.h5.readRunsInto(entry.datasetPath, r, target)) return;
     if (this.decoded?.name !== name) {
       this.decoded = undefined;
