@@ -1,4 +1,4 @@
-import type { GraftError } from '../errors';
+import { GraftError } from '../errors';
 import type { RawTensor, TensorInfo } from '../io/tensor';
 import type { Volume } from '../io/volume';
 import type { OnnxModelBuild } from '../topology/onnx-graph';
@@ -73,6 +73,31 @@ export interface ReadsStrided {
    * thousands of reads, and a promise each is garbage that grows the JS heap (peak memory).
    */
   readStridedSync?(name: string, range: StridedRange, target: Uint8Array): void;
+}
+
+/**
+ * Checks a strided read of a tensor (or array) of `byteSize` bytes into `target`: every field a
+ * non-negative safe integer, every run inside the tensor, all of them inside `target`; else a CORRUPT
+ * error naming file and tensor. Allocates nothing (readers run it on every read). False when the
+ * read copies nothing.
+ */
+export function checkStridedRead(r: StridedRange, byteSize: number, target: Uint8Array, file: string, tensor: string, what = 'tensor'): boolean {
+  const { start, runBytes, stride, count } = r;
+  const last = start + (count - 1) * stride + runBytes;
+  if (!countable(start) || !countable(runBytes) || !countable(stride) || !countable(count) || count * runBytes > target.length || (count > 0 && last > byteSize)) {
+    throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the ${what}'s ${byteSize} bytes`, { file, tensor });
+  }
+  return count > 0 && runBytes > 0;
+}
+
+function countable(v: number): boolean {
+  return Number.isSafeInteger(v) && v >= 0;
+}
+
+/** A strided read served from a tensor's bytes held whole (decoded once by the reader). */
+export function copyRuns(data: Uint8Array, r: StridedRange, target: Uint8Array): void {
+  const { start, runBytes, stride, count } = r;
+  for (let i = 0; i < count; i++) target.set(data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);
 }
 
 /** A weighted op of a source graph (ONNX node, PyTorch module) with its parameter tensors. */

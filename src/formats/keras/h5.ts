@@ -5,7 +5,7 @@ import { layerClass } from '../../topology/catalogue';
 import { toTfjsTopology } from '../../topology/keras-config';
 import { isModelClass, walkLayers } from '../../topology/walk';
 import type { Convention, RawTensor, StridedRange, TensorInfo, WeightReader } from '../types';
-import { DTYPE_BYTES } from '../types';
+import { checkStridedRead, copyRuns, DTYPE_BYTES } from '../types';
 
 /**
  * Keras 2 legacy HDF5: `model.save('x.h5')` (attribute `model_config` + group `model_weights`)
@@ -215,8 +215,7 @@ export class KerasH5Reader implements WeightReader {
       this.decoded = undefined;
       this.decoded = { name, data: this.readSync(name).data };
     }
-    const data = this.decoded.data;
-    for (let i = 0; i < count; i++) target.set(data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);
+    copyRuns(this.decoded.data, r, target);
   }
 
   async close(): Promise<void> {
@@ -360,17 +359,4 @@ export function flipLeadingAxes(data: Uint8Array, shape: readonly number[], elem
     }
   }
   return out;
-}
-
-/**
- * Checks a strided read of a tensor of `byteSize` bytes into `target` (CORRUPT when it lies
- * outside either); false when it reads nothing.
- */
-export function checkStridedRead(r: StridedRange, byteSize: number, target: Uint8Array, file: string, tensor: string): boolean {
-  const { start, runBytes, stride, count } = r;
-  const last = start + (count - 1) * stride + runBytes;
-  if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > byteSize)) {
-    throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${byteSize} bytes`, { file, tensor });
-  }
-  return count > 0 && runBytes > 0;
 }

@@ -7,7 +7,7 @@ import { layerClass } from '../../topology/catalogue';
 import { toTfjsTopology } from '../../topology/keras-config';
 import { isModelClass } from '../../topology/walk';
 import type { Convention, RawTensor, StridedRange, TensorInfo, WeightReader } from '../types';
-import { checkStridedRead } from './h5';
+import { checkStridedRead, copyRuns } from '../types';
 
 /**
  * Keras 3 weights: `model.save_weights('x.weights.h5')` and the `.keras` zip (config.json,
@@ -286,15 +286,13 @@ export class Keras3Reader implements WeightReader {
   readStridedSync(name: string, r: StridedRange, target: Uint8Array): void {
     const entry = this.byName.get(name);
     if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in this file', { file: this.path, tensor: name });
-    const { start, runBytes, stride, count } = r;
     if (!checkStridedRead(r, entry.info.byteSize, target, this.path, name)) return;
     if (this.h5.readRunsInto(entry.datasetPath, r, target)) return;
     if (this.decoded?.name !== name) {
       this.decoded = undefined;
       this.decoded = { name, data: this.h5.readRaw(entry.datasetPath) };
     }
-    const data = this.decoded.data;
-    for (let i = 0; i < count; i++) target.set(data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);
+    copyRuns(this.decoded.data, r, target);
   }
 
   async close(): Promise<void> {

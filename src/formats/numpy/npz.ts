@@ -1,7 +1,7 @@
 import { GraftError } from '../../errors';
 import { rawTensor } from '../../io/bytes';
 import { NPY_PREFIX_V2, NpyHeader, infoOf, normalizeNpyData, npyHeaderEnd, parseNpyHeader } from './npy';
-import { FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
+import { checkStridedRead, copyRuns, FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
 import type { StridedRange } from '../types';
 import { METHOD_DEFLATE, METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } from '../../io/zip';
 
@@ -91,7 +91,7 @@ class NpzReader implements WeightReader {
   async readStrided(name: string, r: StridedRange, target: Uint8Array): Promise<void> {
     const m = this.member(name);
     if (await this.inflatedToFile(m)) {
-      checkRange(m, name, r, target, this.path);
+      checkStridedRead(r, m.header.byteSize, target, this.path, name, 'array');
       const { start, runBytes, stride, count } = r;
       try {
         for (let i = 0; i < count; i++) {
@@ -109,7 +109,7 @@ class NpzReader implements WeightReader {
 
   /** Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the array's data, into `target`. */
   private readStoredStrided(m: Member, name: string, r: StridedRange, target: Uint8Array): void {
-    checkRange(m, name, r, target, this.path);
+    checkStridedRead(r, m.header.byteSize, target, this.path, name, 'array');
     const { start, runBytes, stride, count } = r;
     const last = start + (count - 1) * stride + runBytes;
     if (m.entry.method === METHOD_STORED && !m.header.bigEndian && !m.header.fortranOrder) {
@@ -135,10 +135,7 @@ class NpzReader implements WeightReader {
       this.decoded = undefined;
       this.decoded = { name, data: this.readWhole(m, name).data };
     }
-    const data = this.decoded.data;
-    for (let i = 0; i < count; i++) {
-      target.set(data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);
-    }
+    copyRuns(this.decoded.data, r, target);
   }
 
   /**
@@ -182,14 +179,6 @@ class NpzReader implements WeightReader {
     this.decoded = undefined;
     this.inflatedMember = undefined;
     this.zip.close();
-  }
-}
-
-function checkRange(m: Member, name: string, r: StridedRange, target: Uint8Array, file: string): void {
-  const { start, runBytes, stride, count } = r;
-  const last = start + (count - 1) * stride + runBytes;
-  if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > m.header.byteSize)) {
-    throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the array's ${m.header.byteSize} bytes`, { file, tensor: name });
   }
 }
 

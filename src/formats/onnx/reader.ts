@@ -6,7 +6,7 @@ import { budgetError } from '../../io/budget';
 import { decodeModel } from './schema';
 import { ByteRange, stripInitializerData } from './locate';
 import { ATTRIBUTE_TYPES, DATA_LOCATION_EXTERNAL, Int64, ONNX_DATA_TYPES as T, OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor } from '../../topology/onnx/ir';
-import { DTYPE_BYTES as DTYPE_BYTES_OF } from '../types';
+import { checkStridedRead, DTYPE_BYTES as DTYPE_BYTES_OF } from '../types';
 import { buildOnnxModel, onnxOpSummary } from '../../topology/onnx-graph';
 import { topologicalOrder } from './graph-order';
 import { onnxExporter } from '../../topology/onnx/names';
@@ -280,11 +280,8 @@ function describeModel(path: string, model: OnnxModel, src: ByteSource, rawRange
     readStridedSync(name: string, r: StridedRange, target: Uint8Array): void {
       const s = sources.get(name);
       if (!s) throw new GraftError('NOT_FOUND', 'no such initializer in the model', { file: path, tensor: name });
+      checkStridedRead(r, s.info.byteSize, target, path, name);
       const { start, runBytes, stride, count } = r;
-      const last = start + (count - 1) * stride + runBytes;
-      if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > s.info.byteSize)) {
-        throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${s.info.byteSize} bytes`, { file: path, tensor: name });
-      }
       let file: ByteSource | undefined;
       let base = 0;
       if (s.external) {

@@ -3,6 +3,7 @@ import { byteSwapInPlace, ByteSource, elementCount, openSource, printable, rawTe
 import { PickleTruncated, PyDict, PyGlobal, TorchStorage, TorchStorageType, TorchTensor, unpickle } from '../../io/pickle';
 import { startsWith } from '../registry';
 import type { FormatHandler, OpenOptions, RawTensor, ReadsStrided, StridedRange, TensorInfo, WeightReader } from '../types';
+import { checkStridedRead, copyRuns } from '../types';
 import { METHOD_STORED, ZipArchive, ZipEntry } from '../../io/zip';
 import { MAX_PICKLE_BYTES } from '../../io/budget';
 
@@ -381,12 +382,8 @@ function makeReader(path: string, root: unknown, options: OpenOptions, c: Contai
       const entry = entries.get(name);
       if (!entry) throw new GraftError('NOT_FOUND', 'no such tensor in the checkpoint', { file: path, tensor: name });
       const { info, tensor } = entry;
+      if (!checkStridedRead(r, info.byteSize, target, path, name)) return;
       const { start, runBytes, stride, count } = r;
-      const last = start + (count - 1) * stride + runBytes;
-      if (![start, runBytes, stride, count].every((v) => Number.isSafeInteger(v) && v >= 0) || count * runBytes > target.length || (count > 0 && last > info.byteSize)) {
-        throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${info.byteSize} bytes`, { file: path, tensor: name });
-      }
-      if (count === 0 || runBytes === 0) return;
       const blob = c.blobFor(tensor.storage, name);
       if (blob.readInto && c.byteorder === 'little' && isContiguous(tensor.shape, tensor.stride)) {
         checkView(tensor, info, blob, path);
@@ -396,14 +393,14 @@ function makeReader(path: string, root: unknown, options: OpenOptions, c: Contai
           const run = count === 1 && target.length === runBytes ? target : target.subarray(i * runBytes, (i + 1) * runBytes);
           blob.readInto(base + start + i * stride, run, name, sweep);
         }
-        if (sweep && last === info.byteSize) blob.finishSweep?.();
+        if (sweep && start + (count - 1) * stride + runBytes === info.byteSize) blob.finishSweep?.();
         return;
       }
       if (decoded?.name !== name) {
         decoded = undefined;
         decoded = { name, data: readWhole(name).data };
       }
-      for (let i = 0; i < count; i++) target.set(decoded.data.subarray(start + i * stride, start + i * stride + runBytes), i * runBytes);
+      copyRuns(decoded.data, r, target);
     },
     async close() {
       decoded = undefined;

@@ -6,7 +6,7 @@ import { isObject } from '../../io/json';
 import { MAX_JSON_DEPTH, jsonTextDepthExceeds, parseJsonBudgeted } from '../../io/budget';
 
 export { resolveInside };
-import { DType, FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
+import { checkStridedRead, DType, FormatHandler, OpenOptions, RawTensor, TensorInfo, WeightReader } from '../types';
 import type { StridedRange } from '../types';
 
 /**
@@ -66,11 +66,8 @@ class SafetensorsFile {
   /** Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the tensor, into `target`. */
   readStrided(name: string, r: StridedRange, target: Uint8Array): void {
     const entry = this.entry(name);
+    checkStridedRead(r, entry.info.byteSize, target, this.path, name);
     const { start, runBytes, stride, count } = r;
-    const last = start + (count - 1) * stride + runBytes;
-    if (!countable(start) || !countable(runBytes) || !countable(stride) || !countable(count) || count * runBytes > target.length || (count > 0 && last > entry.info.byteSize)) {
-      throw new GraftError('CORRUPT', `strided read ${JSON.stringify(r)} lies outside the tensor's ${entry.info.byteSize} bytes`, { file: this.path, tensor: name });
-    }
     // One run filling the target (a transpose's block of rows) needs no view of its own.
     if (count === 1 && target.length === runBytes) {
       this.source.readInto(entry.offset + start, target, name);
@@ -90,10 +87,6 @@ class SafetensorsFile {
   close(): void {
     this.source.close();
   }
-}
-
-function countable(v: number): boolean {
-  return Number.isSafeInteger(v) && v >= 0;
 }
 
 function parseHeader(source: ByteSource): { entries: Map<string, Entry>; metadata?: Record<string, string> } {
