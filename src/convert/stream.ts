@@ -332,14 +332,12 @@ async function* transposedByRows(reader: WeightReader & ReadsStrided, arena: Are
   // first band's reads sweep the tensor front to back, and nothing leaves here before the last of
   // them returns.
   const range: StridedRange = { start: 0, runBytes: 0, stride: 0, count: 1, sweep: true };
-  const blocks = Math.ceil(rows / plan.stageRows);
-  for (let b0 = 0, band = 0; b0 < cols; b0 += plan.width, band++) {
+  for (let b0 = 0; b0 < cols; b0 += plan.width) {
     const w = Math.min(plan.width, cols - b0);
     const region = arena.region(Math.min(plan.stageRows, rows) * rowBytes, w * rows * 4);
     const out = region.simd ? undefined : new Int32Array(region.buffer, region.pieceOffset, w * rows);
-    range.sweep = band === 0;
-    for (let i = 0; i < blocks; i++) {
-      const r0 = i * plan.stageRows;
+    range.sweep = b0 === 0;
+    for (let r0 = 0; r0 < rows; r0 += plan.stageRows) {
       const k = Math.min(plan.stageRows, rows - r0);
       const bytes = k * rowBytes;
       range.start = r0 * rowBytes;
