@@ -14,7 +14,6 @@ import { freezeLayers } from '../topology/freeze';
 import { normalizeTopology } from '../topology/keras-config';
 import { ModelJson, readTargetModelJson } from '../topology/model-json';
 import { needsGraftLayers } from '../topology/needs-layers';
-import { resolvePairs } from '../topology/onnx-graph';
 import type { TargetVariable } from '../topology/variables';
 import { VERSION } from '../version';
 import { buildModel, cannotStream, chooseEngine, lazy, modelWeights, TargetJson } from './engine';
@@ -104,6 +103,9 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
   if (target.built) {
     // The graph says which initializer fills which variable; the user's own explicit pairs still win.
     const own = new Set(table.tensors.map((p) => p.target));
+    // Loaded here: only models built from an ONNX graph need the graph module (68 KB) at all.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { resolvePairs } = require('../topology/onnx-graph') as typeof import('../topology/onnx-graph');
     table = { ...table, tensors: [...table.tensors, ...resolvePairs(target.built.pairs, targets).filter((p) => !own.has(p.target))] };
   }
   if (options.match === 'order') {
@@ -152,7 +154,7 @@ async function convertWith(reader: WeightReader, options: ConvertOptions, c: Che
         report.engineReason = keptOrWhy;
       } else {
         kept = keptOrWhy;
-        weights = streamWeights({ reader, variables: analysis.variables, saveOrder: analysis.saveOrder, assignments: plan.assignments, kept, quantize }, quantized);
+        weights = streamWeights({ reader, variables: analysis.variables, saveOrder: analysis.saveOrder, assignments: plan.assignments, kept, quantize, shardBytes: options.shardBytes }, quantized);
       }
     }
     if (!weights) {

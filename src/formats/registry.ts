@@ -19,10 +19,13 @@ export function registeredFormats(): readonly FormatHandler[] {
 
 /**
  * Picks the reader for a file by its first bytes; the extension only breaks ties for formats
- * with no magic number of their own.
+ * with no magic number of their own. Handlers that name the file's extension are asked first
+ * (in registry order), so a reader loaded on first sniff is usually the one that opens the file.
  */
 export function detectFormat(filePath: string, head: Uint8Array, volume?: Volume): FormatHandler | undefined {
-  for (const h of handlers) {
+  const name = filePath.toLowerCase();
+  const named = (h: FormatHandler) => h.extensions.some((e) => name.endsWith(e.toLowerCase()));
+  for (const h of [...handlers.filter(named), ...handlers.filter((h) => !named(h))]) {
     let hit = false;
     try {
       hit = h.sniff(head, filePath, volume);
@@ -96,6 +99,7 @@ export function sealReader<R extends WeightReader>(reader: R, filePath: string):
   wrap('read', true);
   wrap('readStrided', true);
   wrap('readStridedSync', true);
+  wrap('dataOffset', true);
   return reader;
 }
 

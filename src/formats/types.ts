@@ -73,6 +73,12 @@ export interface ReadsStrided {
    * thousands of reads, and a promise each is garbage that grows the JS heap (peak memory).
    */
   readStridedSync?(name: string, range: StridedRange, target: Uint8Array): void;
+  /**
+   * Where the tensor's bytes start in the file its strided reads copy from, when they lie there as
+   * they are (undefined otherwise). Only a hint: the engine places its read buffer by it, since a
+   * kernel copy can run several times slower at some relative alignments (see convert/stream.ts).
+   */
+  dataOffset?(name: string): number | undefined;
 }
 
 /**

@@ -1137,6 +1137,14 @@ export class NativeHdf5 {
     }
   }
 
+  /** Where a contiguous little-endian dataset's bytes start in the file (undefined for others). */
+  dataOffset(objPath: string): number | undefined {
+    if (this.closed) return undefined;
+    if (this.lastRead?.path !== objPath) this.lastRead = { path: objPath, node: this.dataset(objPath) };
+    const d = this.lastRead.node;
+    return d.storage.kind === 'contiguous' && !d.bigEndian ? d.storage.offset : undefined;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

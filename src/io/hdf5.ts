@@ -795,6 +795,11 @@ export class Hdf5File {
     return true;
   }
 
+  /** Where a dataset's bytes start in the file, when it is read natively and stored contiguous as is. */
+  dataOffset(objPath: string): number | undefined {
+    return this.native?.dataOffset(objPath);
+  }
+
   close(): void {
     this.native?.close();
     this.wasm?.close();

@@ -5,7 +5,7 @@ import { isObject, Json } from '../../io/json';
 import { removeTemp } from '../../io/temp';
 import type { Volume } from '../../io/volume';
 import { MAX_JSON_BYTES } from '../../io/budget';
-import { ZipArchive } from '../../io/zip';
+import type { ZipArchive as ZipArchiveType } from '../../io/zip';
 import { startsWith } from '../registry';
 import type { FormatHandler, OpenOptions, WeightReader } from '../types';
 import { extractToTemp } from './extract';
@@ -58,6 +58,9 @@ export const kerasH5Format: FormatHandler = {
  * for a zip held in memory, reads them into memory.
  */
 export async function openKerasZip(filePath: string, volume?: Volume): Promise<WeightReader> {
+  // Loaded here: plain .h5 files (the common case) need no zip reader or inflater.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ZipArchive } = require('../../io/zip') as { ZipArchive: typeof ZipArchiveType };
   const zip = ZipArchive.open(filePath, volume);
   let tempDir: string | undefined;
   try {

@@ -218,6 +218,11 @@ export class KerasH5Reader implements WeightReader {
     copyRuns(this.decoded.data, r, target);
   }
 
+  dataOffset(name: string): number | undefined {
+    const entry = this.byName.get(name);
+    return entry && !entry.flipSpatial ? this.h5.dataOffset(entry.datasetPath) : undefined;
+  }
+
   async close(): Promise<void> {
     this.decoded = undefined;
     this.h5.close();

@@ -107,6 +107,13 @@ class NpzReader implements WeightReader {
     this.readStoredStrided(m, name, r, target);
   }
 
+  /** Where a stored member's array data starts in the archive (undefined for deflated members). */
+  dataOffset(name: string): number | undefined {
+    const m = this.member(name);
+    if (m.entry.method !== METHOD_STORED || m.header.bigEndian || m.header.fortranOrder) return undefined;
+    return this.zip.dataOffset(m.entry) + m.header.dataOffset;
+  }
+
   /** Copies `count` runs of `runBytes`, the i-th at `start + i·stride` within the array's data, into `target`. */
   private readStoredStrided(m: Member, name: string, r: StridedRange, target: Uint8Array): void {
     checkStridedRead(r, m.header.byteSize, target, this.path, name, 'array');

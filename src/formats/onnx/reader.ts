@@ -303,6 +303,10 @@ function describeModel(path: string, model: OnnxModel, src: ByteSource, rawRange
         else run.set(whole!.subarray(at, at + runBytes));
       }
     },
+    dataOffset(name: string): number | undefined {
+      const s = sources.get(name);
+      return s?.external?.offset ?? s?.raw?.offset;
+    },
     async close() {
       if (closed) return;
       closed = true;

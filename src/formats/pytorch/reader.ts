@@ -106,6 +106,8 @@ interface StorageBlob {
   readInto?(offset: number, target: Uint8Array, tensor: string, sweep: boolean): void;
   /** For a sweep's read that reached the end of the tensor's data: finishes the record's check. */
   finishSweep?(): void;
+  /** Where the record's bytes start in the file, with readInto. */
+  fileOffset?(): number;
 }
 
 /** A storage type as named in a persistent id, checked. */
@@ -164,6 +166,7 @@ async function openZip(path: string, options: OpenOptions): Promise<WeightReader
           // A sweep starting at the record's start defers its CRC-32 to the end (see StridedRange).
           blob.readInto = (offset, target, _t, sweep) => zip.readStoredInto(entry, offset, target, { deferCheck: sweep && (offset === 0 || zip.checkingFrontToBack(entry)) });
           blob.finishSweep = () => zip.finishStoredCheck(entry);
+          blob.fileOffset = () => zip.dataOffset(entry);
         }
         blobs.set(storage.key, blob);
       }
@@ -303,6 +306,7 @@ function parseLegacy(path: string, src: ByteSource, bytes: Uint8Array, options: 
       byteLength: rec.byteLength,
       read: (offset, length, t) => src.read(rec.offset + offset, length, t),
       readInto: (offset, target, t) => src.readInto(rec.offset + offset, target, t),
+      fileOffset: () => rec.offset,
     };
   };
   return makeReader(path, object.value, options, { container: 'legacy', byteorder: 'little', maxRecordBytes: src.size, blobFor, close: () => src.close() });
@@ -401,6 +405,13 @@ function makeReader(path: string, root: unknown, options: OpenOptions, c: Contai
         decoded = { name, data: readWhole(name).data };
       }
       copyRuns(decoded.data, r, target);
+    },
+    dataOffset(name: string): number | undefined {
+      const entry = entries.get(name);
+      if (!entry || c.byteorder !== 'little' || !isContiguous(entry.tensor.shape, entry.tensor.stride)) return undefined;
+      const blob = c.blobFor(entry.tensor.storage, name);
+      if (!blob.fileOffset) return undefined;
+      return blob.fileOffset() + (entry.tensor.storage.elementOffset + entry.tensor.storageOffset) * entry.tensor.storage.type.elementBytes;
     },
     async close() {
       decoded = undefined;

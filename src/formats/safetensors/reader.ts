@@ -78,6 +78,11 @@ class SafetensorsFile {
     }
   }
 
+  /** Where the tensor's bytes start in the file. */
+  dataOffset(name: string): number {
+    return this.entry(name).offset;
+  }
+
   private entry(name: string): Entry {
     const entry = this.entries.get(name);
     if (!entry) throw new GraftError('NOT_FOUND', `has no tensor named '${name}'`, { file: this.path, tensor: name });
@@ -194,6 +199,10 @@ class SafetensorsReader implements WeightReader {
     this.file.readStrided(name, range, target);
   }
 
+  dataOffset(name: string): number {
+    return this.file.dataOffset(name);
+  }
+
   async close(): Promise<void> {
     this.file.close();
   }
@@ -241,6 +250,10 @@ class ShardedSafetensorsReader implements WeightReader {
     const shard = this.owner.get(name);
     if (!shard) throw new GraftError('NOT_FOUND', `weight_map has no tensor named '${name}'`, { file: this.path, tensor: name });
     shard.readStrided(name, range, target);
+  }
+
+  dataOffset(name: string): number | undefined {
+    return this.owner.get(name)?.dataOffset(name);
   }
 
   async close(): Promise<void> {
