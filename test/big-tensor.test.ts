@@ -14,6 +14,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { tempDir } from './helpers/temp';
 
 const CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 const TIME = '/usr/bin/time';
@@ -33,7 +34,7 @@ function knownValues(): Map<number, number> {
 test('a 2.3 GiB tensor converts into shards tfjs reads, values in place, peak RSS under 512 MiB', { skip: process.env.GRAFT_BIG_TENSOR !== '1' && 'set GRAFT_BIG_TENSOR=1 (writes 2.3 GiB)' }, () => {
   assert.ok(fs.existsSync(CLI), 'run npm run build first');
   assert.ok(fs.existsSync(TIME), `${TIME} measures the peak RSS`);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-big-'));
+  const dir = tempDir('graft-big-');
   try {
     const source = path.join(dir, 'embedding.safetensors');
     let header = Buffer.from(JSON.stringify({ 'emb.weight': { dtype: 'F32', shape: [ROWS, DIM], data_offsets: [0, COUNT * 4] } }));

@@ -12,6 +12,7 @@ import { GraftError } from '../src/errors';
 import { openWeights, registerFormat } from '../src/formats';
 import type { FormatHandler, RawTensor, WeightReader } from '../src/formats/types';
 import { fixture } from './helpers/realworld';
+import { tempDir } from './helpers/temp';
 
 /** One fixture per reader. */
 const ONE_PER_FORMAT: [string, string][] = [
@@ -78,7 +79,7 @@ const faulty: FormatHandler = {
 registerFormat(faulty);
 
 test('a reader that throws anything but a GraftError is reported as CORRUPT naming the file (and tensor)', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-contract-'));
+  const dir = tempDir('graft-contract-');
   const file = path.join(dir, `w${FAULTY_SUFFIX}`);
   fs.writeFileSync(file, 'x');
   const corrupt = (says: RegExp, tensor?: string) => (e: unknown) => {

@@ -16,6 +16,7 @@ import { toTfjsTopology } from '../src/topology/keras-config';
 import { openWeights, registerFormat } from '../src/formats/registry';
 import type { RawTensor, ReadsStrided, WeightReader } from '../src/formats/types';
 import { fixture, realworld, REALWORLD_DIR } from './helpers/realworld';
+import { tempDir } from './helpers/temp';
 
 registerFormat(kerasH5Format);
 registerFormat(keras3Format);
@@ -345,7 +346,7 @@ test('Keras 3 .keras: names follow the class weight order and config names; temp
 });
 
 test('errors: missing file, directory, truncated HDF5, non-HDF5 bytes, .keras zip without weights or with bad JSON', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-keras-test-'));
+  const tmp = tempDir('graft-keras-test-');
   try {
     await assert.rejects(kerasH5Format.open(path.join(tmp, 'absent.h5')), { name: 'GraftError', code: 'NOT_FOUND' });
     await assert.rejects(kerasH5Format.open(tmp), { name: 'GraftError', code: 'NOT_FOUND' });

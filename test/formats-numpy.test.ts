@@ -9,7 +9,7 @@ import { fixture, realworld } from './helpers/realworld';
 const expected = JSON.parse(fs.readFileSync(fixture('formats/expected.json'), 'utf8'));
 
 function tmpFile(name: string, bytes: Uint8Array): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-fmt-'));
+  const dir = tempDir('graft-fmt-');
   const p = path.join(dir, name);
   fs.writeFileSync(p, bytes);
   return p;
@@ -21,6 +21,7 @@ import { parse as npyjsParse, float16ToFloat32 } from 'npyjs';
 import { NpyHandler, encodeNpy, parseNpy, parsePyLiteral, PyTuple } from '../src/formats/numpy/npy';
 import { NpzHandler } from '../src/formats/numpy/npz';
 import type { RawTensor, ReadsStrided } from '../src/formats/types';
+import { tempDir } from './helpers/temp';
 
 type Expected = { dtype: string; shape: number[]; values: (number | string | boolean)[] };
 
@@ -321,7 +322,7 @@ test('npz (real, numpy LeNet): float64, W_c1 is (5, 5, 1, 6), costs (9280,)', { 
 });
 
 test('npy/npz: randomly damaged or truncated files fail only with GraftError', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-fuzz-'));
+  const dir = tempDir('graft-fuzz-');
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   let seed = 12345;
   const rnd = () => {

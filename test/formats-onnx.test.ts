@@ -11,6 +11,7 @@ import { openPyTorch } from '../src/formats/pytorch/reader';
 import type { WeightReader } from '../src/formats/types';
 import { fixture, realworld } from './helpers/realworld';
 import { mutateAndRead } from './helpers/mutate';
+import { tempDir } from './helpers/temp';
 
 type Expected = Record<string, { dtype: string; shape: number[]; data: string }>;
 
@@ -138,7 +139,7 @@ test('external data in a side file is read lazily and equals onnx', async () => 
 test('external data escaping the model folder is UNSAFE: "..", absolute, symlink', async () => {
   await rejectsWith(openOnnx(onnxFixture('escape_dotdot.onnx')), 'UNSAFE', "tensor 'w'", '../../etc/passwd');
   await rejectsWith(openOnnx(onnxFixture('escape_absolute.onnx')), 'UNSAFE', "tensor 'w'", '/etc/passwd');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-onnx-'));
+  const dir = tempDir('graft-onnx-');
   try {
     const modelDir = path.join(dir, 'model');
     const outside = path.join(dir, 'outside');
@@ -180,7 +181,7 @@ test('sniff: ONNX heads are recognised without the extension; other protobufs ar
 });
 
 test('damaged ONNX files raise CORRUPT naming the file', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-onnx-'));
+  const dir = tempDir('graft-onnx-');
   try {
     const bytes = fs.readFileSync(onnxFixture('convnet.onnx'));
     const cut = path.join(dir, 'cut.onnx');
@@ -242,7 +243,7 @@ const lenField = (field: number, body: Uint8Array): Buffer => Buffer.concat([Buf
 const intField = (field: number, v: number): Buffer => Buffer.from([...varint(field * 8), ...varint(v)]);
 
 test('large raw_data initializers are read from the file on demand, whole and strided, equal to the bytes written', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-onnx-stream-'));
+  const dir = tempDir('graft-onnx-stream-');
   try {
     const rows = 300, cols = 1000; // 1.2 MB: beyond what the graph builder keeps inline
     const big = crypto.randomBytes(rows * cols * 4);

@@ -11,6 +11,7 @@ import { openPyTorch, pytorchFormat, readStrided } from '../src/formats/pytorch/
 import type { ReadsStrided, WeightReader } from '../src/formats/types';
 import { fixture, realworld } from './helpers/realworld';
 import { mutateAndRead } from './helpers/mutate';
+import { tempDir } from './helpers/temp';
 
 type Expected = Record<string, { dtype: string; shape: number[]; data: string }>;
 type Digests = Record<string, Record<string, { dtype: string; shape: number[]; sha256: string }>>;
@@ -92,7 +93,7 @@ test('a flipped byte in a stored storage record fails its CRC-32: up front, or a
   const nameLength = good.readUInt16LE(at - 4);
   const extraLength = good.readUInt16LE(at - 2);
   good[at + nameLength + extraLength] ^= 0x01;
-  const damaged = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'graft-pt-')), 'flip.pt');
+  const damaged = path.join(tempDir('graft-pt-'), 'flip.pt');
   fs.writeFileSync(damaged, good);
   let failed = 0;
   for (const name of names) {
@@ -200,7 +201,7 @@ test('sniff recognises zip and legacy checkpoints and nothing else', () => {
 });
 
 test('truncated and damaged checkpoints raise CORRUPT naming the file', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-pt-'));
+  const dir = tempDir('graft-pt-');
   try {
     const legacy = fs.readFileSync(edge('edge_legacy.pt'));
     for (const cut of [20, 200, legacy.length - 10]) {

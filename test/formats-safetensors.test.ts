@@ -8,6 +8,7 @@ import { GraftError } from '../src/errors';
 import { SafetensorsHandler } from '../src/formats/safetensors/reader';
 import type { RawTensor } from '../src/formats/types';
 import { fixture, realworld } from './helpers/realworld';
+import { tempDir } from './helpers/temp';
 
 const expected = JSON.parse(fs.readFileSync(fixture('formats/expected.json'), 'utf8'));
 
@@ -31,7 +32,7 @@ function valuesOf(t: RawTensor): (number | string | boolean)[] {
 }
 
 function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'graft-st-'));
+  return tempDir('graft-st-');
 }
 
 /** Builds a safetensors file from a header object and data bytes (for damaged-file tests). */

@@ -8,6 +8,7 @@ import { isNonWeightKey, objectGraphKey, openTfCheckpoint, parseCheckpointState,
 import { openWeights, registerFormat } from '../src/formats/registry';
 import type { WeightReader } from '../src/formats/types';
 import { fixture, realworld } from './helpers/realworld';
+import { tempDir } from './helpers/temp';
 
 // ------------------------------------------------------------------------------------ helpers
 
@@ -30,7 +31,7 @@ const expectedName = (tensor: string) => `${tensor.replace(/\//g, '__')}.npy`;
 
 /** Copies a fixture folder somewhere writable so a test can damage it. */
 function scratchCopy(rel: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-tfckpt-'));
+  const dir = tempDir('graft-tfckpt-');
   for (const f of fs.readdirSync(fixture(rel))) {
     const src = path.join(fixture(rel), f);
     if (fs.statSync(src).isFile()) fs.copyFileSync(src, path.join(dir, f));
@@ -222,7 +223,7 @@ test('sniff claims prefixes, .index, .data and checkpoint folders, and nothing e
   assert.equal(tfCheckpointFormat.sniff(empty, fixture('tf-ckpt/saver/nothing.ckpt')), false);
   assert.equal(tfCheckpointFormat.sniff(head, fixture('tf-ckpt/saver/checkpoint')), false);
   assert.equal(tfCheckpointFormat.sniff(head, fixture('tf-ckpt/saver/expected/hidden1__biases.npy')), false);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-tfckpt-'));
+  const dir = tempDir('graft-tfckpt-');
   fs.writeFileSync(path.join(dir, 'notes.index'), 'an index of my notes, not a table at all, long enough to have a footer');
   assert.equal(tfCheckpointFormat.sniff(head, path.join(dir, 'notes.index')), false);
 });
@@ -243,7 +244,7 @@ test('openWeights finds a checkpoint by its prefix through the registry', async 
 
 test('a missing checkpoint is NOT_FOUND naming what was looked for', async () => {
   await rejectsWith(openTfCheckpoint(fixture('tf-ckpt/saver/nope.ckpt')), 'NOT_FOUND', /nope\.ckpt\.index/);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-tfckpt-'));
+  const dir = tempDir('graft-tfckpt-');
   await rejectsWith(openTfCheckpoint(dir), 'NOT_FOUND', /no 'checkpoint' file/, dir);
 });
 

@@ -8,6 +8,7 @@ import { GraftError } from '../src/errors';
 import { TfjsHandler } from '../src/formats/tfjs/reader';
 import type { RawTensor } from '../src/formats/types';
 import { fixture, realworld } from './helpers/realworld';
+import { tempDir } from './helpers/temp';
 
 const expected = JSON.parse(fs.readFileSync(fixture('formats/expected.json'), 'utf8'));
 
@@ -21,7 +22,7 @@ function valuesOf(t: RawTensor): (number | boolean)[] {
 
 /** Copies the quantized fixture model into a temp folder so a test can damage it. */
 function copyFixtureModel(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-tfjs-'));
+  const dir = tempDir('graft-tfjs-');
   for (const f of fs.readdirSync(fixture('formats/tfjs/quantized'))) {
     fs.copyFileSync(path.join(fixture('formats/tfjs/quantized'), f), path.join(dir, f));
   }
@@ -99,7 +100,7 @@ test('tfjs: a truncated shard, a missing shard, or bad manifest entries are Graf
 });
 
 test('tfjs: string weights are skipped in the listing and refused on read', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-tfjs-'));
+  const dir = tempDir('graft-tfjs-');
   // Two strings ("ab", "xyz") then a float32 [1.5]: each string is a u32 length + bytes.
   const bin = Buffer.concat([
     Buffer.from([2, 0, 0, 0]), Buffer.from('ab'), Buffer.from([3, 0, 0, 0]), Buffer.from('xyz'),

@@ -13,6 +13,7 @@ import * as path from 'path';
 import { CASE_MEMORY_BUDGET_BYTES, CASE_TIME_BUDGET_MS, FuzzRunner, fuzzFiles, fuzzPickles, fuzzTargets, makeCase, MUTATORS, overBudget, Rng, textPickle, verdict } from '../scripts/fuzz';
 import { CLI } from './helpers/cli';
 import { fixture } from './helpers/realworld';
+import { tempDir } from './helpers/temp';
 
 const SEED = Number(process.env.GRAFT_FUZZ_SEED ?? 20240611);
 const FILE_CASES = Number(process.env.GRAFT_FUZZ_CASES ?? 1500);
@@ -134,7 +135,7 @@ function assertCleanExit(r: Spawned, what: string): void {
 test('the built CLI on mutated torch files: exit 0 or 1, one line, no model.json from a failure, no temp folder', { skip: !fs.existsSync(CLI) && 'dist/ not built' }, async () => {
   const mlp = ['pt:mlp', 'pt-legacy:mlp', 'onnx:mlp', 'npz:mlp', 'safetensors:mlp'];
   const targets = fuzzTargets().filter((t) => mlp.includes(t.name));
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-fuzz-cli-'));
+  const root = tempDir('graft-fuzz-cli-');
   const cases = Number(process.env.GRAFT_FUZZ_CLI_CASES ?? 10);
   try {
     const jobs = Array.from({ length: cases }, (_, i) => async () => {

@@ -14,6 +14,7 @@ import { GraftError } from '../src/errors';
 import { openWeights } from '../src/formats';
 import { fixture } from './helpers/realworld';
 import { CLI, graft } from './helpers/cli';
+import { tempDir } from './helpers/temp';
 
 const hostile = (rel: string) => fixture(path.join('hostile', rel));
 /** The command the malicious pickles try to run. */
@@ -167,7 +168,7 @@ test('HDF5 confinement: the external-storage file is refused even when it exists
 });
 
 test('a FIFO where a weight file, a shard or an index should be is refused at once, not waited on', { skip: process.platform === 'win32' && 'no mkfifo' }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-fifo-'));
+  const dir = tempDir('graft-fifo-');
   try {
     const fifo = (name: string) => execFileSync('mkfifo', [path.join(dir, name)]);
     fifo('weights.npy');
@@ -188,7 +189,7 @@ test('a FIFO where a weight file, a shard or an index should be is refused at on
 
 test('the built CLI reports hostile files in one line, exit 1, and never runs a payload', { skip: !fs.existsSync(CLI) && 'dist/ not built' }, () => {
   const pwnedBefore = fs.existsSync(PWNED);
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-hostile-cli-'));
+  const out = tempDir('graft-hostile-cli-');
   try {
     const cases: [string[], RegExp][] = [
       [['inspect', hostile('pt/evil_reduce_os_system.pt')], /UNSAFE|refused pickle global 'os\.system'/],
@@ -224,7 +225,7 @@ test('contract: a pickle UNICODE code point beyond U+10FFFF is CORRUPT naming th
 });
 
 test('contract: the built CLI refuses both crash inputs in one line, exit 1, naming the file', { skip: !fs.existsSync(CLI) && 'dist/ not built' }, () => {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-contract-cli-'));
+  const out = tempDir('graft-contract-cli-');
   try {
     const deep = hostile('contract/deep_target.json');
     const cases: [string[], string, RegExp][] = [

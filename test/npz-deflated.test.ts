@@ -17,6 +17,7 @@ import type { ReadsStrided, StridedRange } from '../src/formats/types';
 import { graft } from './helpers/cli';
 import { npyHeader, zerosDeflated, zipArchive, ZipMember } from './helpers/hostile-build';
 import { fixture } from './helpers/realworld';
+import { tempDir } from './helpers/temp';
 
 interface Expected {
   arrays: Record<string, { dtype: string; shape: number[]; sha256: string }>;
@@ -29,7 +30,7 @@ const expected = JSON.parse(fs.readFileSync(path.join(DIR, 'expected.json'), 'ut
 const sha256 = (bytes: Uint8Array) => crypto.createHash('sha256').update(bytes).digest('hex');
 
 function scratch(t: { after(f: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-npz-deflated-test-'));
+  const dir = tempDir('graft-npz-deflated-test-');
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }

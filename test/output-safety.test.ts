@@ -16,12 +16,13 @@ import { GraftError } from '../src/errors';
 import { CLI, graft } from './helpers/cli';
 import { safetensorsPrefix } from './helpers/hostile-build';
 import { fixture } from './helpers/realworld';
+import { tempDir as freshDir } from './helpers/temp';
 
 const mlp = fixture('torch/mlp');
 const builtCli = fs.existsSync(CLI);
 
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'graft-out-safety-'));
+  return freshDir('graft-out-safety-');
 }
 
 /** Every file under a folder with its contents, to prove it was not touched. */

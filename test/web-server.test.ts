@@ -7,11 +7,12 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { CONTENT_SECURITY_POLICY, startWebServer } from '../src/cli/web-server';
 import { GraftError } from '../src/errors';
+import { tempDir } from './helpers/temp';
 
 /** `graft web`'s static server: its folder and nothing else, on 127.0.0.1, with a same-origin CSP. */
 
 function tempSite(): { dir: string; root: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-web-'));
+  const dir = tempDir('graft-web-');
   const root = path.join(dir, 'web');
   fs.mkdirSync(path.join(root, 'sub'), { recursive: true });
   fs.writeFileSync(path.join(root, 'index.html'), '<!doctype html><title>t</title>');

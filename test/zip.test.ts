@@ -7,11 +7,12 @@ import * as path from 'path';
 import { GraftError } from '../src/errors';
 import { ZipArchive, crc32 } from '../src/io/zip';
 import { fixture } from './helpers/realworld';
+import { tempDir } from './helpers/temp';
 
 const expected = JSON.parse(fs.readFileSync(fixture('formats/expected.json'), 'utf8'));
 
 function tmpFile(name: string, bytes: Uint8Array): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-fmt-'));
+  const dir = tempDir('graft-fmt-');
   const p = path.join(dir, name);
   fs.writeFileSync(p, bytes);
   return p;

@@ -42,6 +42,4 @@ export function predictArray(model: tf.LayersModel, input: LoadedArray): LoadedA
   });
 }
 
-export function tempDir(prefix = 'graft-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir } from './temp';

@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../../src/errors';
 import type { WeightReader } from '../../src/formats/types';
+import { tempDir } from './temp';
 
 /**
  * Seeded damage for one reader: for each fixture, `perFile` copies with 1–4 random bytes changed
@@ -15,7 +16,7 @@ export async function mutateAndRead(files: string[], open: (p: string) => Promis
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
     return seed / 0x7fffffff;
   };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-mutate-'));
+  const dir = tempDir('graft-mutate-');
   let refused = 0;
   try {
     for (const file of files) {
