@@ -2,10 +2,15 @@
  * The browser bundle's inflate-file.ts: a page has no disk (nor Node's zlib), so there is no
  * temporary file to inflate into; ZipArchive inflates deflated entries in memory instead.
  */
-import type { InflatedFile } from './inflate-file';
+import type { InflatedFile, SyncInflater } from './inflate-file';
 
-export type { InflatedFile };
+export type { InflatedFile, SyncInflater };
 
 export function inflateToFile(): InflatedFile | undefined {
+  return undefined;
+}
+
+/** No Node zlib in a page: ZipArchive inflates with fflate. */
+export function syncInflater(): SyncInflater | undefined {
   return undefined;
 }

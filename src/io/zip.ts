@@ -4,7 +4,7 @@ import { openSource, printable } from './bytes';
 import { crc32 } from './crc32';
 import type { ByteSource, Volume } from './volume';
 import { budgetError, inflateBudget, mib, parseJsonBudgeted } from './budget';
-import { InflatedFile, inflateToFile } from './inflate-file';
+import { InflatedFile, inflateToFile, syncInflater } from './inflate-file';
 
 /**
  * A lazy ZIP reader: parses the central directory only, and reads an entry's bytes when asked.
@@ -54,6 +54,9 @@ export const METHOD_DEFLATE = 8;
 
 /** Thrown from inside the inflate callback to stop once enough output was produced. */
 class StopInflate extends Error {}
+
+/** Output piece of synchronous inflations (they never overlap): reused, not garbage. */
+let inflatePiece: Uint8Array | undefined;
 
 export class ZipArchive {
   readonly path: string;
@@ -302,23 +305,27 @@ export class ZipArchive {
       }
     }
     for (const e of wanted) {
-      if (this.inflatedFiles.has(e)) continue;
-      const budget = this.inflateBudget;
-      if (this.inflatedTotal + e.uncompressedSize > budget) {
-        if (e !== entry) continue;
-        throw budgetError(this.path, `zip archive would inflate to more than ${mib(budget)} (entry '${printable(e.name)}' of ${mib(e.uncompressedSize)} after ${mib(this.inflatedTotal)} already)`, `${mib(budget)} inflated per archive (32× its size, at least 64 MiB)`);
+      let file = this.inflatedFiles.get(e);
+      if (!file) {
+        const budget = this.inflateBudget;
+        if (this.inflatedTotal + e.uncompressedSize > budget) {
+          if (e !== entry) continue;
+          throw budgetError(this.path, `zip archive would inflate to more than ${mib(budget)} (entry '${printable(e.name)}' of ${mib(e.uncompressedSize)} after ${mib(this.inflatedTotal)} already)`, `${mib(budget)} inflated per archive (32× its size, at least 64 MiB)`);
+        }
+        file = inflateToFile(this.path, this.dataOffset(e), e.compressedSize, e.uncompressedSize, e.crc32);
+        if (!file) return false;
+        this.inflatedTotal += e.uncompressedSize;
+        this.inflatedFiles.set(e, file);
       }
-      const file = inflateToFile(this.path, this.dataOffset(e), e.compressedSize, e.uncompressedSize, e.crc32);
-      if (!file) return false;
-      this.inflatedTotal += e.uncompressedSize;
-      this.inflatedFiles.set(e, file);
+      // An inflation that runs when awaited gains nothing from opening the next entries now.
+      if (!file.inBackground) break;
     }
     return true;
   }
 
-  /** Whether an entry's inflation into a file is still running (one read ahead, say). */
+  /** Whether an entry's inflation into a file is still running on the pool (one read ahead, say). */
   get inflatingToFile(): boolean {
-    for (const file of this.inflatedFiles.values()) if (!file.done) return true;
+    for (const file of this.inflatedFiles.values()) if (file.inBackground && !file.done) return true;
     return false;
   }
 
@@ -410,10 +417,7 @@ export class ZipArchive {
     const corrupt = (why: string) => new GraftError('CORRUPT', `zip entry '${printable(entry.name)}': ${why}`, { file: this.path });
     let produced = 0;
     let ended = false;
-    // Loaded on first use: stored archives (and other formats) never need the inflater.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Inflate } = require('fflate') as { Inflate: typeof InflateType };
-    const inflater = new Inflate((chunk, final) => {
+    const take = (chunk: Uint8Array, final: boolean): void => {
       if (produced + chunk.length > want) {
         if (whole) throw corrupt(`inflates to more than its declared ${entry.uncompressedSize} bytes`);
         sink(chunk.subarray(0, want - produced), produced);
@@ -424,7 +428,24 @@ export class ZipArchive {
       produced += chunk.length;
       if (final) ended = true;
       if (!whole && produced === want) throw new StopInflate();
-    });
+    };
+    // Node's zlib driven synchronously into one reused buffer where it can be (no garbage per
+    // piece: the headers of an archive's every member are read this way); else fflate, which
+    // allocates its output as it goes. Loaded on first use: stored archives never need either.
+    const sync = syncInflater();
+    let push: (chunk: Uint8Array, last: boolean) => void;
+    if (sync) {
+      inflatePiece ??= new Uint8Array(INFLATE_CHUNK);
+      const piece = inflatePiece;
+      push = (chunk, last) => {
+        if (sync.feed(chunk, last, piece, (n) => take(piece.subarray(0, n), false))) ended = true;
+      };
+    } else {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { Inflate } = require('fflate') as { Inflate: typeof InflateType };
+      const inflater = new Inflate((chunk, final) => take(chunk, final));
+      push = (chunk, last) => inflater.push(chunk, last);
+    }
     const before = produced;
     try {
       if (want > 0 || whole) {
@@ -436,7 +457,7 @@ export class ZipArchive {
           const n = Math.min(step, entry.compressedSize - pos);
           const chunk = this.source.read(start + pos, n);
           pos += n;
-          inflater.push(chunk, pos >= entry.compressedSize);
+          push(chunk, pos >= entry.compressedSize);
           step = Math.min(INFLATE_CHUNK, step * 2);
         } while (pos < entry.compressedSize && !ended);
       }
@@ -446,6 +467,7 @@ export class ZipArchive {
         throw corrupt(`deflate stream is damaged (${printable((e as Error)?.message ?? String(e))})`);
       }
     } finally {
+      sync?.close();
       this.inflatedTotal += produced - before;
     }
     if (produced < want) {

@@ -20,12 +20,12 @@ import { METHOD_DEFLATE, METHOD_STORED, ZipArchive, ZipEntry, looksLikeZip } fro
  * benchmark, 256 passes for a 1 GiB one) — and its CRC-32 is known only at the stream's end, while
  * a plain front-to-back read hands each piece on before it gets there. Inflated once, in bounded
  * pieces, into a file checked before its first byte is read, a member costs one inflation; memory
- * does not follow the member's size (the file lives in the page cache, not in graft), only zlib's
- * 256 KiB output pieces awaiting V8's garbage collection, which frees them lazily: about 35 MiB
- * measured on top of a stored archive's peak for 16 or 256 MiB members, up to ~65 MiB over a 1 GiB
- * archive's 64 members; and zlib inflates on the thread pool, the next member while this one
- * converts. The reads of such an archive are therefore asynchronous: its reader has no
- * readStridedSync (Node's zlib has no synchronous incremental inflate).
+ * does not follow the member's size (the file lives in the page cache, not in graft). Node's zlib
+ * handle inflates it synchronously into reused buffers when it is first read (io/inflate-file.ts),
+ * so the peak stays within a few MiB of a stored archive's; where that handle is not usable, a
+ * zlib stream inflates on the thread pool, the next member while this one converts, its output
+ * pieces left to V8's garbage collector (~35–65 MiB above a stored archive's peak). Either way the
+ * reads of such an archive are asynchronous: its reader has no readStridedSync.
  */
 
 interface Member {
