@@ -5,14 +5,14 @@ import { crc32 } from './crc32';
 
 /**
  * A deflated zip entry inflated into a private temporary file, by Node's native zlib, in bounded
- * pieces: the compressed bytes stream through one reused 1 MiB buffer, the output in 256 KiB
- * pieces straight to the file. Where Node's zlib handle can be driven synchronously (checked once,
- * see SyncZlib), that happens when the entry is first awaited, into reused buffers: no garbage, so
- * memory stays flat however large the archive. Otherwise a zlib stream inflates it on libuv's
- * thread pool, its 256 KiB output pieces left to V8's garbage collector. The inflation fails, and the file is never read, when the stream
- * is damaged or truncated, produces more than the declared size (stopped at once: a bomb writes no
- * byte beyond it) or less, or its CRC-32 differs. The file is unlinked as soon as it is created, so it disappears with its
- * descriptor however graft ends (a crash, kill -9): nothing is left on disk.
+ * pieces: compressed bytes through one reused input buffer, output in 256 KiB pieces straight to
+ * the file. Where Node's zlib handle can be driven synchronously (checked once, see SyncZlib), that
+ * happens when the entry is first awaited, into reused buffers: no garbage, so memory stays flat
+ * however large the archive. Otherwise a zlib stream inflates it on libuv's thread pool, its output
+ * pieces left to V8's garbage collector. The inflation fails, and the file is never read, when the
+ * stream is damaged or truncated, produces more than the declared size (stopped at once: a bomb
+ * writes no byte beyond it) or less, or its CRC-32 differs. The file is unlinked as soon as it is
+ * created, so it disappears with its descriptor however graft ends (a crash, kill -9).
  *
  * The browser bundle swaps in inflate-file.browser.ts: no disk there, ZipArchive inflates in memory.
  */
