@@ -259,6 +259,10 @@ test('large raw_data initializers are read from the file on demand, whole and st
       assert.deepEqual(reader.list().map((t) => [t.name, t.shape]), [['big', [rows, cols]], ['small', [4]]]);
       assert.deepEqual(Buffer.from((await reader.read('big')).data), big);
       assert.deepEqual(Buffer.from((await reader.read('small')).data), small);
+      // Where the big one lies in the file (the engine places its read buffers by it); the small one is inline.
+      const at = reader.dataOffset('big');
+      assert.ok(at !== undefined && model.subarray(at, at + big.length).equals(big), `dataOffset ${at}`);
+      assert.equal(reader.dataOffset('small'), undefined);
       // Columns 10..19 of every row, as a transpose streams them.
       const strided = reader as unknown as { readStrided(n: string, r: object, t: Uint8Array): Promise<void> };
       const band = new Uint8Array(rows * 40);

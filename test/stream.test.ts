@@ -13,7 +13,7 @@ import { initBackend } from '../src/backend';
 import { convert, ConvertOptions } from '../src/convert';
 import { loadLayersModelFromDir } from '../src/output/load';
 import { GraftError } from '../src/errors';
-import { registerFormat } from '../src/formats';
+import { openWeights, registerFormat } from '../src/formats';
 import { SafetensorsHandler } from '../src/formats/safetensors/reader';
 import type { FormatHandler, RawTensor, ReadsStrided, TensorInfo, WeightReader } from '../src/formats/types';
 import { progressBar } from '../src/cli/progress';
@@ -287,6 +287,35 @@ test('read buffers and written pieces are placed so the destination never leads 
   assert.ok(leads.filter((l) => l.what.startsWith('read')).length > 20 && leads.some((l) => l.what.startsWith('write')));
   // Placed, not left at page offset 0 (where this first read would lead its source by 6 bytes).
   assert.ok(leads.some((l) => l.what === 'read t1@0' && mod(l.lead) !== mod(0 - 4090)));
+});
+
+test('every reader that reports dataOffset points at the bytes of that tensor in its file (ONNX: formats-onnx.test.ts)', async () => {
+  const files = [
+    fixture('torch/conv_bn/model.safetensors'),
+    fixture('torch/conv_bn/model.npz'),
+    fixture('torch/conv_bn/model.pt'),
+    fixture('torch/conv_bn/model_legacy.pt'),
+    fixture('keras/userblock.h5'),
+    fixture('keras/keras3_nested.weights.h5'),
+  ];
+  for (const file of files) {
+    const reader = await openWeights(file);
+    try {
+      const bytes = fs.readFileSync(file);
+      let placed = 0;
+      for (const info of reader.list()) {
+        const at = (reader as WeightReader & ReadsStrided).dataOffset?.(info.name);
+        if (at === undefined) continue;
+        const n = Math.min(64, info.byteSize);
+        const want = (await reader.read(info.name)).data.subarray(0, n);
+        assert.deepEqual(new Uint8Array(bytes.subarray(at, at + n)), new Uint8Array(want), `${path.basename(file)}: ${info.name} at ${at}`);
+        placed++;
+      }
+      assert.ok(placed > 0, `${path.basename(file)} reports where its tensors start`);
+    } finally {
+      await reader.close();
+    }
+  }
 });
 
 test('an output of many small shards loads and predicts like a single-shard one', async () => {

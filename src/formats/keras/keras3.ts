@@ -295,6 +295,11 @@ export class Keras3Reader implements WeightReader {
     copyRuns(this.decoded.data, r, target);
   }
 
+  dataOffset(name: string): number | undefined {
+    const entry = this.byName.get(name);
+    return entry ? this.h5.dataOffset(entry.datasetPath) : undefined;
+  }
+
   async close(): Promise<void> {
     this.decoded = undefined;
     this.h5.close();
