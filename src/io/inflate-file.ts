@@ -39,28 +39,89 @@ export interface InflatedFile {
   close(): void;
 }
 
-class TempInflation implements InflatedFile {
-  readonly ready: Promise<void>;
-  readonly inBackground = true;
+/** What both ways of inflating share: the temporary file, how a failure reads, the reads after. */
+abstract class TempFileInflation implements InflatedFile {
+  abstract readonly ready: Promise<void>;
+  abstract readonly inBackground: boolean;
   done = false;
   failure?: string;
   failedOnDisk?: boolean;
-  private fd: number | null;
+
+  constructor(
+    protected fd: number | null,
+    protected readonly size: number,
+  ) {}
+
+  /** Records why the inflation failed, in one line to follow the entry's name. */
+  protected fail(e: unknown): void {
+    const reason = (e as { reason?: string })?.reason;
+    // A system error (ENOSPC, EIO …) is the disk's, not the archive's; zlib's errors carry Z_ codes.
+    this.failedOnDisk = !reason && typeof (e as NodeJS.ErrnoException)?.syscall === 'string';
+    this.failure = reason ?? (this.failedOnDisk ? `cannot be inflated into a temporary file in ${os.tmpdir()} (${firstLine(e)})` : `has a damaged deflate stream (${firstLine(e)})`);
+  }
+
+  readInto(offset: number, target: Uint8Array): void {
+    if (!this.done || this.failure || this.fd === null) throw new Error('internal: inflated file read before it was ready');
+    if (offset < 0 || offset + target.length > this.size) throw new Error(`internal: read ${offset}+${target.length} outside ${this.size} inflated bytes`);
+    for (let at = 0; at < target.length; ) {
+      const n = fs.readSync(this.fd, target, at, target.length - at, offset + at);
+      if (n <= 0) throw new Error('internal: inflated file ended early');
+      at += n;
+    }
+  }
+
+  abstract close(): void;
+
+  protected closeFile(): void {
+    if (this.fd !== null) {
+      fs.closeSync(this.fd);
+      this.fd = null;
+    }
+  }
+}
+
+/**
+ * The inflated bytes on their way to the file: each piece checked against the declared size (a
+ * bomb stops at the first piece beyond it, nothing of it written) and added to the CRC-32; at the
+ * end, the size and the CRC-32 checked.
+ */
+class InflatedOutput {
+  produced = 0;
+  private crc = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+    private readonly expectedCrc: number,
+  ) {}
+
+  /** Writes `bytes`' first `n` bytes (all of them by default) after those written so far. */
+  put(bytes: Uint8Array, n = bytes.length): void {
+    if (this.produced + n > this.size) throw failure(`inflates to more than its declared ${this.size} bytes`);
+    this.crc = crc32(n === bytes.length ? bytes : bytes.subarray(0, n), this.crc);
+    for (let at = 0; at < n; ) at += fs.writeSync(this.fd, bytes, at, n - at, this.produced + at);
+    this.produced += n;
+  }
+
+  finish(): void {
+    if (this.produced !== this.size) throw failure(`inflates to ${this.produced} bytes, fewer than the ${this.size} declared`);
+    if (this.crc !== this.expectedCrc) throw failure('fails its CRC-32 check');
+  }
+}
+
+class TempInflation extends TempFileInflation {
+  readonly ready: Promise<void>;
+  readonly inBackground = true;
   private closeWhenDone = false;
   /** Set by close() while inflating: the inflation stops at its next piece (nobody will read it). */
   private abandoned = false;
   private inflater?: import('zlib').InflateRaw;
 
-  constructor(fd: number, file: string, offset: number, compressedSize: number, private readonly size: number, crc: number) {
-    this.fd = fd;
+  constructor(fd: number, file: string, offset: number, compressedSize: number, size: number, crc: number) {
+    super(fd, size);
     this.ready = this.run(file, offset, compressedSize, crc).then(
       () => undefined,
-      (e: unknown) => {
-        const reason = (e as { reason?: string })?.reason;
-        // A system error (ENOSPC, EIO …) is the disk's, not the archive's; zlib's errors carry Z_ codes.
-        this.failedOnDisk = !reason && typeof (e as NodeJS.ErrnoException)?.syscall === 'string';
-        this.failure = reason ?? (this.failedOnDisk ? `cannot be inflated into a temporary file in ${os.tmpdir()} (${firstLine(e)})` : `has a damaged deflate stream (${firstLine(e)})`);
-      },
+      (e: unknown) => this.fail(e),
     ).finally(() => {
       this.done = true;
       if (this.failure || this.closeWhenDone) this.closeFile();
@@ -72,10 +133,7 @@ class TempInflation implements InflatedFile {
     // Loaded on first use: the CLI's start-up never pays for it.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { createInflateRaw } = require('zlib') as typeof import('zlib');
-    const fd = this.fd!;
-    const size = this.size;
-    let produced = 0;
-    let crc = 0;
+    const output = new InflatedOutput(this.fd!, this.size, expectedCrc);
     let stopped: Error | undefined;
     const inflater = (this.inflater = createInflateRaw({ chunkSize: OUTPUT_CHUNK }));
     const ended = new Promise<void>((resolve, reject) => {
@@ -86,15 +144,13 @@ class TempInflation implements InflatedFile {
     ended.catch(() => undefined); // awaited below; not unhandled meanwhile
     inflater.on('data', (chunk: Buffer) => {
       if (stopped) return;
-      if (produced + chunk.length > size) {
-        // A bomb: stop at once, nothing beyond the declared size is written.
-        stopped = failure(`inflates to more than its declared ${size} bytes`);
+      try {
+        output.put(chunk);
+      } catch (e) {
+        // A bomb (or a failed write): stop at once, nothing more is written.
+        stopped = e as Error;
         inflater.destroy(stopped);
-        return;
       }
-      crc = crc32(chunk, crc);
-      for (let at = 0; at < chunk.length; ) at += fs.writeSync(fd, chunk, at, chunk.length - at, produced + at);
-      produced += chunk.length;
     });
     // The compressed bytes go through one reused buffer, refilled once zlib has consumed it (the
     // write's callback): a buffer per read would be garbage as large as the archive.
@@ -121,13 +177,7 @@ class TempInflation implements InflatedFile {
       await source.close();
     }
     if (stopped) throw stopped;
-    if (produced !== size) throw failure(`inflates to ${produced} bytes, fewer than the ${size} declared`);
-    if (crc !== expectedCrc) throw failure('fails its CRC-32 check');
-  }
-
-  readInto(offset: number, target: Uint8Array): void {
-    if (!this.done || this.failure || this.fd === null) throw new Error('internal: inflated file read before it was ready');
-    readFileInto(this.fd, this.size, offset, target);
+    output.finish();
   }
 
   close(): void {
@@ -136,13 +186,6 @@ class TempInflation implements InflatedFile {
       this.closeWhenDone = true;
       this.abandoned = true;
       this.inflater?.destroy();
-    }
-  }
-
-  private closeFile(): void {
-    if (this.fd !== null) {
-      fs.closeSync(this.fd);
-      this.fd = null;
     }
   }
 }
@@ -254,16 +297,12 @@ class SyncZlib {
  * An entry inflated synchronously (SyncZlib) when first awaited, into the temporary file: the
  * same checks as TempInflation, with no garbage per piece. Entries read ahead are only opened.
  */
-class SyncInflation implements InflatedFile {
+class SyncInflation extends TempFileInflation {
   readonly inBackground = false;
-  done = false;
-  failure?: string;
-  failedOnDisk?: boolean;
-  private fd: number | null;
   private settled?: Promise<void>;
 
-  constructor(fd: number, private readonly file: string, private readonly offset: number, private readonly compressedSize: number, private readonly size: number, private readonly crc: number) {
-    this.fd = fd;
+  constructor(fd: number, private readonly file: string, private readonly offset: number, private readonly compressedSize: number, size: number, private readonly crc: number) {
+    super(fd, size);
   }
 
   get ready(): Promise<void> {
@@ -275,9 +314,7 @@ class SyncInflation implements InflatedFile {
     try {
       this.run();
     } catch (e) {
-      const reason = (e as { reason?: string })?.reason;
-      this.failedOnDisk = !reason && typeof (e as NodeJS.ErrnoException)?.syscall === 'string';
-      this.failure = reason ?? (this.failedOnDisk ? `cannot be inflated into a temporary file in ${os.tmpdir()} (${firstLine(e)})` : `has a damaged deflate stream (${firstLine(e)})`);
+      this.fail(e);
       this.closeFile();
     } finally {
       this.done = true;
@@ -286,23 +323,16 @@ class SyncInflation implements InflatedFile {
 
   private run(): void {
     if (this.compressedSize === 0) throw failure('has an empty deflate stream');
-    const fd = this.fd;
-    if (fd === null) throw failure('was not read to the end (its archive was closed)');
+    if (this.fd === null) throw failure('was not read to the end (its archive was closed)');
     const z = SyncZlib.create();
     if (!z) throw new Error('internal: synchronous inflation became unavailable');
     const { input, out } = syncBuffers();
+    const output = new InflatedOutput(this.fd, this.size, this.crc);
     // Opened again, as every input is: without blocking, and only if it still is a regular file.
     const source = fs.openSync(this.file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
-    let produced = 0;
-    let crc = 0;
     try {
       if (!fs.fstatSync(source).isFile()) throw failure('is no longer in a regular file');
-      const take = (n: number): void => {
-        if (produced + n > this.size) throw failure(`inflates to more than its declared ${this.size} bytes`);
-        crc = crc32(out.subarray(0, n), crc);
-        for (let at = 0; at < n; ) at += fs.writeSync(fd, out, at, n - at, produced + at);
-        produced += n;
-      };
+      const take = (n: number): void => output.put(out, n);
       for (let pos = 0; pos < this.compressedSize; ) {
         const n = fs.readSync(source, input, 0, Math.min(SYNC_READ_CHUNK, this.compressedSize - pos), this.offset + pos);
         if (n <= 0) throw failure('is cut short by the end of the file');
@@ -313,24 +343,11 @@ class SyncInflation implements InflatedFile {
       z.close();
       fs.closeSync(source);
     }
-    if (produced !== this.size) throw failure(`inflates to ${produced} bytes, fewer than the ${this.size} declared`);
-    if (crc !== this.crc) throw failure('fails its CRC-32 check');
-  }
-
-  readInto(offset: number, target: Uint8Array): void {
-    if (!this.done || this.failure || this.fd === null) throw new Error('internal: inflated file read before it was ready');
-    readFileInto(this.fd, this.size, offset, target);
+    output.finish();
   }
 
   close(): void {
     this.closeFile();
-  }
-
-  private closeFile(): void {
-    if (this.fd !== null) {
-      fs.closeSync(this.fd);
-      this.fd = null;
-    }
   }
 }
 
@@ -351,16 +368,6 @@ let shared: { input: Buffer; out: Buffer } | undefined;
 function syncBuffers(): { input: Buffer; out: Buffer } {
   shared ??= { input: Buffer.allocUnsafe(SYNC_READ_CHUNK), out: Buffer.allocUnsafe(OUTPUT_CHUNK) };
   return shared;
-}
-
-/** Fills `target` from `offset` of an inflated file of `size` bytes. */
-function readFileInto(fd: number, size: number, offset: number, target: Uint8Array): void {
-  if (offset < 0 || offset + target.length > size) throw new Error(`internal: read ${offset}+${target.length} outside ${size} inflated bytes`);
-  for (let at = 0; at < target.length; ) {
-    const n = fs.readSync(fd, target, at, target.length - at, offset + at);
-    if (n <= 0) throw new Error('internal: inflated file ended early');
-    at += n;
-  }
 }
 
 function failure(reason: string): Error {
