@@ -288,10 +288,10 @@ export class ZipArchive {
   }
 
   /**
-   * Starts inflating deflated entries into temporary files (inflate-file.ts: zlib on the thread
-   * pool, bounded pieces, declared size and CRC-32 checked): `entry`, then `ahead` (read next, most
-   * likely, so its inflation overlaps the reads of `entry`), each once while kept; entries not among
-   * them are released. Every inflation counts against the archive's inflate budget, refused
+   * Starts inflating deflated entries into temporary files (inflate-file.ts: bounded pieces,
+   * declared size and CRC-32 checked): `entry`, then — when inflations run on the thread pool —
+   * `ahead` (read next, most likely, so its inflation overlaps the reads of `entry`), each once
+   * while kept; entries not among them are released. Every inflation counts against the archive's inflate budget, refused
    * beforehand for `entry`, not started for `ahead`. False when the archive is not a file on disk
    * (bytes in memory, a browser): the caller inflates in memory instead.
    */
@@ -307,10 +307,10 @@ export class ZipArchive {
     for (const e of wanted) {
       let file = this.inflatedFiles.get(e);
       if (!file) {
-        const budget = this.inflateBudget;
-        if (this.inflatedTotal + e.uncompressedSize > budget) {
+        const refused = this.budgetRefusal(e, e.uncompressedSize);
+        if (refused) {
           if (e !== entry) continue;
-          throw budgetError(this.path, `zip archive would inflate to more than ${mib(budget)} (entry '${printable(e.name)}' of ${mib(e.uncompressedSize)} after ${mib(this.inflatedTotal)} already)`, `${mib(budget)} inflated per archive (32× its size, at least 64 MiB)`);
+          throw refused;
         }
         file = inflateToFile(this.path, this.dataOffset(e), e.compressedSize, e.uncompressedSize, e.crc32);
         if (!file) return false;
@@ -368,13 +368,10 @@ export class ZipArchive {
    * the declared size (a zip bomb) stops at once.
    */
   private inflate(entry: ZipEntry, start: number, want: number, whole: boolean): Uint8Array {
-    const corrupt = (why: string) => new GraftError('CORRUPT', `zip entry '${printable(entry.name)}': ${why}`, { file: this.path });
-    const budget = this.inflateBudget;
     // A whole read produces exactly the declared size, so a claim beyond what is left of the
     // budget is refused before inflating; a prefix read stops at `want`.
-    if (this.inflatedTotal + want > budget) {
-      throw budgetError(this.path, `zip archive would inflate to more than ${mib(budget)} (entry '${printable(entry.name)}' of ${mib(entry.uncompressedSize)} after ${mib(this.inflatedTotal)} already)`, `${mib(budget)} inflated per archive (32× its size, at least 64 MiB)`);
-    }
+    const refused = this.budgetRefusal(entry, want);
+    if (refused) throw refused;
     // Output goes straight into one buffer of the size asked for (bounded by the budget above):
     // never collected in parts and copied again.
     const out = new Uint8Array(want);
@@ -397,10 +394,8 @@ export class ZipArchive {
         write(chunk);
       }
     } else if (entry.method === METHOD_DEFLATE) {
-      const budget = this.inflateBudget;
-      if (this.inflatedTotal + entry.uncompressedSize > budget) {
-        throw budgetError(this.path, `zip archive would inflate to more than ${mib(budget)} (entry '${printable(entry.name)}' of ${mib(entry.uncompressedSize)} after ${mib(this.inflatedTotal)} already)`, `${mib(budget)} inflated per archive (32× its size, at least 64 MiB)`);
-      }
+      const refused = this.budgetRefusal(entry, entry.uncompressedSize);
+      if (refused) throw refused;
       this.inflateInto(entry, start, entry.uncompressedSize, true, (chunk) => {
         crc = crc32(chunk, crc);
         write(chunk);
@@ -410,6 +405,13 @@ export class ZipArchive {
     }
     if (crc !== entry.crc32) throw new GraftError('CORRUPT', `zip entry '${printable(entry.name)}' fails its CRC-32 check`, { file: this.path });
     this.verified.add(entry);
+  }
+
+  /** The error refusing to inflate `bytes` more of `entry`, when that would pass the archive's inflate budget. */
+  private budgetRefusal(entry: ZipEntry, bytes: number): GraftError | undefined {
+    const budget = this.inflateBudget;
+    if (this.inflatedTotal + bytes <= budget) return undefined;
+    return budgetError(this.path, `zip archive would inflate to more than ${mib(budget)} (entry '${printable(entry.name)}' of ${mib(entry.uncompressedSize)} after ${mib(this.inflatedTotal)} already)`, `${mib(budget)} inflated per archive (32× its size, at least 64 MiB)`);
   }
 
   /** Inflates up to `want` bytes, handing each piece of output to `sink` with its offset. */
