@@ -583,26 +583,28 @@ export class NativeHdf5 {
 
   /** A new-style group's links when they are stored densely (in a fractal heap), else []. */
   private linkInfo(data: Uint8Array): Uint8Array[] {
-    const c = this.cursor(data, 'link info message');
-    if (c.u8() !== 0) notNative('link info version');
-    const flags = c.u8();
-    if (flags & 1) c.skip(8);
-    const heap = c.offset();
-    const names = c.offset();
-    if (heap === UNDEFINED) return [];
-    return this.denseMessages(heap, names, 5);
+    return this.denseInfo(data, 'link info', 8, 5);
   }
 
   /** An object's attribute messages when they are stored densely (in a fractal heap), else []. */
   private attributeInfo(data: Uint8Array): Uint8Array[] {
-    const c = this.cursor(data, 'attribute info message');
-    if (c.u8() !== 0) notNative('attribute info version');
+    return this.denseInfo(data, 'attribute info', 2, 8);
+  }
+
+  /**
+   * The link info and attribute info messages share one layout: version 0, flags (bit 0: a maximum
+   * creation index follows, 8 bytes for links, 2 for attributes), then the fractal heap and its
+   * name index (a v2 B-tree of `recordType`); an undefined heap means nothing is stored densely.
+   */
+  private denseInfo(data: Uint8Array, what: string, creationIndexBytes: number, recordType: number): Uint8Array[] {
+    const c = this.cursor(data, `${what} message`);
+    if (c.u8() !== 0) notNative(`${what} version`);
     const flags = c.u8();
-    if (flags & 1) c.skip(2);
+    if (flags & 1) c.skip(creationIndexBytes);
     const heap = c.offset();
     const names = c.offset();
     if (heap === UNDEFINED) return [];
-    return this.denseMessages(heap, names, 8);
+    return this.denseMessages(heap, names, recordType);
   }
 
   /**

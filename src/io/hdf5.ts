@@ -716,8 +716,7 @@ export class Hdf5File {
   /** The dataset's elements as little-endian C-order bytes of its own type (big-endian storage is converted). */
   readRaw(objPath: string): Uint8Array {
     if (!this.native) return this.wasm!.readRaw(objPath);
-    const { dtype, shape } = this.datasetInfo(objPath);
-    const total = elementCount(shape) * DTYPE_BYTES[dtype];
+    const { bytes: total } = this.nativeInfo(objPath);
     this.charge(objPath, total, false);
     const out = new Uint8Array(total);
     this.native.readInto(objPath, 0, out);
@@ -731,7 +730,7 @@ export class Hdf5File {
    */
   readBlockInto(objPath: string, offset: number[], count: number[], target: Uint8Array): void {
     if (!this.native) return this.wasm!.readBlockInto(objPath, offset, count, target);
-    const { dtype, shape } = this.datasetInfo(objPath);
+    const { dtype, shape, bytes: total } = this.nativeInfo(objPath);
     const ctx = { file: this.path, tensor: objPath };
     if (offset.length !== shape.length || count.length !== shape.length
       || shape.some((d, i) => !Number.isSafeInteger(offset[i]) || !Number.isSafeInteger(count[i]) || offset[i] < 0 || count[i] < 0 || offset[i] + count[i] > d)) {
@@ -740,7 +739,7 @@ export class Hdf5File {
     const element = DTYPE_BYTES[dtype];
     const bytes = count.reduce((a, b) => a * b, 1) * element;
     if (bytes !== target.length) throw new Error(`internal: hyperslab of ${bytes} bytes read into ${target.length}`);
-    this.charge(objPath, elementCount(shape) * element, true);
+    this.charge(objPath, total, true);
     if (bytes === 0) return;
     // Axes after the last partial one are whole: each run of the selection is contiguous.
     let split = shape.length - 1;
