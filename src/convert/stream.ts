@@ -390,14 +390,14 @@ async function* transposedByRows(
 ): AsyncGenerator<Float32Array> {
   const rowBytes = cols * 4;
   const stageBytes = Math.min(plan.stageRows, rows) * rowBytes;
+  // Room before the rows read, to place each block by its own page offset (see PAGE).
+  const slack = source === undefined ? 0 : PAGE - 64;
   // One range object for all the reads (thousands for a large tensor): no garbage per read. The
   // first band's reads sweep the tensor front to back, and nothing leaves here before the last of
   // them returns.
   const range: StridedRange = { start: 0, runBytes: 0, stride: 0, count: 1, sweep: true };
   for (let b0 = 0; b0 < cols; b0 += plan.width) {
     const w = Math.min(plan.width, cols - b0);
-    // Room before the rows read, to place each block by its own page offset (see PAGE).
-    const slack = source === undefined ? 0 : PAGE - 64;
     const region = arena.region(slack + stageBytes, w * rows * 4, { piece: writePhase(fileAt(b0 * rows * 4)) });
     const out = region.simd ? undefined : new Int32Array(region.buffer, region.pieceOffset, w * rows);
     let input = region.input;

@@ -35,6 +35,11 @@ interface Member {
   index: number;
 }
 
+/** Whether a member's data lies in its bytes as the array holds it (little-endian, C order). */
+function asIs(m: Member): boolean {
+  return !m.header.bigEndian && !m.header.fortranOrder;
+}
+
 const DEFER_CHECK = { deferCheck: true };
 const CHECK_FIRST = { deferCheck: false };
 
@@ -110,7 +115,7 @@ class NpzReader implements WeightReader {
   /** Where a stored member's array data starts in the archive (undefined for deflated members). */
   dataOffset(name: string): number | undefined {
     const m = this.member(name);
-    if (m.entry.method !== METHOD_STORED || m.header.bigEndian || m.header.fortranOrder) return undefined;
+    if (m.entry.method !== METHOD_STORED || !asIs(m)) return undefined;
     return this.zip.dataOffset(m.entry) + m.header.dataOffset;
   }
 
@@ -119,7 +124,7 @@ class NpzReader implements WeightReader {
     checkStridedRead(r, m.header.byteSize, target, this.path, name, 'array');
     const { start, runBytes, stride, count } = r;
     const last = start + (count - 1) * stride + runBytes;
-    if (m.entry.method === METHOD_STORED && !m.header.bigEndian && !m.header.fortranOrder) {
+    if (m.entry.method === METHOD_STORED && asIs(m)) {
       try {
         // In a sweep (see StridedRange) the member's CRC-32 is computed on the way and checked when
         // the read reaching the data's end returns, not in a pass of its own first.
@@ -152,17 +157,15 @@ class NpzReader implements WeightReader {
    */
   private async inflatedToFile(m: Member): Promise<boolean> {
     if (m === this.inflatedMember) return true;
-    if (m.entry.method !== METHOD_DEFLATE || m.header.bigEndian || m.header.fortranOrder) return false;
+    if (m.entry.method !== METHOD_DEFLATE || !asIs(m)) return false;
     const name = m.entry.name.slice(0, -4);
-    const next = this.order.slice(m.index + 1).find((x) => x.entry.method === METHOD_DEFLATE && !x.header.bigEndian && !x.header.fortranOrder);
+    const next = this.order.slice(m.index + 1).find((x) => x.entry.method === METHOD_DEFLATE && asIs(x));
     this.inflatedMember = undefined;
     if (!this.rethrowing(name, () => this.zip.inflateToFiles(m.entry, next ? [next.entry] : []))) return false;
     try {
       await this.zip.inflatedFileReady(m.entry);
     } catch (e) {
-      this.rethrowing(name, () => {
-        throw e;
-      });
+      throw this.named(e, name);
     }
     this.inflatedMember = m;
     return true;
