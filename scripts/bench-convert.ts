@@ -16,7 +16,8 @@
  * h5py, NumPy on safetensors; each writes its arrays in the target's order, and each graft output
  * is checked byte for byte against it once before timing. Graft is the built CLI (`npm run build`
  * first) run by node directly. Peak RSS comes from `/usr/bin/time -f %M`. Generated files live in
- * a temporary folder deleted at the end.
+ * a temporary folder deleted at the end. Timed processes run without NODE_EXTRA_CA_CERTS (see
+ * TIMED_ENV), and the report says what that variable costs Node's start-up here.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -219,11 +220,20 @@ interface Sample {
 const hasTime = fs.existsSync(TIME);
 
 /** Runs a command, returning wall time (from here) and peak RSS (from /usr/bin/time). */
+/**
+ * Every timed process runs without NODE_EXTRA_CA_CERTS. Node reads and parses that certificate
+ * bundle at every start, before any script runs (on the benchmark machine, whose environment sets
+ * it for tools that download, most of Node's start-up); graft makes no network connections, and
+ * Python and dd ignore it. What it costs is measured and printed (nodeStartCost).
+ */
+const TIMED_ENV: NodeJS.ProcessEnv = { ...process.env };
+delete TIMED_ENV.NODE_EXTRA_CA_CERTS;
+
 function measure(command: string, args: string[]): Sample {
   const started = process.hrtime.bigint();
   const r = hasTime
-    ? spawnSync(TIME, ['-f', '%M', command, ...args], { encoding: 'utf8' })
-    : spawnSync(command, args, { encoding: 'utf8' });
+    ? spawnSync(TIME, ['-f', '%M', command, ...args], { encoding: 'utf8', env: TIMED_ENV })
+    : spawnSync(command, args, { encoding: 'utf8', env: TIMED_ENV });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   const lines = (r.stderr ?? '').trim().split('\n');
@@ -292,6 +302,23 @@ function pageReporting(): string {
   return fs.readdirSync(dir).filter((f) => ['page_reporting_order', 'min_free_ms'].includes(f)).map((f) => `${f} ${fs.readFileSync(path.join(dir, f), 'utf8').trim()}`).join(', ') || 'present';
 }
 
+/** Median start-up of a bare `node -e 0` as the caller's environment has it and as timed here. */
+function nodeStartCost(): string {
+  if (process.env.NODE_EXTRA_CA_CERTS === undefined) return 'NODE_EXTRA_CA_CERTS is not set';
+  const withBundle: number[] = [];
+  const without: number[] = [];
+  const time = (env: NodeJS.ProcessEnv): number => {
+    const started = process.hrtime.bigint();
+    spawnSync(process.execPath, ['-e', '0'], { env });
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  };
+  for (let i = 0; i < 11; i++) {
+    withBundle.push(time(process.env));
+    without.push(time(TIMED_ENV));
+  }
+  return `NODE_EXTRA_CA_CERTS is set here and removed for every timed process; \`node -e 0\` starts in ${median(withBundle).toFixed(0)} ms with it, ${median(without).toFixed(0)} ms without (medians of 11)`;
+}
+
 const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(', ');
 
 interface Row {
@@ -306,6 +333,7 @@ function main(): void {
   if (!fs.existsSync(args.cli)) throw new Error(`${args.cli} is missing: run npm run build first`);
   if (spawnSync(PYTHON, ['-c', 'import numpy, torch, onnx, h5py'], { encoding: 'utf8' }).status !== 0) throw new Error(`${PYTHON} cannot import numpy, torch, onnx and h5py`);
   const loadBefore = load();
+  const startCost = nodeStartCost();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'graft-bench-'));
   const rows: Row[] = [];
   const dd: { mib: number; hot: Pair; cold: Pair }[] = [];
@@ -385,6 +413,7 @@ function main(): void {
     `Machine: ${machine()}`,
     `Load average (1, 5, 15 min) before: ${loadBefore}; after: ${load()} (${os.cpus().length} cores, shared with other work while this ran).`,
     `Medians of ${args.runs} alternating runs after one warm-up each; wall time measured around each process, peak RSS by ${hasTime ? '/usr/bin/time -f %M' : '(unavailable)'}; MiB = 2^20 bytes.`,
+    `${startCost}.`,
     '',
     '| format | size | graft | Python reference | time ratio | RSS ratio |',
     '|---|---|---|---|---|---|',
