@@ -280,7 +280,7 @@ function machine(): string {
  * How long the dd comparison's second pair waits after deleting the previous output. On a VM whose
  * balloon driver reports free pages, memory freed a moment ago is still backed by the host, and a
  * writer that reuses it at once pays far less per page than one that gets memory handed back
- * (measured here: `dd` of 1 GiB 0.4–0.7 s right after deleting its last copy, 1.9–2.4 s 4 s
+ * (measured here: `dd` of 1 GiB 0.47–1.03 s right after deleting its last copy, 1.86–2.38 s 4 s
  * after). A copy finishes before the reporting catches up; a longer run does not, so the first
  * pair favours the shorter run. After this wait both start alike.
  */
