@@ -219,7 +219,6 @@ interface Sample {
 
 const hasTime = fs.existsSync(TIME);
 
-/** Runs a command, returning wall time (from here) and peak RSS (from /usr/bin/time). */
 /**
  * Every timed process runs without NODE_EXTRA_CA_CERTS. Node reads and parses that certificate
  * bundle at every start, before any script runs (on the benchmark machine, whose environment sets
@@ -229,6 +228,7 @@ const hasTime = fs.existsSync(TIME);
 const TIMED_ENV: NodeJS.ProcessEnv = { ...process.env };
 delete TIMED_ENV.NODE_EXTRA_CA_CERTS;
 
+/** Runs a command, returning wall time (from here) and peak RSS (from /usr/bin/time). */
 function measure(command: string, args: string[]): Sample {
   const started = process.hrtime.bigint();
   const r = hasTime
