@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../src/errors';
 import { fixture, realworld } from './helpers/realworld';

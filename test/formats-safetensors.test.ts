@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { float16ToFloat32 } from 'npyjs';
 import { GraftError } from '../src/errors';

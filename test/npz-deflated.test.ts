@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { NpzHandler } from '../src/formats/numpy/npz';

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { GraftError } from '../../src/errors';
 import type { WeightReader } from '../../src/formats/types';
