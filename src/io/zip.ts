@@ -291,9 +291,9 @@ export class ZipArchive {
    * Starts inflating deflated entries into temporary files (inflate-file.ts: bounded pieces,
    * declared size and CRC-32 checked): `entry`, then — when inflations run on the thread pool —
    * `ahead` (read next, most likely, so its inflation overlaps the reads of `entry`), each once
-   * while kept; entries not among them are released. Every inflation counts against the archive's inflate budget, refused
-   * beforehand for `entry`, not started for `ahead`. False when the archive is not a file on disk
-   * (bytes in memory, a browser): the caller inflates in memory instead.
+   * while kept; entries not among them are released. Every inflation counts against the archive's
+   * inflate budget, refused beforehand for `entry`, not started for `ahead`. False when the archive
+   * is not a file on disk (bytes in memory, a browser): the caller inflates in memory instead.
    */
   inflateToFiles(entry: ZipEntry, ahead: readonly ZipEntry[] = []): boolean {
     if (!this.onDisk || entry.method !== METHOD_DEFLATE) return false;
